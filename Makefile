@@ -1,0 +1,46 @@
+# Wirewatch: `make run` sets everything up and runs it; `make test` sets everything up and runs every test tier.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test demo kafka postgres stop lint schemas bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+kafka: $(STAMP)
+	bash deploy/kafka/kafka.sh start
+
+postgres:
+	bash deploy/postgres/pg.sh start
+
+run: $(STAMP) kafka
+	$(BIN)/wirewatch run
+
+demo: $(STAMP) kafka
+	$(BIN)/wirewatch demo
+
+test: $(STAMP) kafka postgres
+	WIREWATCH_TEST_DATABASE_URL="$$(bash deploy/postgres/pg.sh url)" $(BIN)/pytest tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check streams agents schemas tests benchmarks
+	$(BIN)/mypy
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.generate
+
+bench: $(STAMP) kafka
+	$(BIN)/python -m benchmarks.run
+
+stop:
+	-bash deploy/kafka/kafka.sh stop
+	-bash deploy/postgres/pg.sh stop
+
+clean: stop
+	rm -rf .local $(VENV)

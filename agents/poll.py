@@ -1,0 +1,113 @@
+"""Poller agents: keep the feed-state table in step with ``wirewatch.feeds`` and poll the feeds this process owns."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from schemas import DecodeError, FeedSource, decode, encode
+from streams.app import poller_app
+from streams.config import get_settings
+from streams.deadletter import dead_letter
+from streams.fetch import Fetcher
+from streams.metrics import ARTICLES_PUBLISHED, DEAD_LETTERS, FEEDS, FETCH_ERRORS, FETCH_SECONDS, POLLS
+from streams.poller import FeedState, ParserPool, poll_feed
+from streams.tables import feed_state_table
+from streams.topics import articles_out_topic, feeds_topic, poller_deadletter_topic
+from agents.web import Health, register_pages
+
+log = logging.getLogger(__name__)
+settings = get_settings()
+health = Health()
+register_pages(poller_app, health)
+
+
+@poller_app.agent(feeds_topic)
+async def track_feeds(stream):  # type: ignore[no-untyped-def]
+    """Add, change and remove feeds in the feed-state table as the registry changes."""
+    async for event in stream.events():
+        key = event.key
+        if event.value is None:
+            feed_state_table.pop(key, None)
+            log.info("feed %s removed", key, extra={"feed_id": key})
+            continue
+        try:
+            source = decode(FeedSource, event.value)
+        except DecodeError as exc:
+            DEAD_LETTERS.labels("track_feeds").inc()
+            await poller_deadletter_topic.send(key=key, value=encode(dead_letter(event.message, "track_feeds", str(exc))))
+            continue
+        existing = feed_state_table.get(key)
+        if existing is None:
+            state = FeedState(source=source, partition=event.message.partition)
+        else:
+            # A changed registry entry keeps the polling state but is checked again at once.
+            state = FeedState.loads(existing).model_copy(update={"source": source, "partition": event.message.partition, "next_check": 0.0})
+        feed_state_table[key] = state.dumps()
+
+
+class PollScheduler:
+    """Starts a poll for each due feed of the partitions this process actively owns, one at a time per feed."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self.fetcher: Fetcher | None = None
+        self.parser = ParserPool(settings.parse_timeout_seconds)
+
+    def owned_partitions(self) -> set[int]:
+        name = feeds_topic.get_topic_name()
+        return {tp.partition for tp in poller_app.consumer.assignment() if tp.topic == name}
+
+    async def tick(self) -> None:
+        if not poller_app.tables.recovery.completed.is_set():
+            return
+        if self.fetcher is None:
+            self.fetcher = await Fetcher(settings).__aenter__()
+        owned = self.owned_partitions()
+        now = time.time()
+        counts: dict[str, int] = {}
+        for key, raw in list(feed_state_table.items()):
+            state = FeedState.loads(raw)
+            if state.partition not in owned:
+                continue
+            counts[state.last_status] = counts.get(state.last_status, 0) + 1
+            if key in self.in_flight or not state.source.enabled or state.next_check > now:
+                continue
+            self.in_flight[key] = asyncio.create_task(self.poll(key, state))
+        for status in ("new", "ok", "not_modified", "error", "broken"):
+            FEEDS.labels(status).set(counts.get(status, 0))
+
+    async def poll(self, key: str, state: FeedState) -> None:
+        assert self.fetcher is not None
+        started = time.monotonic()
+        try:
+            outcome = await poll_feed(state, self.fetcher, self.parser, settings, time.time())
+            FETCH_SECONDS.observe(time.monotonic() - started)
+            POLLS.labels(outcome.status).inc()
+            if outcome.error_kind:
+                FETCH_ERRORS.labels(outcome.error_kind).inc()
+            # Publish before saving the state: a crash in between re-publishes (idempotent downstream), never loses.
+            for article in outcome.articles:
+                await (await articles_out_topic.send(key=article.id, value=encode(article)))
+            ARTICLES_PUBLISHED.labels("new").inc(outcome.new)
+            ARTICLES_PUBLISHED.labels("revision").inc(outcome.revisions)
+            if outcome.articles:
+                log.info("feed %s: %d new, %d revised", state.source.url, outcome.new, outcome.revisions, extra={"feed_id": key})
+            if state.partition in self.owned_partitions() and key in feed_state_table:
+                value = outcome.state.dumps()
+                feed_state_table.data[key] = value
+                feed_state_table.send_changelog(state.partition, key, value)
+        except Exception:
+            log.exception("feed %s: poll failed", state.source.url, extra={"feed_id": key})
+        finally:
+            self.in_flight.pop(key, None)
+
+
+scheduler = PollScheduler()
+
+
+@poller_app.timer(interval=settings.poll_tick_seconds)
+async def poll_due_feeds() -> None:
+    """Each tick, start polls for the feeds that are due."""
+    await scheduler.tick()

@@ -1,0 +1,41 @@
+"""Records of every topic value, their orjson codec and JSON Schema generation."""
+
+from schemas.records import (
+    SCHEMA_VERSION,
+    Alert,
+    Article,
+    DeadLetter,
+    EnrichedArticle,
+    Entity,
+    Event,
+    FeedSource,
+    Magnitude,
+    Mention,
+    MentionSpan,
+    Record,
+    WatchedEntity,
+    WatchRule,
+    DecodeError,
+    decode,
+    encode,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Alert",
+    "Article",
+    "DeadLetter",
+    "DecodeError",
+    "EnrichedArticle",
+    "Entity",
+    "Event",
+    "FeedSource",
+    "Magnitude",
+    "Mention",
+    "MentionSpan",
+    "Record",
+    "WatchRule",
+    "WatchedEntity",
+    "decode",
+    "encode",
+]

@@ -1,0 +1,223 @@
+"""Pydantic records of every topic value (schema_version 1) and their strict orjson codec."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+MAX_VALUE_BYTES = 4 * 1024 * 1024
+
+
+class Record(BaseModel):
+    """Base of every topic value: frozen, unknown fields kept out, versioned."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: Literal[1] = 1
+
+
+class FeedSource(Record):
+    """A feed to poll (``wirewatch.feeds``, keyed by feed id; a tombstone removes it)."""
+
+    id: str
+    url: str
+    title: str = ""
+    tags: list[str] = Field(default_factory=list)
+    language: str | None = None
+    min_interval_seconds: int | None = None
+    max_interval_seconds: int | None = None
+    fulltext: bool = False
+    enabled: bool = True
+
+
+class Article(Record):
+    """One new article or a new revision of one (``wirewatch.articles``, keyed by article id)."""
+
+    id: str
+    feed_id: str
+    feed_url: str
+    guid: str | None = None
+    url: str
+    canonical_url: str
+    title: str
+    summary: str = ""
+    text: str = ""
+    authors: list[str] = Field(default_factory=list)
+    published: datetime | None = None
+    fetched: datetime
+    language: str | None = None
+    content_hash: str
+    revision: int = 1
+
+
+class MentionSpan(Record):
+    """Where an entity is named: character offsets into the article's text."""
+
+    start: int
+    end: int
+    text: str
+
+
+class Entity(Record):
+    """One canonical entity of one article, with every mention's offsets."""
+
+    id: str
+    name: str
+    type: str
+    aliases: list[str] = Field(default_factory=list)
+    mentions: list[MentionSpan] = Field(default_factory=list)
+    watch_ids: list[str] = Field(default_factory=list)
+    wikidata: str | None = None
+
+
+class Magnitude(Record):
+    """A counted consequence of an event (killed, injured, displaced, arrested, ...)."""
+
+    kind: str
+    value: int
+
+
+class Event(Record):
+    """A PLOVER key event found in an article (``wirewatch.events``, keyed by event id)."""
+
+    id: str
+    article_id: str
+    type: str
+    mode: str | None = None
+    actors: list[str] = Field(default_factory=list)
+    recipients: list[str] = Field(default_factory=list)
+    location: str | None = None
+    date: str | None = None
+    magnitudes: list[Magnitude] = Field(default_factory=list)
+    negated: bool = False
+    future: bool = False
+    hypothetical: bool = False
+    sentence: str
+    start: int
+    end: int
+    confidence: float
+
+
+class EnrichedArticle(Record):
+    """An article with its canonical entities and key events (``wirewatch.enriched``)."""
+
+    article: Article
+    entities: list[Entity] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    model: str
+    enriched: datetime
+
+
+class Mention(Record):
+    """One entity in one article (``wirewatch.mentions``, keyed by entity id)."""
+
+    id: str
+    entity_id: str
+    name: str
+    type: str
+    watch_ids: list[str] = Field(default_factory=list)
+    article_id: str
+    revision: int = 1
+    feed_id: str
+    url: str
+    title: str
+    sentence: str
+    sentence_start: int
+    start: int
+    end: int
+    published: datetime | None = None
+    fetched: datetime
+
+
+class WatchedEntity(Record):
+    """The name a rule watches, with its aliases and optional Wikidata id."""
+
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    type: str | None = None
+    wikidata: str | None = None
+
+
+class WatchRule(Record):
+    """A watch rule (``wirewatch.rules``, keyed by rule id; a tombstone removes it)."""
+
+    id: str
+    kind: Literal["new_mention", "mention"] = "new_mention"
+    entity: WatchedEntity
+    lookback_days: int | None = None
+    destinations: list[str] = Field(default_factory=list)
+    enabled: bool = True
+
+
+class Alert(Record):
+    """An alert (``wirewatch.alerts``, keyed by its deterministic id)."""
+
+    id: str
+    rule_id: str
+    kind: str
+    entity_id: str
+    entity_name: str
+    article_id: str
+    title: str
+    url: str
+    feed_id: str
+    sentence: str
+    evidence: str
+    story_id: str
+    source_count: int = 1
+    published: datetime | None = None
+    fetched: datetime
+    detected: datetime
+    latency_seconds: float
+
+
+class DeadLetter(Record):
+    """A message that could not be processed, with where it came from and why."""
+
+    key: str | None
+    value_b64: str
+    error: str
+    topic: str
+    partition: int
+    offset: int
+    agent: str
+    time: datetime
+
+
+class DecodeError(ValueError):
+    """A topic value that is not a valid record of the expected type."""
+
+
+R = TypeVar("R", bound=Record)
+
+
+def encode(record: Record) -> bytes:
+    """Serialize a record to JSON bytes."""
+    return orjson.dumps(record.model_dump(mode="json"))
+
+
+def decode(model: type[R], data: bytes | None) -> R:
+    """Parse and validate JSON bytes as ``model``; any defect raises :class:`DecodeError`."""
+    if data is None:
+        raise DecodeError(f"{model.__name__}: empty value (tombstone)")
+    if len(data) > MAX_VALUE_BYTES:
+        raise DecodeError(f"{model.__name__}: value of {len(data)} bytes exceeds {MAX_VALUE_BYTES}")
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"{model.__name__}: invalid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise DecodeError(f"{model.__name__}: expected a JSON object, got {type(obj).__name__}")
+    version = obj.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise DecodeError(f"{model.__name__}: unsupported schema_version {version!r} (this build reads {SCHEMA_VERSION})")
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise DecodeError(f"{model.__name__}: {where}: {first['msg']} ({exc.error_count()} error(s))") from exc

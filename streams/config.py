@@ -1,0 +1,122 @@
+"""The one typed settings object: environment variables ``WIREWATCH_*`` and an optional YAML file."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting Wirewatch reads; each field's env var is ``WIREWATCH_`` + its upper-case name.
+
+    A YAML file named by ``WIREWATCH_CONFIG`` supplies values too; environment variables win.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WIREWATCH_", frozen=True, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    topic_prefix: str = Field("wirewatch.", description="Prefix shared by every topic name.")
+    app_prefix: str = Field("wirewatch", description="Prefix of the Faust app ids (consumer groups, changelogs).")
+    partitions: int = Field(8, ge=1, description="Partitions of every topic Wirewatch creates.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+
+    # Storage
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL (postgresql://user:pass@host:port/db); SQLite when unset."
+    )
+    sqlite_path: Path = Field(ROOT / ".local" / "wirewatch.db", description="SQLite file used when no database URL is set.")
+    sink_batch_size: int = Field(200, ge=1, description="Rows written per sink transaction at most.")
+    sink_batch_seconds: float = Field(0.5, gt=0, description="Longest wait to fill a sink batch.")
+
+    # NLP
+    spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline to load.")
+    enrich_batch_size: int = Field(16, ge=1, description="Articles per nlp.pipe batch.")
+    enrich_batch_seconds: float = Field(0.5, gt=0, description="Longest wait to fill an NLP batch.")
+
+    # Poller
+    poll_tick_seconds: float = Field(1.0, gt=0, description="How often the poller looks for due feeds.")
+    poll_interval_seconds: int = Field(300, ge=1, description="Default interval between two polls of a feed.")
+    poll_min_interval_seconds: int = Field(60, ge=1, description="Shortest interval between two polls of a feed.")
+    poll_max_interval_seconds: int = Field(86_400, ge=1, description="Longest interval between two polls of a feed.")
+    fetch_timeout_seconds: float = Field(20.0, gt=0, description="Total deadline of one feed request.")
+    fetch_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Cap on a decompressed feed body.")
+    fetch_max_redirects: int = Field(5, ge=0, description="Redirects followed per request at most.")
+    fetch_concurrency: int = Field(32, ge=1, description="Feeds fetched at once per poller process.")
+    fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) the fetcher may reach although private or loopback.",
+    )
+    parse_timeout_seconds: float = Field(10.0, gt=0, description="Deadline for parsing one feed.")
+    user_agent: str = Field("Wirewatch/0.1 (+https://github.com/wirewatch)", description="User-Agent of every request.")
+
+    # Alerts
+    new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
+    alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to.")
+    webhook_url: str | None = Field(None, description="Webhook every alert is POSTed to (Standard Webhooks signed).")
+    webhook_secret: SecretStr | None = Field(None, description="Signing secret of the webhook (whsec_... or raw).")
+
+    # Processes
+    web_host: str = Field("127.0.0.1", description="Address of the /health, /ready, /metrics server.")
+    web_port: int = Field(6066, description="Port of the worker's web server.")
+    poller_web_port: int = Field(6067, description="Port of the poller's web server.")
+    data_dir: Path = Field(ROOT / ".local", description="Local state of the Faust apps.")
+    log_level: str = Field("INFO", description="Log level.")
+    log_json: bool = Field(False, description="Log as JSON lines with stable keys.")
+
+    @field_validator("fetch_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("WIREWATCH_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    def topic(self, name: str) -> str:
+        """Full name of the topic ``name`` (``articles`` → ``wirewatch.articles``)."""
+        return f"{self.topic_prefix}{name}"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets masked (for ``wirewatch config``)."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = "**********"
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,208 @@
+"""One guarded async HTTP client: conditional GET, deadlines, size caps and an address guard at connect time."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from streams.config import Settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class FetchError(Exception):
+    """A request that did not yield a usable body; ``kind`` is a stable label for metrics."""
+
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
+        self.status = status
+
+
+class BlockedAddress(OSError):
+    """A connection to an address the guard forbids (loopback, private, link-local, ...)."""
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A response: its status, body (empty on 304) and the caching headers the scheduler reads."""
+
+    status: int
+    body: bytes
+    url: str
+    etag: str | None
+    last_modified: str | None
+    max_age: float | None
+    elapsed: float
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class AddressGuard:
+    """Refuses connections to non-public addresses unless an allowlisted network contains them.
+
+    It runs in aiohttp's socket factory, so it sees the address actually connected to, on every
+    redirect hop, whatever the hostname looked like (RELIABILITY.md, "Fetching feeds").
+    """
+
+    def __init__(self, allow: list[str]) -> None:
+        self.allow = [ipaddress.ip_network(entry, strict=False) for entry in allow]
+
+    def is_allowed(self, address: IPAddress) -> bool:
+        if any(address in network for network in self.allow if network.version == address.version):
+            return True
+        return all(candidate.is_global for candidate in _embedded(address))
+
+    def check(self, host: str) -> None:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+        if not self.is_allowed(address):
+            raise BlockedAddress(f"connection to non-public address {address} refused (add it to WIREWATCH_FETCH_ALLOW_HOSTS to allow)")
+
+    def socket_factory(self, addr_info: tuple[Any, ...]) -> socket.socket:
+        family, type_, proto, _canonname, sockaddr = addr_info
+        self.check(str(sockaddr[0]))
+        return socket.socket(family=family, type=type_, proto=proto)
+
+
+def _embedded(address: IPAddress) -> list[IPAddress]:
+    """The address and any IPv4 address hidden in it (IPv4-mapped, NAT64, 6to4)."""
+    found: list[IPAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            found.append(address.ipv4_mapped)
+        if address.sixtofour:
+            found.append(address.sixtofour)
+        if address in _NAT64:
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date, RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def max_age_seconds(headers: Any, now: float | None = None) -> float | None:
+    """Freshness lifetime from ``Cache-Control: max-age`` or ``Expires`` (RFC 9111 §4.2.1)."""
+    for directive in headers.get("Cache-Control", "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.strip().isdigit():
+            return float(value.strip())
+    expires = headers.get("Expires")
+    if expires:
+        try:
+            return max(0.0, parsedate_to_datetime(expires).timestamp() - (now if now is not None else time.time()))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+class Fetcher:
+    """The poller's HTTP client; use as ``async with Fetcher(settings) as fetcher``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.guard = AddressGuard(settings.fetch_allow_hosts)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        connector = aiohttp.TCPConnector(
+            limit=self.settings.fetch_concurrency,
+            limit_per_host=4,
+            socket_factory=self.guard.socket_factory,
+            ttl_dns_cache=60,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": self.settings.user_agent, "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"},
+            timeout=aiohttp.ClientTimeout(total=self.settings.fetch_timeout_seconds),
+            max_field_size=16 * 1024,
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        """GET ``url`` conditionally; raises :class:`FetchError` for anything but a usable 200 or a 304."""
+        if self._session is None:
+            raise RuntimeError("Fetcher used outside 'async with'")
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise FetchError("scheme", f"only http and https URLs are fetched, not {scheme or 'a bare path'!r}")
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        started = time.monotonic()
+        try:
+            async with self._session.get(url, headers=headers, max_redirects=self.settings.fetch_max_redirects) as response:
+                if response.status == 304:
+                    return self._result(response, b"", started)
+                if response.status in (429, 503):
+                    wait = retry_after_seconds(response.headers.get("Retry-After"))
+                    raise FetchError("rate_limited", f"HTTP {response.status}", retry_after=wait, status=response.status)
+                if response.status >= 400:
+                    raise FetchError("http_status", f"HTTP {response.status} {response.reason or ''}".strip(), status=response.status)
+                declared = response.content_length
+                if declared is not None and declared > self.settings.fetch_max_bytes:
+                    raise FetchError("too_large", f"Content-Length {declared} exceeds the cap of {self.settings.fetch_max_bytes} bytes")
+                body = await self._read_capped(response)
+                return self._result(response, body, started)
+        except FetchError:
+            raise
+        except TimeoutError as exc:
+            raise FetchError("timeout", f"no complete response within {self.settings.fetch_timeout_seconds:g} s") from exc
+        except aiohttp.TooManyRedirects as exc:
+            raise FetchError("redirects", f"more than {self.settings.fetch_max_redirects} redirects") from exc
+        except aiohttp.ClientConnectorError as exc:
+            blocked = isinstance(exc.os_error, BlockedAddress)
+            raise FetchError("blocked" if blocked else "connection", str(exc.os_error) if blocked else f"cannot connect: {exc.os_error}") from exc
+        except aiohttp.ClientError as exc:
+            raise FetchError("connection", f"{type(exc).__name__}: {exc}") from exc
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        cap = self.settings.fetch_max_bytes
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > cap:
+                raise FetchError("too_large", f"body exceeds the cap of {cap} bytes (decompressed)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _result(response: aiohttp.ClientResponse, body: bytes, started: float) -> FetchResult:
+        return FetchResult(
+            status=response.status,
+            body=body,
+            url=str(response.url),
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+            max_age=max_age_seconds(response.headers),
+            elapsed=time.monotonic() - started,
+        )

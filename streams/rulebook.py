@@ -1,0 +1,63 @@
+"""Follows the compacted rules topic from its start in every worker, so rule changes apply within seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas import DecodeError, WatchRule, decode
+from streams.config import Settings
+from streams.kafka import caught_up, topic_partitions
+from streams.watch import Watchlist
+
+log = logging.getLogger(__name__)
+
+
+class RuleBook:
+    """The worker's live watchlist: a group-less consumer reads every partition of ``wirewatch.rules``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.watchlist = Watchlist()
+        self.ready = asyncio.Event()
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            self.watchlist.remove(key)
+            return
+        try:
+            rule = decode(WatchRule, value)
+        except DecodeError as exc:
+            log.error("rule %s ignored: %s", key, exc, extra={"rule_id": key})
+            return
+        self.watchlist.put(rule)
+
+    async def run(self) -> None:
+        topic = self.settings.topic("rules")
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None)
+        await consumer.start()
+        try:
+            partitions = await self._partitions(consumer, topic)
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        self.apply(record.key.decode("utf-8", "replace") if record.key else "", record.value)
+                if not self.ready.is_set() and await caught_up(consumer, end):
+                    log.info("rules loaded: %d watched", len(self.watchlist.rules))
+                    self.ready.set()
+        finally:
+            await consumer.stop()
+
+    async def _partitions(self, consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+        for _ in range(60):
+            found = await topic_partitions(consumer, topic)
+            if found:
+                return found
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"topic {topic} does not exist on {self.settings.kafka_bootstrap}")

@@ -1,0 +1,51 @@
+"""Shared fixtures: unique topic namespaces on the real broker, the local PostgreSQL, own fixture feeds."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streams.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A fresh topic and consumer-group namespace, so tests never see each other's messages."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def kafka_settings(namespace: str, tmp_path: Path) -> Settings:
+    """Settings pointing at the real broker under a namespace of this test's own."""
+    return Settings(
+        kafka_bootstrap=os.environ.get("WIREWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        topic_prefix=f"{namespace}.",
+        app_prefix=namespace,
+        data_dir=tmp_path / "data",
+        sqlite_path=tmp_path / "wirewatch.db",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The local PostgreSQL started by `make test` (deploy/postgres/pg.sh)."""
+    url = os.environ.get("WIREWATCH_TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("WIREWATCH_TEST_DATABASE_URL is not set: run the tests with `make test`")
+        pytest.skip("no local PostgreSQL: run `make test` (it starts one)")
+    return url

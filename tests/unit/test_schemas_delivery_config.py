@@ -1,0 +1,99 @@
+"""Topic records and their JSON Schemas, webhook signatures and the settings object."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from schemas import Alert, Article, DecodeError, FeedSource, decode, encode
+from schemas.generate import OUT, TOPIC_RECORDS, schema_files
+from streams.config import Settings
+from streams.delivery import sign_webhook, verify_webhook
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+
+
+def test_checked_in_schemas_match_records() -> None:
+    files = schema_files()
+    assert sorted(files) == sorted(p.name for p in OUT.glob("*.json")), "run `make schemas`"
+    for name, body in files.items():
+        assert (OUT / name).read_bytes() == body, f"{name} is stale: run `make schemas`"
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.json")), ids=lambda p: p.name)
+def test_golden_payloads_decode_and_validate(path: Path) -> None:
+    topic = path.name.split(".")[0]
+    model = TOPIC_RECORDS[topic]
+    record = decode(model, path.read_bytes())
+    schema = json.loads((OUT / f"{model.__name__}.v{record.schema_version}.json").read_text())
+    jsonschema.validate(orjson.loads(encode(record)), schema)
+
+
+def test_round_trip() -> None:
+    article = Article(id="a", feed_id="f", feed_url="http://f/", url="http://x/", canonical_url="http://x/", title="T",
+                      fetched=datetime(2026, 1, 1, tzinfo=UTC), content_hash="h")
+    assert decode(Article, encode(article)) == article
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{not json", "invalid JSON"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b'{"schema_version": 2, "id": "x", "url": "http://x"}', "unsupported schema_version 2"),
+        (b'{"id": "x", "url": "http://x"}', "unsupported schema_version None"),
+        (b'{"schema_version": 1, "id": 5}', "id: Input should be a valid string"),
+        (None, "tombstone"),
+        (b"{" + b" " * (5 * 1024 * 1024) + b"}", "exceeds"),
+        (b'{"schema_version": 1, "id": "x\\u0000", "url": 3}', "url"),
+    ],
+    ids=["invalid", "array", "future-version", "no-version", "missing-field", "tombstone", "too-big", "wrong-type"],
+)
+def test_decode_errors_are_specific(data: bytes | None, message: str) -> None:
+    with pytest.raises(DecodeError, match=message):
+        decode(FeedSource, data)
+
+
+def test_standard_webhooks_golden_vector() -> None:
+    # The published test vector of the Standard Webhooks specification.
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    signature = sign_webhook(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    headers = {"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330", "webhook-signature": signature}
+    assert verify_webhook(secret, headers, body, now=1614265330)
+    assert not verify_webhook(secret, headers, body + b" ", now=1614265330)
+    assert not verify_webhook(secret, headers | {"webhook-id": "msg_other"}, body, now=1614265330)
+    assert not verify_webhook(secret, headers, body, now=1614265330 + 301)
+
+
+def test_settings_from_env_and_yaml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text("partitions: 4\ntopic_prefix: yaml.\n")
+    monkeypatch.setenv("WIREWATCH_CONFIG", str(config))
+    monkeypatch.setenv("WIREWATCH_TOPIC_PREFIX", "env.")
+    monkeypatch.setenv("WIREWATCH_FETCH_ALLOW_HOSTS", "127.0.0.1/32, ::1")
+    monkeypatch.setenv("WIREWATCH_DATABASE_URL", "postgresql://u:secret@h/db")
+    settings = Settings()
+    assert settings.partitions == 4
+    assert settings.topic("alerts") == "env.alerts"
+    assert settings.fetch_allow_hosts == ["127.0.0.1/32", "::1"]
+    masked = settings.masked()
+    assert masked["database_url"] == "**********"
+    assert "u:secret" not in json.dumps(masked)
+    assert isinstance(settings.database_url, SecretStr)
+
+
+def test_invalid_settings_fail_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIREWATCH_PARTITIONS", "zero")
+    with pytest.raises(ValueError, match="partitions"):
+        Settings()
+
+
+def test_alert_schema_requires_ids() -> None:
+    with pytest.raises(DecodeError, match="Alert"):
+        decode(Alert, b'{"schema_version": 1}')
