@@ -53,8 +53,9 @@ log() { echo "postgres: $*"; }
 warn() { echo "postgres: warning: $*" >&2; }
 die() { echo "postgres: error: $*" >&2; exit 1; }
 
-[[ $PORT =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) \
-  || die "WIREWATCH_PG_PORT must be a TCP port number, got '$PORT'"
+if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
+  die "WIREWATCH_PG_PORT must be a TCP port number, got '$PORT'"
+fi
 [[ $START_TIMEOUT =~ ^[0-9]+$ ]] \
   || die "WIREWATCH_PG_START_TIMEOUT must be a whole number of seconds, got '$START_TIMEOUT'"
 
