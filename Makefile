@@ -25,11 +25,12 @@ run: $(STAMP) kafka
 demo: $(STAMP) kafka
 	$(BIN)/wirewatch demo
 
-test: $(STAMP) kafka postgres
+test: $(STAMP) kafka postgres lint
 	WIREWATCH_TEST_DATABASE_URL="$$(bash deploy/postgres/pg.sh url)" $(BIN)/pytest tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check streams agents schemas tests benchmarks
+	$(BIN)/ruff format --check streams agents schemas tests benchmarks
 	$(BIN)/mypy
 
 schemas: $(STAMP)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+from agents.web import Health, recovered, register_pages
 from schemas import DecodeError, FeedSource, decode, encode
 from streams.app import poller_app
 from streams.config import get_settings
@@ -15,7 +16,6 @@ from streams.metrics import ARTICLES_PUBLISHED, DEAD_LETTERS, FEEDS, FETCH_ERROR
 from streams.poller import FeedState, ParserPool, poll_feed
 from streams.tables import feed_state_table
 from streams.topics import articles_out_topic, feeds_topic, poller_deadletter_topic
-from agents.web import Health, register_pages
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -60,7 +60,7 @@ class PollScheduler:
         return {tp.partition for tp in poller_app.consumer.assignment() if tp.topic == name}
 
     async def tick(self) -> None:
-        if not poller_app.tables.recovery.completed.is_set():
+        if not recovered(poller_app):
             return
         if self.fetcher is None:
             self.fetcher = await Fetcher(settings).__aenter__()
@@ -74,15 +74,14 @@ class PollScheduler:
             counts[state.last_status] = counts.get(state.last_status, 0) + 1
             if key in self.in_flight or not state.source.enabled or state.next_check > now:
                 continue
-            self.in_flight[key] = asyncio.create_task(self.poll(key, state))
+            self.in_flight[key] = asyncio.create_task(self.poll(key, state, self.fetcher))
         for status in ("new", "ok", "not_modified", "error", "broken"):
             FEEDS.labels(status).set(counts.get(status, 0))
 
-    async def poll(self, key: str, state: FeedState) -> None:
-        assert self.fetcher is not None
+    async def poll(self, key: str, state: FeedState, fetcher: Fetcher) -> None:
         started = time.monotonic()
         try:
-            outcome = await poll_feed(state, self.fetcher, self.parser, settings, time.time())
+            outcome = await poll_feed(state, fetcher, self.parser, settings, time.time())
             FETCH_SECONDS.observe(time.monotonic() - started)
             POLLS.labels(outcome.status).inc()
             if outcome.error_kind:

@@ -7,6 +7,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from agents.web import Health, register_pages
 from schemas import Alert, Article, DecodeError, EnrichedArticle, Mention, decode, encode
 from streams.app import worker_app
 from streams.config import get_settings
@@ -30,7 +31,6 @@ from streams.rules import EntitySeen, evaluate_mention, utcnow
 from streams.sinks import Sink, create_sink
 from streams.tables import entity_seen_table
 from streams.topics import alerts_topic, articles_topic, deadletter_topic, enriched_topic, mentions_topic
-from agents.web import Health, register_pages
 
 log = logging.getLogger(__name__)
 alert_log = logging.getLogger("wirewatch.alerts")
@@ -78,7 +78,15 @@ resources = Resources()
 
 async def send_dead_letter(event: Any, agent: str, error: str) -> None:
     DEAD_LETTERS.labels(agent).inc()
-    log.error("%s: dead-lettered %s[%s]@%s: %s", agent, event.message.topic, event.message.partition, event.message.offset, error, extra={"agent": agent})
+    log.error(
+        "%s: dead-lettered %s[%s]@%s: %s",
+        agent,
+        event.message.topic,
+        event.message.partition,
+        event.message.offset,
+        error,
+        extra={"agent": agent},
+    )
     await deadletter_topic.send(key=event.key, value=encode(dead_letter(event.message, agent, error)))
 
 

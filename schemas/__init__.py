@@ -5,6 +5,7 @@ from schemas.records import (
     Alert,
     Article,
     DeadLetter,
+    DecodeError,
     EnrichedArticle,
     Entity,
     Event,
@@ -15,7 +16,6 @@ from schemas.records import (
     Record,
     WatchedEntity,
     WatchRule,
-    DecodeError,
     decode,
     encode,
 )

@@ -35,9 +35,7 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
 
     # Storage
-    database_url: SecretStr | None = Field(
-        None, description="PostgreSQL URL (postgresql://user:pass@host:port/db); SQLite when unset."
-    )
+    database_url: SecretStr | None = Field(None, description="PostgreSQL URL (postgresql://user:pass@host:port/db); SQLite when unset.")
     sqlite_path: Path = Field(ROOT / ".local" / "wirewatch.db", description="SQLite file used when no database URL is set.")
     sink_batch_size: int = Field(200, ge=1, description="Rows written per sink transaction at most.")
     sink_batch_seconds: float = Field(0.5, gt=0, description="Longest wait to fill a sink batch.")

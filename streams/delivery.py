@@ -57,7 +57,9 @@ class Gone(DeliveryFailed):
 class WebhookDestination:
     """POSTs each alert as JSON with Standard Webhooks headers; retries 5xx, 429 and network errors."""
 
-    def __init__(self, url: str, secret: str | None, guard: AddressGuard, attempts: int = 5, base_delay: float = 0.5, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, secret: str | None, guard: AddressGuard, attempts: int = 5, base_delay: float = 0.5, timeout: float = 10.0
+    ) -> None:
         self.url = url
         self.secret = secret
         self.guard = guard

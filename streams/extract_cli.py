@@ -40,8 +40,15 @@ def _as_article(number: int, obj: Any) -> Article:
     now = datetime.now(tz=UTC)
     doc_id = str(obj.get("id", number))
     return Article(
-        id=doc_id, feed_id="extract", feed_url="", url="", canonical_url="", title=str(obj.get("title") or ""),
-        text=obj["text"], fetched=now, content_hash="",
+        id=doc_id,
+        feed_id="extract",
+        feed_url="",
+        url="",
+        canonical_url="",
+        title=str(obj.get("title") or ""),
+        text=obj["text"],
+        fetched=now,
+        content_hash="",
     )
 
 
@@ -49,7 +56,14 @@ def run_extract(source: IO[bytes], sink: IO[str], batch_size: int, console: Cons
     """Process every line; a bad line gets an ``error`` line out and a message, never a stop."""
     nlp = load_model(get_settings().spacy_model)
     failures = 0
-    with Progress(TextColumn("extract"), BarColumn(), TextColumn("{task.completed} docs"), console=console, transient=True, disable=not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("extract"),
+        BarColumn(),
+        TextColumn("{task.completed} docs"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
         task = progress.add_task("extract", total=None)
         for batch in _batches(source, batch_size):
             articles: list[tuple[int, Article | None, str | None]] = []
@@ -69,7 +83,11 @@ def run_extract(source: IO[bytes], sink: IO[str], batch_size: int, console: Cons
                 item = next(results).item
                 record = {
                     "id": article.id,
-                    "entities": [entity.model_dump(mode="json", exclude={"schema_version", "watch_ids", "wikidata"}) | {"mentions": [m.model_dump(exclude={"schema_version"}) for m in entity.mentions]} for entity in item.entities],
+                    "entities": [
+                        entity.model_dump(mode="json", exclude={"schema_version", "watch_ids", "wikidata"})
+                        | {"mentions": [m.model_dump(exclude={"schema_version"}) for m in entity.mentions]}
+                        for entity in item.entities
+                    ],
                     "events": [event.model_dump(mode="json", exclude={"schema_version"}) for event in item.events],
                 }
                 sink.write(orjson.dumps(record).decode() + "\n")

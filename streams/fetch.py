@@ -134,7 +134,10 @@ class Fetcher:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            headers={"User-Agent": self.settings.user_agent, "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"},
+            headers={
+                "User-Agent": self.settings.user_agent,
+                "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8",
+            },
             timeout=aiohttp.ClientTimeout(total=self.settings.fetch_timeout_seconds),
             max_field_size=16 * 1024,
         )
@@ -180,7 +183,9 @@ class Fetcher:
             raise FetchError("redirects", f"more than {self.settings.fetch_max_redirects} redirects") from exc
         except aiohttp.ClientConnectorError as exc:
             blocked = isinstance(exc.os_error, BlockedAddress)
-            raise FetchError("blocked" if blocked else "connection", str(exc.os_error) if blocked else f"cannot connect: {exc.os_error}") from exc
+            raise FetchError(
+                "blocked" if blocked else "connection", str(exc.os_error) if blocked else f"cannot connect: {exc.os_error}"
+            ) from exc
         except aiohttp.ClientError as exc:
             raise FetchError("connection", f"{type(exc).__name__}: {exc}") from exc
 

@@ -79,7 +79,9 @@ async def publish(settings: Settings, topic: str, items: list[tuple[str, Record 
         await producer.stop()
 
 
-async def read_topic(settings: Settings, topic: str, from_beginning: bool = True, follow: bool = False) -> AsyncIterator[tuple[str | None, bytes | None]]:
+async def read_topic(
+    settings: Settings, topic: str, from_beginning: bool = True, follow: bool = False
+) -> AsyncIterator[tuple[str | None, bytes | None]]:
     """Every ``(key, value)`` of ``topic`` (a suffix); stops at the end unless ``follow``."""
     name = settings.topic(topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)

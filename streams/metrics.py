@@ -14,7 +14,9 @@ ARTICLES_ENRICHED = Counter("wirewatch_articles_enriched_total", "Articles throu
 ENTITIES = Counter("wirewatch_entities_total", "Canonical entities extracted")
 NLP_SECONDS = Histogram("wirewatch_nlp_batch_seconds", "Time of one nlp.pipe batch", buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 ALERTS = Counter("wirewatch_alerts_total", "Alerts raised", ["kind"])
-ALERT_LATENCY = Histogram("wirewatch_poll_to_alert_seconds", "Fetch of the feed item to alert", buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60))
+ALERT_LATENCY = Histogram(
+    "wirewatch_poll_to_alert_seconds", "Fetch of the feed item to alert", buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60)
+)
 DELIVERIES = Counter("wirewatch_deliveries_total", "Alert deliveries by destination and outcome", ["destination", "outcome"])
 ROWS_WRITTEN = Counter("wirewatch_sink_rows_total", "Records written to storage", ["table"])
 DEAD_LETTERS = Counter("wirewatch_dead_letters_total", "Messages sent to the dead-letter topic", ["agent"])

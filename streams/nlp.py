@@ -146,13 +146,11 @@ def _watched(text: str, groups: dict[str, _Group], watchlist: Watchlist) -> list
         group.spans[(hit.start, hit.end)] = hit.text
         if rule.entity.type:
             group.labels[rule.entity.type] += 1
-    for entity_id, group in found.items():
+    for group in found.values():
         names = {n.casefold() for n in (group.watched.name, *group.watched.aliases)}
         for key in list(groups):
             model_group = groups[key]
-            overlaps = any(
-                s < e2 and s2 < e for (s, e) in model_group.spans for (s2, e2) in group.spans
-            )
+            overlaps = any(s < e2 and s2 < e for (s, e) in model_group.spans for (s2, e2) in group.spans)
             if overlaps or key in names:
                 group.labels.update(model_group.labels)
                 group.aliases |= model_group.aliases | {model_group.name}

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas import Article, FeedSource
 from streams.config import Settings
 from streams.feeds import FeedError, ParsedFeed, parse_feed
-from streams.fetch import FetchError, Fetcher, FetchResult
+from streams.fetch import Fetcher, FetchError, FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,13 @@ def _scheduled(state: FeedState, settings: Settings, now: float, hint: float | N
 def _failed(state: FeedState, settings: Settings, now: float, kind: str, message: str, retry_after: float | None) -> PollOutcome:
     errors = state.error_count + 1
     log.warning("feed %s (%s): %s", state.source.id, state.source.url, message, extra={"feed_id": state.source.id, "error_kind": kind})
-    state = state.model_copy(update={"last_status": "broken" if errors >= BROKEN_AFTER_ERRORS else "error", "last_error": f"{kind}: {message}", "error_count": errors})
+    state = state.model_copy(
+        update={
+            "last_status": "broken" if errors >= BROKEN_AFTER_ERRORS else "error",
+            "last_error": f"{kind}: {message}",
+            "error_count": errors,
+        }
+    )
     delay = next_interval(settings, state.source, errors, None)
     if retry_after is not None:
         delay = max(delay, retry_after)

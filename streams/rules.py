@@ -59,7 +59,12 @@ def evaluate_mention(
     if not repeat:
         recent = [*seen.recent_articles, mention.article_id][-RECENT_ARTICLES:]
         seen = seen.model_copy(
-            update={"last_seen": max(seen.last_seen, when), "first_seen": min(seen.first_seen, when), "mentions": seen.mentions + 1, "recent_articles": recent}
+            update={
+                "last_seen": max(seen.last_seen, when),
+                "first_seen": min(seen.first_seen, when),
+                "mentions": seen.mentions + 1,
+                "recent_articles": recent,
+            }
         )
     return seen, alerts
 

@@ -58,7 +58,9 @@ def start_processes(env: dict[str, str], log_dir: Path) -> list[subprocess.Popen
     for role in ("poller", "worker"):
         log = (log_dir / f"{role}.log").open("ab")
         processes.append(
-            subprocess.Popen([sys.executable, "-m", "streams.cli", role], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)  # noqa: S603
+            subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "streams.cli", role], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+            )
         )
     return processes
 
@@ -105,7 +107,9 @@ async def count_topic(settings: Settings, topic: str, counts: Counts, console: C
             counts.dead_letters += 1
 
 
-async def _watch(settings: Settings, processes: list[subprocess.Popen[bytes]], console: Console, until: float | None, expected_articles: int | None) -> Counts:
+async def _watch(
+    settings: Settings, processes: list[subprocess.Popen[bytes]], console: Console, until: float | None, expected_articles: int | None
+) -> Counts:
     counts = Counts()
     followers = [asyncio.create_task(count_topic(settings, topic, counts, console)) for topic in ("enriched", "alerts", "deadletter")]
     last = ""
@@ -119,7 +123,9 @@ async def _watch(settings: Settings, processes: list[subprocess.Popen[bytes]], c
             if line != last and until is None:
                 console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {line}")
                 last = line
-            if until is not None and (time.monotonic() > until or (expected_articles is not None and counts.articles >= expected_articles and counts.alerts > 0)):
+            if until is not None and (
+                time.monotonic() > until or (expected_articles is not None and counts.articles >= expected_articles and counts.alerts > 0)
+            ):
                 await asyncio.sleep(2.0)  # late alerts of the last batch
                 return counts
     finally:
@@ -143,7 +149,8 @@ def run_stack(extra_feeds: list[str], port: int, bounded: bool, console: Console
             console.print(f"  alerts topic : {settings.topic('alerts')}   (wirewatch tail alerts -f)")
             db = settings.database_url and "PostgreSQL (WIREWATCH_DATABASE_URL)" or str(settings.sqlite_path)
             console.print(f"  database     : {db}")
-            console.print(f"  metrics      : http://127.0.0.1:{settings.web_port}/metrics (worker), http://127.0.0.1:{settings.poller_web_port}/metrics (poller)")
+            web = f"http://{settings.web_host}"
+            console.print(f"  metrics      : {web}:{settings.web_port}/metrics (worker), {web}:{settings.poller_web_port}/metrics (poller)")
             console.print(f"  logs         : {settings.data_dir / 'logs'}/   Ctrl-C stops everything.")
             await _watch(settings, processes, console, None, None)
         finally:
@@ -176,7 +183,7 @@ def run_demo(timeout: float, as_json: bool, console: Console) -> int:
         "WIREWATCH_POLLER_WEB_PORT": str(free_port()),
     }
     env = child_env(base, overrides)
-    settings = Settings(**{key.removeprefix("WIREWATCH_").lower(): value for key, value in overrides.items()})
+    settings = Settings.model_validate({key.removeprefix("WIREWATCH_").lower(): value for key, value in overrides.items()})
     port = free_port()
 
     async def go() -> Counts:
@@ -196,7 +203,13 @@ def run_demo(timeout: float, as_json: bool, console: Console) -> int:
     except RuntimeError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
-    summary = {"articles": counts.articles, "entities": counts.entities, "alerts": counts.alerts, "dead_letters": counts.dead_letters, "database": str(data_dir / "wirewatch.db")}
+    summary = {
+        "articles": counts.articles,
+        "entities": counts.entities,
+        "alerts": counts.alerts,
+        "dead_letters": counts.dead_letters,
+        "database": str(data_dir / "wirewatch.db"),
+    }
     if as_json:
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     else:
@@ -205,5 +218,6 @@ def run_demo(timeout: float, as_json: bool, console: Console) -> int:
         Console().print(table)
     ok = counts.articles >= sampleserver.sample_article_count() and counts.alerts > 0
     if not ok:
-        console.print(f"[red]demo incomplete[/]: expected {sampleserver.sample_article_count()} articles and at least one alert; see {data_dir / 'logs'}")
+        expected = sampleserver.sample_article_count()
+        console.print(f"[red]demo incomplete[/]: expected {expected} articles and at least one alert; see {data_dir / 'logs'}")
     return 0 if ok else 1

@@ -165,8 +165,22 @@ class SQLiteSink(Sink):
                          published=excluded.published, fetched=excluded.fetched, language=excluded.language,
                          content_hash=excluded.content_hash, revision=excluded.revision, enriched=excluded.enriched
                        WHERE excluded.revision > articles.revision""",
-                    (a.id, a.feed_id, a.url, a.canonical_url, a.title, a.summary, a.text, _json(a.authors),
-                     _iso(a.published), _iso(a.fetched), a.language, a.content_hash, a.revision, _iso(item.enriched)),
+                    (
+                        a.id,
+                        a.feed_id,
+                        a.url,
+                        a.canonical_url,
+                        a.title,
+                        a.summary,
+                        a.text,
+                        _json(a.authors),
+                        _iso(a.published),
+                        _iso(a.fetched),
+                        a.language,
+                        a.content_hash,
+                        a.revision,
+                        _iso(item.enriched),
+                    ),
                 )
                 if cursor.rowcount == 0:
                     continue  # an older or the same revision: already stored
@@ -263,8 +277,20 @@ class PostgresSink(Sink):
                          content_hash=excluded.content_hash, revision=excluded.revision, enriched=excluded.enriched
                        WHERE excluded.revision > articles.revision
                        RETURNING id""",
-                    a.id, a.feed_id, a.url, a.canonical_url, a.title, a.summary, a.text, _json(a.authors),
-                    a.published, a.fetched, a.language, a.content_hash, a.revision, item.enriched,
+                    a.id,
+                    a.feed_id,
+                    a.url,
+                    a.canonical_url,
+                    a.title,
+                    a.summary,
+                    a.text,
+                    _json(a.authors),
+                    a.published,
+                    a.fetched,
+                    a.language,
+                    a.content_hash,
+                    a.revision,
+                    item.enriched,
                 )
                 if stored is None:
                     continue
@@ -316,13 +342,31 @@ def _iso(value: Any) -> str | None:
 
 def _mention_row(item: EnrichedArticle, entity: Any) -> tuple[Any, ...]:
     spans = [[m.start, m.end] for m in entity.mentions]
-    return (ids.mention_id(entity.id, item.article.id), entity.id, item.article.id, entity.name, entity.type,
-            _json(spans), _iso(item.article.published), _iso(item.article.fetched))
+    return (
+        ids.mention_id(entity.id, item.article.id),
+        entity.id,
+        item.article.id,
+        entity.name,
+        entity.type,
+        _json(spans),
+        _iso(item.article.published),
+        _iso(item.article.fetched),
+    )
 
 
 def _alert_row(alert: Alert) -> tuple[Any, ...]:
-    return (alert.id, alert.rule_id, alert.kind, alert.entity_id, alert.article_id, alert.title, alert.url,
-            alert.sentence, _iso(alert.detected), _json(alert.model_dump(mode="json")))
+    return (
+        alert.id,
+        alert.rule_id,
+        alert.kind,
+        alert.entity_id,
+        alert.article_id,
+        alert.title,
+        alert.url,
+        alert.sentence,
+        _iso(alert.detected),
+        _json(alert.model_dump(mode="json")),
+    )
 
 
 def create_sink(settings: Settings) -> Sink:

@@ -11,7 +11,6 @@ from streams.kafka import COMPACTED
 settings = get_settings()
 
 
-
 def _topic(app: faust.App, name: str) -> faust.TopicT:
     return app.topic(
         settings.topic(name),

@@ -107,11 +107,21 @@ def load_rules_yaml(data: str) -> list[WatchRule]:
             entry = {"name": entry}
         if not isinstance(entry, dict) or not entry.get("name"):
             raise ValueError(f"watchlist entry {number}: needs at least a 'name'")
-        rules.append(make_rule(str(entry["name"]), [str(a) for a in entry.get("aliases", [])], entry.get("type"), entry.get("wikidata"), entry.get("kind", "new_mention")))
+        rules.append(
+            make_rule(
+                str(entry["name"]),
+                [str(a) for a in entry.get("aliases", [])],
+                entry.get("type"),
+                entry.get("wikidata"),
+                entry.get("kind", "new_mention"),
+            )
+        )
     return rules
 
 
-def make_rule(name: str, aliases: list[str], entity_type: str | None = None, wikidata: str | None = None, kind: str = "new_mention") -> WatchRule:
+def make_rule(
+    name: str, aliases: list[str], entity_type: str | None = None, wikidata: str | None = None, kind: str = "new_mention"
+) -> WatchRule:
     """A rule watching ``name`` (and its aliases) with a derived id."""
     entity = WatchedEntity(name=" ".join(name.split()), aliases=aliases, type=entity_type, wikidata=wikidata)
     return WatchRule.model_validate({"id": rule_id(entity, kind), "kind": kind, "entity": entity.model_dump()})

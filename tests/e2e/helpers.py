@@ -105,12 +105,16 @@ def stack_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
 
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the real ``wirewatch`` command."""
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def start(role: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "streams.cli", role], env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", role], env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 40) -> int:
@@ -125,7 +129,13 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 40) -> int:
     return process.returncode
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0, interval: float = 0.5, processes: list[subprocess.Popen[bytes]] | None = None) -> Any:
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float = 120.0,
+    interval: float = 0.5,
+    processes: list[subprocess.Popen[bytes]] | None = None,
+) -> Any:
     """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

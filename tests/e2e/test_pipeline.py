@@ -52,7 +52,12 @@ def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> Non
 
 
 def test_feed_to_stored_article_mentions_and_exactly_one_alert(kafka_settings: Settings, tmp_path: Path) -> None:
-    feeds = FeedServer({"/valley.xml": (FIXTURES / "valley-news.xml").read_bytes(), "/login.xml": b"<!DOCTYPE html><html><body>Please sign in</body></html>"})
+    feeds = FeedServer(
+        {
+            "/valley.xml": (FIXTURES / "valley-news.xml").read_bytes(),
+            "/login.xml": b"<!DOCTYPE html><html><body>Please sign in</body></html>",
+        }
+    )
     hook = WebhookReceiver()
     dead_url = f"http://127.0.0.1:{free_port()}/gone.xml"  # nothing listens here
     worker_port, poller_port = free_port(), free_port()
@@ -75,7 +80,9 @@ def test_feed_to_stored_article_mentions_and_exactly_one_alert(kafka_settings: S
     watched = cli(env, "watch", "add", "Ingrid Halvorsen", "--alias", "Halvorsen", "--type", "PERSON")
     assert watched.returncode == 0, watched.stderr
     listed = cli(env, "feeds", "list", "--json")
-    assert sorted(feed["url"] for feed in orjson.loads(listed.stdout)) == sorted([feeds.url("/valley.xml"), feeds.url("/login.xml"), dead_url])
+    assert sorted(feed["url"] for feed in orjson.loads(listed.stdout)) == sorted(
+        [feeds.url("/valley.xml"), feeds.url("/login.xml"), dead_url]
+    )
 
     poller_log, worker_log = tmp_path / "poller.log", tmp_path / "worker.log"
     poller = start("poller", env, poller_log)
@@ -115,7 +122,12 @@ def test_feed_to_stored_article_mentions_and_exactly_one_alert(kafka_settings: S
 
         # a poison message goes to the dead-letter topic with its origin, and the worker keeps going
         produce_raw(kafka_settings, "articles", b"poison-1", b'{"schema_version": 1, "id": "p1", "title": 42}')
-        dead = wait_for("the dead letter", lambda: [orjson.loads(v) for _, v in topic_values(kafka_settings, "deadletter") if v], 60, processes=processes)
+        dead = wait_for(
+            "the dead letter",
+            lambda: [orjson.loads(v) for _, v in topic_values(kafka_settings, "deadletter") if v],
+            60,
+            processes=processes,
+        )
         assert dead[0]["key"] == "poison-1" and dead[0]["topic"] == kafka_settings.topic("articles") and dead[0]["agent"] == "enrich"
         assert "Article" in dead[0]["error"] and dead[0]["offset"] >= 0
         assert base64.b64decode(dead[0]["value_b64"]).startswith(b'{"schema_version": 1')

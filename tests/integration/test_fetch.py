@@ -13,7 +13,7 @@ from aiohttp import web
 from schemas import FeedSource
 from streams import ids
 from streams.config import Settings
-from streams.fetch import FetchError, Fetcher
+from streams.fetch import Fetcher, FetchError
 from streams.poller import FeedState, ParserPool, poll_feed
 
 FEED = (Path(__file__).resolve().parent.parent / "fixtures" / "valley-news.xml").read_bytes()
@@ -144,7 +144,9 @@ async def test_poll_feed_publishes_once_then_304(server: tuple[Scripted, str]) -
             # the server loses its ETag: the body is parsed again, but nothing is new
             third = await poll_feed(second.state.model_copy(update={"etag": None}), fetcher, parser, settings(), now=3000.0)
             assert third.articles == [] and third.status == "ok"
-            broken = await poll_feed(FeedState(source=FeedSource(id="h", url=f"{base}/html"), partition=0), fetcher, parser, settings(), now=0.0)
+            broken = await poll_feed(
+                FeedState(source=FeedSource(id="h", url=f"{base}/html"), partition=0), fetcher, parser, settings(), now=0.0
+            )
             assert broken.status == "error" and broken.state.last_error == "parse: response is an HTML page, not a feed"
             assert broken.state.error_count == 1 and broken.state.next_check == 600.0
     finally:

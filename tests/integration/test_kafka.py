@@ -21,7 +21,9 @@ async def test_topics_are_created_with_the_contract(kafka_settings: Settings) ->
     try:
         described = await admin.describe_topics([kafka_settings.topic(name) for name in TOPIC_NAMES])
         assert {t["topic"]: len(t["partitions"]) for t in described} == {kafka_settings.topic(n): 8 for n in TOPIC_NAMES}
-        configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, kafka_settings.topic(n)) for n in ("feeds", "articles")])
+        configs = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, kafka_settings.topic(n)) for n in ("feeds", "articles")]
+        )
         policies = {}
         for response in configs:
             for resource in response.resources:

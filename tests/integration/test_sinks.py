@@ -16,15 +16,40 @@ T = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def enriched(article_id: str, revision: int = 1, title: str = "Title", entity: str = "Ana Lima") -> EnrichedArticle:
-    article = Article(id=article_id, feed_id="f", feed_url="http://f/", url=f"http://x/{article_id}", canonical_url=f"http://x/{article_id}",
-                      title=title, text=f"{entity} spoke in Redmoor.", fetched=T, content_hash=f"h{revision}", revision=revision)
+    article = Article(
+        id=article_id,
+        feed_id="f",
+        feed_url="http://f/",
+        url=f"http://x/{article_id}",
+        canonical_url=f"http://x/{article_id}",
+        title=title,
+        text=f"{entity} spoke in Redmoor.",
+        fetched=T,
+        content_hash=f"h{revision}",
+        revision=revision,
+    )
     entities = [Entity(id=f"e-{entity}", name=entity, type="PERSON", mentions=[MentionSpan(start=0, end=len(entity), text=entity)])]
     return EnrichedArticle(article=article, entities=entities, model="test", enriched=T)
 
 
 def alert(alert_id: str) -> Alert:
-    return Alert(id=alert_id, rule_id="r", kind="new_mention", entity_id="e", entity_name="Ana Lima", article_id="a1", title="t",
-                 url="http://x/", feed_id="f", sentence="s", evidence="s", story_id="st", fetched=T, detected=T, latency_seconds=0.1)
+    return Alert(
+        id=alert_id,
+        rule_id="r",
+        kind="new_mention",
+        entity_id="e",
+        entity_name="Ana Lima",
+        article_id="a1",
+        title="t",
+        url="http://x/",
+        feed_id="f",
+        sentence="s",
+        evidence="s",
+        story_id="st",
+        fetched=T,
+        detected=T,
+        latency_seconds=0.1,
+    )
 
 
 async def check_idempotent(sink: Sink) -> None:

@@ -51,7 +51,7 @@ def test_same_bytes_same_ids() -> None:
     [
         (b"", "empty"),
         (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><rss><channel><title>&a;</title></channel></rss>', "DOCTYPE or ENTITY"),
-        (b'<!DOCTYPE html><html><body>Not a feed</body></html>', "HTML page"),
+        (b"<!DOCTYPE html><html><body>Not a feed</body></html>", "HTML page"),
         (b"<html><head><title>x</title></head></html>", "HTML page"),
         (b"this is not xml at all", "not"),
         (b'<?xml version="1.0"?><rss><channel><title>cut off', "not"),
@@ -64,7 +64,10 @@ def test_refused_documents(body: bytes, message: str) -> None:
 
 
 def test_control_characters_never_reach_articles() -> None:
-    body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>Bad\x01 title</title><guid>g</guid><description>Text with &#0; nul</description></item></channel></rss>'
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>Bad\x01 title</title><guid>g</guid>'
+        b"<description>Text with &#0; nul</description></item></channel></rss>"
+    )
     try:
         articles = parse_feed(body, source(), NOW).articles
     except FeedError:

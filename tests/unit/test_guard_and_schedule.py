@@ -12,8 +12,23 @@ from streams.poller import next_interval
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "0.0.0.0", "169.254.169.254", "100.64.0.1", "10.1.2.3",
-     "172.16.0.1", "192.168.1.1", "64:ff9b::a9fe:a9fe", "fc00::1", "fe80::1", "2002:7f00:1::", "::"],
+    [
+        "127.0.0.1",
+        "127.1.2.3",
+        "::1",
+        "::ffff:127.0.0.1",
+        "0.0.0.0",
+        "169.254.169.254",
+        "100.64.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "64:ff9b::a9fe:a9fe",
+        "fc00::1",
+        "fe80::1",
+        "2002:7f00:1::",
+        "::",
+    ],
 )
 def test_guard_refuses_internal_addresses(address: str) -> None:
     guard = AddressGuard([])
@@ -49,8 +64,12 @@ def test_retry_after_http_date_in_future() -> None:
 
 @pytest.mark.parametrize(
     ("headers", "expected"),
-    [({"Cache-Control": "public, max-age=600"}, 600.0), ({"Cache-Control": "no-cache"}, None), ({}, None),
-     ({"Expires": "Wed, 21 Oct 2015 07:38:00 GMT"}, 600.0)],
+    [
+        ({"Cache-Control": "public, max-age=600"}, 600.0),
+        ({"Cache-Control": "no-cache"}, None),
+        ({}, None),
+        ({"Expires": "Wed, 21 Oct 2015 07:38:00 GMT"}, 600.0),
+    ],
 )
 def test_max_age(headers: dict[str, str], expected: float | None) -> None:
     assert max_age_seconds(headers, now=1445412480.0) == expected

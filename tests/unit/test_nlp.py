@@ -1,18 +1,26 @@
 """Canonical entities: pure merging rules on given spans, then the real spaCy pipeline on our own text."""
 
+from datetime import UTC, datetime
+
 import pytest
 
-from streams.nlp import MODEL_ALIASES, ModelNotInstalled, canonical_entities, canonical_name, load_model
-from streams.enrich import enrich_articles
-from streams.watch import Watchlist, make_rule
 from schemas import Article
-from datetime import UTC, datetime
+from streams.enrich import enrich_articles
+from streams.nlp import MODEL_ALIASES, ModelNotInstalled, canonical_entities, canonical_name, load_model
+from streams.watch import Watchlist, make_rule
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("President Ali Akbar Velayati", "Ali Akbar Velayati"), ("Velayati’s", "Velayati"), ("Mr. Smith's", "Smith"),
-     ("the United Nations", "United Nations"), ("  Mosul, ", "Mosul"), ("’s Advisor", ""), ("Advisor", "")],
+    [
+        ("President Ali Akbar Velayati", "Ali Akbar Velayati"),
+        ("Velayati’s", "Velayati"),
+        ("Mr. Smith's", "Smith"),
+        ("the United Nations", "United Nations"),
+        ("  Mosul, ", "Mosul"),
+        ("’s Advisor", ""),
+        ("Advisor", ""),
+    ],
 )
 def test_canonical_name(raw: str, expected: str) -> None:
     assert canonical_name(raw) == expected
@@ -37,7 +45,7 @@ def test_short_forms_join_and_type_is_voted() -> None:
     entity = entities[0]
     assert entity.name == "Ali Akbar Velayati"
     assert entity.type == "ORG"  # two ORG votes beat one PERSON and one GPE: the vote is honest
-    assert [text[m.start:m.end] for m in entity.mentions] == ["Ali Akbar Velayati", "Velayati", "Velayati", "Velayati"]
+    assert [text[m.start : m.end] for m in entity.mentions] == ["Ali Akbar Velayati", "Velayati", "Velayati", "Velayati"]
 
 
 def test_debris_is_dropped() -> None:
@@ -64,13 +72,24 @@ def nlp():  # type: ignore[no-untyped-def]
 
 
 def article(text: str) -> Article:
-    return Article(id="a1", feed_id="f", feed_url="", url="http://x/", canonical_url="http://x/", title="t", text=text,
-                   fetched=datetime(2026, 11, 28, tzinfo=UTC), content_hash="h")
+    return Article(
+        id="a1",
+        feed_id="f",
+        feed_url="",
+        url="http://x/",
+        canonical_url="http://x/",
+        title="t",
+        text=text,
+        fetched=datetime(2026, 11, 28, tzinfo=UTC),
+        content_hash="h",
+    )
 
 
 def test_real_model_canonical_entities(nlp) -> None:  # type: ignore[no-untyped-def]
-    text = ("Mayor Marta Kowalczyk of Lindenport met President Ali Akbar Velayati in Mosul on Tuesday. "
-            "Velayati said the plan was sound. Kowalczyk's office declined to comment.")
+    text = (
+        "Mayor Marta Kowalczyk of Lindenport met President Ali Akbar Velayati in Mosul on Tuesday. "
+        "Velayati said the plan was sound. Kowalczyk's office declined to comment."
+    )
     watchlist = Watchlist([make_rule("Marta Kowalczyk", ["Kowalczyk"], "PERSON")])
     (result,) = enrich_articles(nlp, [article(text)], watchlist)
     by_name = {e.name: e for e in result.item.entities}
@@ -82,8 +101,8 @@ def test_real_model_canonical_entities(nlp) -> None:  # type: ignore[no-untyped-
     assert not any(name.startswith(("President", "Mayor")) or name.endswith("'s") for name in by_name)
     for entity in result.item.entities:
         for m in entity.mentions:
-            assert text[m.start:m.end] == m.text
+            assert text[m.start : m.end] == m.text
     # one mention record per entity, with the sentence that holds its first mention
     mention = next(m for m in result.mentions if m.name == "Ali Akbar Velayati")
     assert mention.sentence.startswith("Mayor Marta Kowalczyk")
-    assert text[mention.start:mention.end] == "Ali Akbar Velayati"
+    assert text[mention.start : mention.end] == "Ali Akbar Velayati"

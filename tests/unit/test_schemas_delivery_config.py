@@ -34,8 +34,16 @@ def test_golden_payloads_decode_and_validate(path: Path) -> None:
 
 
 def test_round_trip() -> None:
-    article = Article(id="a", feed_id="f", feed_url="http://f/", url="http://x/", canonical_url="http://x/", title="T",
-                      fetched=datetime(2026, 1, 1, tzinfo=UTC), content_hash="h")
+    article = Article(
+        id="a",
+        feed_id="f",
+        feed_url="http://f/",
+        url="http://x/",
+        canonical_url="http://x/",
+        title="T",
+        fetched=datetime(2026, 1, 1, tzinfo=UTC),
+        content_hash="h",
+    )
     assert decode(Article, encode(article)) == article
 
 

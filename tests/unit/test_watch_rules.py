@@ -34,9 +34,21 @@ def test_watchlist_yaml() -> None:
 
 def mention(article: str, when: datetime, entity: str = "e1") -> Mention:
     return Mention(
-        id=ids.mention_id(entity, article), entity_id=entity, name="Ana Lima", type="PERSON", watch_ids=["r"],
-        article_id=article, feed_id="f", url="http://x/" + article, title="Title " + article,
-        sentence="Yesterday Ana Lima spoke.", sentence_start=100, start=110, end=118, published=when, fetched=when,
+        id=ids.mention_id(entity, article),
+        entity_id=entity,
+        name="Ana Lima",
+        type="PERSON",
+        watch_ids=["r"],
+        article_id=article,
+        feed_id="f",
+        url="http://x/" + article,
+        title="Title " + article,
+        sentence="Yesterday Ana Lima spoke.",
+        sentence_start=100,
+        start=110,
+        end=118,
+        published=when,
+        fetched=when,
     )
 
 
