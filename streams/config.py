@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         description="Addresses or networks (CIDR) the fetcher may reach although private or loopback.",
     )
     parse_timeout_seconds: float = Field(10.0, gt=0, description="Deadline for parsing one feed.")
-    user_agent: str = Field("Wirewatch/0.1 (+https://github.com/wirewatch)", description="User-Agent of every request.")
+    user_agent: str = Field("Wirewatch/0.1 (news alert feed poller)", description="User-Agent of every request.")
 
     # Alerts
     new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")

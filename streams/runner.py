@@ -47,6 +47,7 @@ def child_env(settings: Settings, overrides: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     allow = set(settings.fetch_allow_hosts) | {"127.0.0.1/32"}
     env.update({"WIREWATCH_FETCH_ALLOW_HOSTS": ",".join(sorted(allow)), "PYTHONUNBUFFERED": "1"})
+    env.setdefault("WIREWATCH_ALERTS_FILE", str(settings.data_dir / "alerts.jsonl"))
     env.update(overrides)
     return env
 
@@ -151,6 +152,7 @@ def run_stack(extra_feeds: list[str], port: int, bounded: bool, console: Console
             console.print(f"  database     : {db}")
             web = f"http://{settings.web_host}"
             console.print(f"  metrics      : {web}:{settings.web_port}/metrics (worker), {web}:{settings.poller_web_port}/metrics (poller)")
+            console.print(f"  alerts file  : {env['WIREWATCH_ALERTS_FILE']}")
             console.print(f"  logs         : {settings.data_dir / 'logs'}/   Ctrl-C stops everything.")
             await _watch(settings, processes, console, None, None)
         finally:

@@ -1,0 +1,74 @@
+"""Agents through Faust's test_context(): no broker; what an agent sends to another topic is recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+import agents.poll as poll
+import agents.worker as worker
+from schemas import FeedSource, Mention, encode
+from streams.poller import FeedState
+from streams.watch import make_rule
+
+T = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+class Recorder:
+    """Stands in for a topic handle: keeps what an agent sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(self, key: str, value: bytes) -> None:
+        self.sent.append((key, orjson.loads(value)))
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, Recorder]:
+    recorders = {"alerts": Recorder(), "deadletter": Recorder(), "poller_deadletter": Recorder()}
+    monkeypatch.setattr(worker, "alerts_topic", recorders["alerts"])
+    monkeypatch.setattr(worker, "deadletter_topic", recorders["deadletter"])
+    monkeypatch.setattr(poll, "poller_deadletter_topic", recorders["poller_deadletter"])
+    return recorders
+
+
+def mention(rule_id: str, article: str) -> Mention:
+    return Mention(
+        id=f"m-{article}", entity_id="e-ana", name="Ana Lima", type="PERSON", watch_ids=[rule_id], article_id=article, feed_id="f",
+        url=f"http://x/{article}", title="t", sentence="Ana Lima spoke.", sentence_start=0, start=0, end=8, published=T, fetched=T,
+    )  # fmt: skip
+
+
+async def test_raise_alerts_once_per_entity(sent: dict[str, Recorder]) -> None:
+    rule = make_rule("Ana Lima", [], "PERSON")
+    worker.rulebook.watchlist.put(rule)
+    worker.rulebook.ready.set()
+    async with worker.raise_alerts.test_context() as agent:
+        for article in ("a1", "a1", "a2", "a3"):
+            await agent.put(key="e-ana", value=encode(mention(rule.id, article)))
+        await agent.put(key="e-ana", value=b'{"schema_version": 1, "entity_id": 7}')
+    assert [value["article_id"] for _, value in sent["alerts"].sent] == ["a1"]
+    assert sent["alerts"].sent[0][1]["evidence"] == "**Ana Lima** spoke."
+    (key, dead), *_ = sent["deadletter"].sent
+    assert key == "e-ana" and dead["agent"] == "raise_alerts" and "Mention" in dead["error"]
+    state = orjson.loads(worker.entity_seen_table["e-ana"])
+    assert state["mentions"] == 3 and state["recent_articles"] == ["a1", "a2", "a3"]
+
+
+async def test_track_feeds_adds_changes_and_removes(sent: dict[str, Recorder]) -> None:
+    source = FeedSource(id="feed-1", url="http://127.0.0.1/feed.xml")
+    async with poll.track_feeds.test_context() as agent:
+        await agent.put(key="feed-1", value=encode(source))
+        first = FeedState.loads(poll.feed_state_table["feed-1"])
+        assert first.source.url == source.url and first.next_check == 0.0
+        await agent.put(key="feed-1", value=encode(source.model_copy(update={"title": "Renamed"})))
+        assert FeedState.loads(poll.feed_state_table["feed-1"]).source.title == "Renamed"
+        await agent.put(key="feed-bad", value=b"\x00\x01 not json")
+        await agent.put(key="feed-1", value=None)
+        assert "feed-1" not in poll.feed_state_table
+    (key, dead), *_ = sent["poller_deadletter"].sent
+    assert key == "feed-bad" and dead["agent"] == "track_feeds" and "invalid JSON" in dead["error"]
