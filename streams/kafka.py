@@ -63,8 +63,20 @@ async def ensure_topics(settings: Settings) -> None:
                 await admin.create_topics(wanted)
             except TopicAlreadyExistsError:
                 pass  # another process created them first
+            await _await_leaders(admin, [topic.name for topic in wanted])
     finally:
         await admin.close()
+
+
+async def _await_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> None:
+    """Wait until every partition of new ``topics`` has a leader, so the first reads and writes succeed."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"]) for t in described):
+            return
+        await asyncio.sleep(0.2)
+    log.warning("topics %s still have partitions without a leader after %g s", topics, timeout)
 
 
 async def publish(settings: Settings, topic: str, items: list[tuple[str, Record | None]]) -> None:

@@ -136,11 +136,15 @@ async def _watch(
 
 
 def run_stack(extra_feeds: list[str], port: int, bounded: bool, console: Console) -> int:
-    """The long-running ``wirewatch run``: until Ctrl-C."""
+    """The long-running ``wirewatch run``: until Ctrl-C or SIGTERM, then the children are stopped first."""
     settings = get_settings()
     env = child_env(settings, {})
 
     async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
         server = await sampleserver.start(port)
         processes: list[subprocess.Popen[bytes]] = []
         try:
@@ -154,20 +158,24 @@ def run_stack(extra_feeds: list[str], port: int, bounded: bool, console: Console
             console.print(f"  metrics      : {web}:{settings.web_port}/metrics (worker), {web}:{settings.poller_web_port}/metrics (poller)")
             console.print(f"  alerts file  : {env['WIREWATCH_ALERTS_FILE']}")
             console.print(f"  logs         : {settings.data_dir / 'logs'}/   Ctrl-C stops everything.")
-            await _watch(settings, processes, console, None, None)
+            watcher = asyncio.create_task(_watch(settings, processes, console, None, None))
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (watcher, stopper):
+                task.cancel()
+            if watcher in done and not watcher.cancelled() and watcher.exception() is not None:
+                raise watcher.exception()  # type: ignore[misc]
         finally:
-            console.print("stopping poller and worker ...")
-            await asyncio.get_running_loop().run_in_executor(None, stop_processes, processes)
+            # Children first: whatever happens to this terminal, no poller or worker is left behind.
+            await loop.run_in_executor(None, stop_processes, processes)
             await server.cleanup()
 
     try:
         asyncio.run(go())
-    except KeyboardInterrupt:
-        console.print("stopped.")
-        return 0
     except RuntimeError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
+    console.print("stopped: poller and worker shut down cleanly.")
     return 0
 
 
