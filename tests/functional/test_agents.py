@@ -8,10 +8,12 @@ from typing import Any
 import orjson
 import pytest
 
+import agents.alert as alert
+import agents.common as common
 import agents.poll as poll
-import agents.worker as worker
 from schemas import FeedSource, Mention, encode
 from streams.poller import FeedState
+from streams.tables import entity_seen_table
 from streams.watch import make_rule
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
@@ -30,8 +32,8 @@ class Recorder:
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, Recorder]:
     recorders = {"alerts": Recorder(), "deadletter": Recorder(), "poller_deadletter": Recorder()}
-    monkeypatch.setattr(worker, "alerts_topic", recorders["alerts"])
-    monkeypatch.setattr(worker, "deadletter_topic", recorders["deadletter"])
+    monkeypatch.setattr(alert, "alerts_topic", recorders["alerts"])
+    monkeypatch.setattr(common, "deadletter_topic", recorders["deadletter"])
     monkeypatch.setattr(poll, "poller_deadletter_topic", recorders["poller_deadletter"])
     return recorders
 
@@ -45,9 +47,9 @@ def mention(rule_id: str, article: str) -> Mention:
 
 async def test_raise_alerts_once_per_entity(sent: dict[str, Recorder]) -> None:
     rule = make_rule("Ana Lima", [], "PERSON")
-    worker.rulebook.watchlist.put(rule)
-    worker.rulebook.ready.set()
-    async with worker.raise_alerts.test_context() as agent:
+    common.rulebook.watchlist.put(rule)
+    common.rulebook.ready.set()
+    async with alert.raise_alerts.test_context() as agent:
         for article in ("a1", "a1", "a2", "a3"):
             await agent.put(key="e-ana", value=encode(mention(rule.id, article)))
         await agent.put(key="e-ana", value=b'{"schema_version": 1, "entity_id": 7}')
@@ -55,7 +57,7 @@ async def test_raise_alerts_once_per_entity(sent: dict[str, Recorder]) -> None:
     assert sent["alerts"].sent[0][1]["evidence"] == "**Ana Lima** spoke."
     (key, dead), *_ = sent["deadletter"].sent
     assert key == "e-ana" and dead["agent"] == "raise_alerts" and "Mention" in dead["error"]
-    state = orjson.loads(worker.entity_seen_table["e-ana"])
+    state = orjson.loads(entity_seen_table["e-ana"])
     assert state["mentions"] == 3 and state["recent_articles"] == ["a1", "a2", "a3"]
 
 

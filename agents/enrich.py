@@ -1,0 +1,65 @@
+"""Enrich agent: articles to canonical entities on wirewatch.enriched and wirewatch.mentions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from agents.common import health, nlp_executor, resources, rulebook, send_dead_letter, settings
+from schemas import Article, DecodeError, decode, encode
+from streams.app import worker_app
+from streams.enrich import enrich_articles
+from streams.metrics import ARTICLES_ENRICHED, ENTITIES, NLP_SECONDS
+from streams.topics import articles_topic, enriched_topic, mentions_topic
+
+log = logging.getLogger(__name__)
+
+
+@worker_app.agent(articles_topic)
+async def enrich(stream):  # type: ignore[no-untyped-def]
+    """Articles → canonical entities → ``wirewatch.enriched`` and ``wirewatch.mentions``."""
+    await rulebook.ready.wait()
+    nlp = await resources.get_nlp()
+    loop = asyncio.get_running_loop()
+    async for events in stream.take_events(settings.enrich_batch_size, within=settings.enrich_batch_seconds):
+        health.begin("enrich")
+        articles: list[Article] = []
+        for event in events:
+            try:
+                articles.append(decode(Article, event.value))
+            except DecodeError as exc:
+                await send_dead_letter(event, "enrich", str(exc))
+        if articles:
+            results = await _enrich_or_split(loop, nlp, articles, events)
+            for result in results:
+                await enriched_topic.send(key=result.item.article.id, value=encode(result.item))
+                for mention in result.mentions:
+                    await mentions_topic.send(key=mention.entity_id, value=encode(mention))
+                ENTITIES.inc(len(result.item.entities))
+            ARTICLES_ENRICHED.inc(len(results))
+        health.done("enrich")
+
+
+async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, articles: list[Article], events: list[Any]) -> list[Any]:
+    """Enrich a batch; if it fails, retry one by one and dead-letter the articles that fail alone."""
+    started = loop.time()
+    try:
+        results = await loop.run_in_executor(nlp_executor, enrich_articles, nlp, articles, rulebook.watchlist, settings.enrich_batch_size)
+        NLP_SECONDS.observe(loop.time() - started)
+        return list(results)
+    except Exception:  # noqa: BLE001 - one bad article must not lose the batch
+        log.exception("enrich: batch of %d failed; retrying one by one", len(articles))
+    by_id = {}
+    for event in events:
+        try:
+            by_id[decode(Article, event.value).id] = event
+        except DecodeError:
+            continue
+    results = []
+    for article in articles:
+        try:
+            results.extend(await loop.run_in_executor(nlp_executor, enrich_articles, nlp, [article], rulebook.watchlist, 1))
+        except Exception as exc:  # noqa: BLE001
+            await send_dead_letter(by_id[article.id], "enrich", f"article {article.id}: extraction failed: {type(exc).__name__}: {exc}")
+    return results
