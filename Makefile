@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo kafka postgres compose-tool stop lint schemas bench clean
+.PHONY: run test demo kafka postgres compose-tool browser-tool stop lint schemas bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,13 +25,19 @@ compose-tool:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null) \
 		|| echo "warning: docker-compose not installed; the compose file is checked without it"; }
 
+# Debian's Chromium renders the dashboard in the tests (headless); optional, so a failure only warns.
+browser-tool:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null) \
+		|| echo "warning: chromium not installed; the dashboard browser test is skipped"; }
+
 run: $(STAMP) kafka
 	$(BIN)/wirewatch run
 
 demo: $(STAMP) kafka
 	$(BIN)/wirewatch demo
 
-test: $(STAMP) kafka postgres compose-tool lint
+test: $(STAMP) kafka postgres compose-tool browser-tool lint
 	WIREWATCH_TEST_DATABASE_URL="$$(bash deploy/postgres/pg.sh url)" $(BIN)/pytest tests
 
 lint: $(STAMP)

@@ -1,19 +1,26 @@
-"""Alert agent: mentions keyed by entity, per-entity history in a table, alerts on wirewatch.alerts."""
+"""Alert agents: mentions keyed by entity (history and stories in a table) and key events, to wirewatch.alerts."""
 
 from __future__ import annotations
 
-from agents.common import health, rulebook, send_dead_letter, settings
-from schemas import DecodeError, Mention, decode, encode
+from agents.common import health, publish, rulebook, send_dead_letter, settings
+from schemas import Alert, DecodeError, Event, Mention, decode, encode
 from streams.app import worker_app
 from streams.metrics import ALERT_LATENCY, ALERTS
-from streams.rules import EntitySeen, evaluate_mention, utcnow
+from streams.rules import EntitySeen, build_event_alert, evaluate_mention, event_matches, utcnow
 from streams.tables import entity_seen_table
-from streams.topics import alerts_topic, mentions_topic
+from streams.topics import alerts_topic, events_topic, mentions_topic
+
+
+async def _send(alert: Alert) -> None:
+    await publish(alerts_topic, alert.id, encode(alert))
+    if not alert.update:
+        ALERTS.labels(alert.kind).inc()
+        ALERT_LATENCY.observe(alert.latency_seconds)
 
 
 @worker_app.agent(mentions_topic)
 async def raise_alerts(stream):  # type: ignore[no-untyped-def]
-    """Mentions (keyed by entity) → per-entity history → ``wirewatch.alerts``."""
+    """Mentions (keyed by entity) → per-entity history and stories → ``wirewatch.alerts``."""
     await rulebook.ready.wait()
     async for event in stream.events():
         health.begin("raise_alerts")
@@ -29,8 +36,25 @@ async def raise_alerts(stream):  # type: ignore[no-untyped-def]
             seen = EntitySeen.loads(raw) if raw is not None else None
             seen, alerts = evaluate_mention(mention, seen, rules, utcnow(), settings.new_mention_lookback_days)
             for alert in alerts:
-                await alerts_topic.send(key=alert.id, value=encode(alert))
-                ALERTS.labels(alert.kind).inc()
-                ALERT_LATENCY.observe(alert.latency_seconds)
+                await _send(alert)
             entity_seen_table[mention.entity_id] = seen.dumps()
         health.done("raise_alerts")
+
+
+@worker_app.agent(events_topic)
+async def raise_event_alerts(stream):  # type: ignore[no-untyped-def]
+    """Key events → event rules (type, mode, actor, location, magnitude, confidence) → ``wirewatch.alerts``."""
+    await rulebook.ready.wait()
+    async for event in stream.events():
+        health.begin("raise_event_alerts")
+        try:
+            key_event = decode(Event, event.value)
+        except DecodeError as exc:
+            await send_dead_letter(event, "raise_event_alerts", str(exc))
+            health.done("raise_event_alerts")
+            continue
+        now = utcnow()
+        for rule in rulebook.watchlist.event_rules():
+            if event_matches(rule, key_event):
+                await _send(build_event_alert(rule, key_event, now))
+        health.done("raise_event_alerts")

@@ -1,38 +1,55 @@
-"""Delivery agent: alerts to the console, the JSON-lines file and the signed webhook; failures dead-lettered."""
+"""Delivery agent: alerts into per-destination lanes; an offset is committed only once every destination is done."""
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
-from agents.common import resources, send_dead_letter, settings
+from agents.common import send_dead_letter, settings
 from schemas import Alert, DecodeError, decode
 from streams.app import worker_app
-from streams.delivery import DeliveryFailed, append_jsonl, console_line
-from streams.metrics import DELIVERIES
+from streams.destinations import Dispatcher, destinations_for
 from streams.topics import alerts_topic
 
-alert_log = logging.getLogger("wirewatch.alerts")
+dispatcher: Dispatcher | None = None
+
+
+def get_dispatcher() -> Dispatcher:
+    global dispatcher
+    if dispatcher is None:
+        dispatcher = Dispatcher(settings)
+    return dispatcher
 
 
 @worker_app.agent(alerts_topic)
 async def deliver_alerts(stream):  # type: ignore[no-untyped-def]
-    """Alerts → console, the JSON-lines file and the signed webhook; failures to the dead-letter topic."""
-    async for event in stream.events():
+    """Alerts → console, file, webhooks, Slack, e-mail; retried per destination, failures to the dead-letter topic.
+
+    Acks are manual: an alert's offset becomes committable only when all its deliveries have finished (Faust
+    commits up to the lowest unacknowledged offset), so a killed worker re-delivers rather than loses; receivers
+    deduplicate on ``webhook-id`` (the alert id).
+    """
+    lanes = get_dispatcher()
+    manual = stream.noack()
+    async for event in manual.events():
         try:
             alert = decode(Alert, event.value)
         except DecodeError as exc:
             await send_dead_letter(event, "deliver_alerts", str(exc))
+            await manual.ack(event)
             continue
-        alert_log.warning(console_line(alert), extra={"alert_id": alert.id, "article_id": alert.article_id})
-        DELIVERIES.labels("console", "ok").inc()
-        if settings.alerts_file is not None:
-            append_jsonl(settings.alerts_file, alert)
-            DELIVERIES.labels("file", "ok").inc()
-        webhook = resources.get_webhook()
-        if webhook is not None:
-            try:
-                await webhook.send(alert)
-                DELIVERIES.labels("webhook", "ok").inc()
-            except DeliveryFailed as exc:
-                DELIVERIES.labels("webhook", "failed").inc()
-                await send_dead_letter(event, "deliver_alerts", f"alert {alert.id}: {exc}")
+        await lanes.submit(alert, destinations_for(alert, settings), _acker(manual, event), _dead_letterer(event, alert))
+
+
+def _acker(stream: Any, event: Any) -> Any:
+    async def done() -> None:
+        await stream.ack(event)
+
+    return done
+
+
+def _dead_letterer(event: Any, alert: Alert) -> Any:
+    async def failed(_spec: str, error: str) -> None:
+        # the error names the destination with its path redacted (Slack and webhook URLs carry tokens)
+        await send_dead_letter(event, "deliver_alerts", f"alert {alert.id}: {error}")
+
+    return failed

@@ -1,4 +1,4 @@
-"""Enrich agent: articles to canonical entities on wirewatch.enriched and wirewatch.mentions."""
+"""Enrich agent: articles to canonical entities and PLOVER events on wirewatch.enriched, .mentions and .events."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import asyncio
 import logging
 from typing import Any
 
-from agents.common import health, nlp_executor, resources, rulebook, send_dead_letter, settings
+from agents.common import Outbox, health, nlp_executor, resources, rulebook, send_dead_letter, settings
 from schemas import Article, DecodeError, decode, encode
 from streams.app import worker_app
 from streams.enrich import enrich_articles
-from streams.metrics import ARTICLES_ENRICHED, ENTITIES, NLP_SECONDS
-from streams.topics import articles_topic, enriched_topic, mentions_topic
+from streams.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
+from streams.topics import articles_topic, enriched_topic, events_topic, mentions_topic
 
 log = logging.getLogger(__name__)
 
 
 @worker_app.agent(articles_topic)
 async def enrich(stream):  # type: ignore[no-untyped-def]
-    """Articles → canonical entities → ``wirewatch.enriched`` and ``wirewatch.mentions``."""
+    """Articles → canonical entities and events → ``wirewatch.enriched``, ``wirewatch.mentions``, ``wirewatch.events``."""
     await rulebook.ready.wait()
     nlp = await resources.get_nlp()
     loop = asyncio.get_running_loop()
@@ -32,11 +32,16 @@ async def enrich(stream):  # type: ignore[no-untyped-def]
                 await send_dead_letter(event, "enrich", str(exc))
         if articles:
             results = await _enrich_or_split(loop, nlp, articles, events)
+            outbox = Outbox()
             for result in results:
-                await enriched_topic.send(key=result.item.article.id, value=encode(result.item))
+                await outbox.send(enriched_topic, result.item.article.id, encode(result.item))
                 for mention in result.mentions:
-                    await mentions_topic.send(key=mention.entity_id, value=encode(mention))
+                    await outbox.send(mentions_topic, mention.entity_id, encode(mention))
+                for key_event in result.item.events:
+                    await outbox.send(events_topic, key_event.id, encode(key_event))
+                    EVENTS.labels(key_event.type).inc()
                 ENTITIES.inc(len(result.item.entities))
+            await outbox.flush()  # delivered before take_events acknowledges the batch
             ARTICLES_ENRICHED.inc(len(results))
         health.done("enrich")
 

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from agents.common import health, resources, send_dead_letter, settings
-from schemas import Alert, DecodeError, EnrichedArticle, decode
+from schemas import Alert, DecodeError, EnrichedArticle, Record, decode
 from streams.app import worker_app
 from streams.metrics import ROWS_WRITTEN
+from streams.sinks import SinkUnavailable, write_with_retry
 from streams.topics import alerts_topic, enriched_topic
+
+log = logging.getLogger(__name__)
+
+
+async def store_batch(agent: str, write: Callable[[list[Any]], Awaitable[None]], items: list[tuple[Any, Record]]) -> int:
+    """Write a batch, waiting while the database is unavailable; a batch the database refuses is retried item by item
+    and the items it refuses alone are dead-lettered. Returns the number of records written."""
+
+    def retrying(exc: SinkUnavailable, pause: float) -> None:
+        log.warning("%s: %s; retrying in %.1f s", agent, exc, pause, extra={"agent": agent})
+
+    records = [record for _, record in items]
+    try:
+        await write_with_retry(write, records, retrying)
+        return len(records)
+    except Exception:  # noqa: BLE001 - one record the database refuses must not stop the stream
+        log.exception("%s: batch of %d refused; writing one by one", agent, len(records), extra={"agent": agent})
+    written = 0
+    for event, record in items:
+        try:
+            await write_with_retry(write, [record], retrying)
+            written += 1
+        except Exception as exc:  # noqa: BLE001
+            record_id = getattr(record, "id", None) or getattr(getattr(record, "article", None), "id", "?")
+            await send_dead_letter(event, agent, f"record {record_id}: refused by the database: {type(exc).__name__}: {exc}")
+    return written
 
 
 @worker_app.agent(enriched_topic)
@@ -15,14 +46,13 @@ async def store_enriched(stream):  # type: ignore[no-untyped-def]
     sink = await resources.get_sink()
     async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
         health.begin("store_enriched")
-        batch: list[EnrichedArticle] = []
+        batch: list[tuple[Any, Record]] = []
         for event in events:
             try:
-                batch.append(decode(EnrichedArticle, event.value))
+                batch.append((event, decode(EnrichedArticle, event.value)))
             except DecodeError as exc:
                 await send_dead_letter(event, "store_enriched", str(exc))
-        await sink.write_enriched(batch)
-        ROWS_WRITTEN.labels("articles").inc(len(batch))
+        ROWS_WRITTEN.labels("articles").inc(await store_batch("store_enriched", sink.write_enriched, batch))
         health.done("store_enriched")
 
 
@@ -31,11 +61,21 @@ async def store_alerts(stream):  # type: ignore[no-untyped-def]
     """Alerts → the sink."""
     sink = await resources.get_sink()
     async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
-        batch: list[Alert] = []
+        health.begin("store_alerts")
+        batch: list[tuple[Any, Record]] = []
         for event in events:
             try:
-                batch.append(decode(Alert, event.value))
+                batch.append((event, decode(Alert, event.value)))
             except DecodeError:
                 continue  # deliver_alerts dead-letters the same message once
-        await sink.write_alerts(batch)
-        ROWS_WRITTEN.labels("alerts").inc(len(batch))
+        ROWS_WRITTEN.labels("alerts").inc(await store_batch("store_alerts", sink.write_alerts, batch))
+        health.done("store_alerts")
+
+
+@worker_app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types the receiver narrower than it calls it
+async def close_sink(app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """On shutdown, after the streams are drained and committed, close the database cleanly."""
+    if resources.sink is not None:
+        sink, resources.sink = resources.sink, None
+        await sink.close()
+        log.info("sink closed")

@@ -1,7 +1,8 @@
-"""``/health``, ``/ready`` and ``/metrics`` pages, registered on both apps."""
+"""``/health``, ``/ready`` and ``/metrics`` pages and the consumer-lag probe, registered on both apps."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -9,10 +10,13 @@ import faust
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.metrics import LAST_PROGRESS
+from streams.config import get_settings
+from streams.metrics import CONSUMER_LAG, LAST_PROGRESS
 
-#: an agent with work waiting that finished nothing for this long is stuck
-STUCK_AFTER_SECONDS = 120.0
+log = logging.getLogger(__name__)
+
+#: how often the lag probe asks the broker for high-water marks
+LAG_PROBE_SECONDS = 5.0
 
 
 def recovered(app: faust.App) -> bool:
@@ -21,10 +25,18 @@ def recovered(app: faust.App) -> bool:
 
 
 class Health:
-    """Liveness as progress: each agent reports when it starts waiting on work and when it finishes some."""
+    """Liveness as progress.
 
-    def __init__(self) -> None:
+    Two signals, both limited by ``WIREWATCH_HEALTH_STUCK_SECONDS``: an agent that began a batch and
+    finished nothing since, and a topic whose lag is above zero while its committed offset stands still
+    (this catches agents stuck before they even start a batch).
+    """
+
+    def __init__(self, stuck_after: float | None = None) -> None:
+        self.stuck_after = stuck_after if stuck_after is not None else get_settings().health_stuck_seconds
         self.busy_since: dict[str, float] = {}
+        #: per topic: (lag, committed offsets summed, monotonic time the committed offsets last moved or lag was 0)
+        self.topics: dict[str, tuple[int, int, float]] = {}
 
     def begin(self, agent: str) -> None:
         self.busy_since.setdefault(agent, time.monotonic())
@@ -33,19 +45,53 @@ class Health:
         self.busy_since.pop(agent, None)
         LAST_PROGRESS.labels(agent).set(time.time())
 
-    def stuck(self) -> list[str]:
-        now = time.monotonic()
-        return sorted(agent for agent, since in self.busy_since.items() if now - since > STUCK_AFTER_SECONDS)
+    def observe_lag(self, topic: str, lag: int, committed: int, now: float | None = None) -> None:
+        """Record a lag probe; a topic makes progress when its committed offsets move or it has no lag."""
+        now = time.monotonic() if now is None else now
+        previous = self.topics.get(topic)
+        since = now if previous is None or lag == 0 or committed != previous[1] else previous[2]
+        self.topics[topic] = (lag, committed, since)
+
+    def stuck(self, now: float | None = None) -> list[str]:
+        """Agents busy too long and topics lagging without progress too long; empty when healthy."""
+        now = time.monotonic() if now is None else now
+        agents = [agent for agent, since in self.busy_since.items() if now - since > self.stuck_after]
+        stalled = [f"topic:{topic}" for topic, (lag, _, since) in self.topics.items() if lag > 0 and now - since > self.stuck_after]
+        return sorted(agents) + sorted(stalled)
+
+
+async def probe_lag(app: faust.App, health: Health, topic_prefix: str) -> dict[str, int]:
+    """Lag per topic (high-water mark minus committed offset over this process's partitions) into metrics and health."""
+    consumer = app.consumer
+    assigned = [tp for tp in consumer.assignment() if tp.topic.startswith(topic_prefix)]
+    if not assigned:
+        return {}
+    highwaters = await consumer.highwaters(*assigned)
+    # Faust keeps the offsets it committed (read from the broker on assignment); there is no public accessor
+    committed_offsets: dict[Any, int | None] = getattr(consumer, "_committed_offset", {})
+    lags: dict[str, int] = {}
+    committed: dict[str, int] = {}
+    for tp in assigned:
+        high = highwaters.get(tp) or 0
+        done = committed_offsets.get(tp)
+        done = done if done is not None else 0
+        lags[tp.topic] = lags.get(tp.topic, 0) + max(0, high - done)
+        committed[tp.topic] = committed.get(tp.topic, 0) + done
+    for topic, lag in lags.items():
+        CONSUMER_LAG.labels(topic).set(lag)
+        health.observe_lag(topic, lag, committed[topic])
+    return lags
 
 
 def register_pages(app: faust.App, health: Health) -> None:
-    """Add the operational pages to ``app``'s web server."""
+    """Add the operational pages and the lag probe to ``app``."""
+    settings = get_settings()
 
     @app.page("/health")
     class HealthView(View):
         async def get(self, request: Request) -> Response:
             stuck = health.stuck()
-            body: dict[str, Any] = {"status": "stuck" if stuck else "ok", "stuck_agents": stuck}
+            body: dict[str, Any] = {"status": "stuck" if stuck else "ok", "stuck": stuck, "stuck_after_seconds": health.stuck_after}
             return self.json(body, status=503 if stuck else 200)
 
     @app.page("/ready")
@@ -60,3 +106,11 @@ def register_pages(app: faust.App, health: Health) -> None:
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
             return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.timer(interval=LAG_PROBE_SECONDS)
+    async def measure_lag() -> None:
+        """Consumer lag per topic, for /metrics and the stalled-topic check of /health."""
+        try:
+            await probe_lag(app, health, settings.topic_prefix)
+        except Exception as exc:  # noqa: BLE001 - a failed probe (rebalance, broker restart) must not stop the timer
+            log.debug("lag probe failed: %s", exc)

@@ -131,6 +131,13 @@ class Mention(Record):
     end: int
     published: datetime | None = None
     fetched: datetime
+    # story grouping: the article's canonical URL, content hash and SimHash sketch (16 hex digits)
+    canonical_url: str | None = None
+    content_hash: str | None = None
+    sketch: str | None = None
+    confidence: float | None = None
+    # ids of the other entities in the same article (co_mention rules)
+    co_entity_ids: list[str] = Field(default_factory=list)
 
 
 class WatchedEntity(Record):
@@ -146,11 +153,29 @@ class WatchRule(Record):
     """A watch rule (``wirewatch.rules``, keyed by rule id; a tombstone removes it)."""
 
     id: str
-    kind: Literal["new_mention", "mention"] = "new_mention"
+    kind: Literal["new_mention", "mention", "spike", "event", "co_mention"] = "new_mention"
     entity: WatchedEntity
     lookback_days: int | None = None
     destinations: list[str] = Field(default_factory=list)
     enabled: bool = True
+    # precision gates (any kind): mention/event confidence at least this; copies from at least this many sources (hosts)
+    min_confidence: float | None = Field(None, ge=0, le=1)
+    min_sources: int = Field(1, ge=1)
+    # spike: stories in the last window against the baseline period before it; then quiet for the cooldown
+    spike_window_minutes: int = Field(60, ge=15)
+    spike_baseline_hours: int = Field(168, ge=1)
+    spike_sensitivity: float = Field(3.0, gt=0)
+    spike_min_mentions: int = Field(3, ge=1)
+    cooldown_minutes: int = Field(360, ge=0)
+    # event: PLOVER types and modes, an actor, a location (whole words), a magnitude threshold
+    event_types: list[str] = Field(default_factory=list)
+    event_modes: list[str] = Field(default_factory=list)
+    event_actor: str | None = None
+    event_location: str | None = None
+    magnitude_kind: str | None = None
+    magnitude_min: int | None = None
+    # co_mention: the second watched entity that must appear in the same story
+    other: WatchedEntity | None = None
 
 
 class Alert(Record):
@@ -173,6 +198,11 @@ class Alert(Record):
     fetched: datetime
     detected: datetime
     latency_seconds: float
+    event_id: str | None = None
+    # hosts that carried the story so far; update=true marks a later copy of an alert already raised (same id)
+    sources: list[str] = Field(default_factory=list)
+    update: bool = False
+    destinations: list[str] = Field(default_factory=list)
 
 
 class DeadLetter(Record):

@@ -74,6 +74,10 @@ def create_app(role: str, settings: Settings | None = None) -> faust.App:
         web_port=port,
         web_in_thread=False,
         broker_commit_every=100,
+        # Faust's default of 60 s leaves a killed process's partitions idle for a minute; heartbeats
+        # run on the event loop, which NLP never blocks, so a shorter timeout is safe.
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=settings.kafka_session_timeout_seconds / 5,
         broker_commit_interval=1.0,
         stream_wait_empty=True,
         logging_config=None,

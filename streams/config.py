@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     app_prefix: str = Field("wirewatch", description="Prefix of the Faust app ids (consumer groups, changelogs).")
     partitions: int = Field(8, ge=1, description="Partitions of every topic Wirewatch creates.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    kafka_session_timeout_seconds: float = Field(
+        15.0, ge=6, description="Consumer-group session timeout: how soon a killed process's partitions move to the others."
+    )
 
     # Storage
     database_url: SecretStr | None = Field(None, description="PostgreSQL URL (postgresql://user:pass@host:port/db); SQLite when unset.")
@@ -54,11 +57,14 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Cap on a decompressed feed body.")
     fetch_max_redirects: int = Field(5, ge=0, description="Redirects followed per request at most.")
     fetch_concurrency: int = Field(32, ge=1, description="Feeds fetched at once per poller process.")
+    fetch_per_host: int = Field(2, ge=1, description="Requests open at once to one host (politeness limit).")
+    poll_broken_after_errors: int = Field(10, ge=1, description="Consecutive errors that mark a feed broken (it stays registered).")
     fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or networks (CIDR) the fetcher may reach although private or loopback.",
     )
     parse_timeout_seconds: float = Field(10.0, gt=0, description="Deadline for parsing one feed.")
+    parse_workers: int = Field(1, ge=1, description="Parser processes per poller (each parses one feed at a time).")
     user_agent: str = Field("Wirewatch/0.1 (news alert feed poller)", description="User-Agent of every request.")
 
     # Alerts
@@ -66,6 +72,21 @@ class Settings(BaseSettings):
     alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to.")
     webhook_url: str | None = Field(None, description="Webhook every alert is POSTed to (Standard Webhooks signed).")
     webhook_secret: SecretStr | None = Field(None, description="Signing secret of the webhook (whsec_... or raw).")
+    alert_destinations: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Destinations of alerts whose rule names none (space-separated): https://..., slack:..., mailto:a@x,b@x, file:PATH.",
+    )
+    delivery_attempts: int = Field(5, ge=1, description="Attempts per alert and destination before it is dead-lettered.")
+    delivery_base_delay_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt, with jitter.")
+    delivery_max_delay_seconds: float = Field(300.0, gt=0, description="Longest retry delay (a Retry-After header may ask for more).")
+    delivery_queue_size: int = Field(10_000, ge=1, description="Alerts queued per destination before delivery waits.")
+    slack_min_interval_seconds: float = Field(1.0, ge=0, description="Shortest interval between two Slack messages to one webhook.")
+    smtp_host: str | None = Field(None, description="SMTP server of mailto: destinations.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
+    smtp_from: str = Field("wirewatch@localhost", description="Sender address of alert e-mails.")
+    smtp_username: str | None = Field(None, description="SMTP user name (optional).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (optional). Secret.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
 
     # Processes
     web_host: str = Field("127.0.0.1", description="Address of the /health, /ready, /metrics server.")
@@ -74,6 +95,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(ROOT / ".local", description="Local state of the Faust apps.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines with stable keys.")
+    health_stuck_seconds: float = Field(
+        120.0, gt=0, description="An agent busy this long without finishing, or a lagging topic without progress, fails /health."
+    )
 
     @field_validator("fetch_allow_hosts", mode="before")
     @classmethod
@@ -81,6 +105,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("alert_destinations", mode="before")
+    @classmethod
+    def _split_destinations(cls, value: Any) -> Any:
+        # space-separated: a mailto: destination lists its recipients with commas
+        return value.split() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,4 @@
-"""Alert delivery: Standard Webhooks signing, webhook POST with retries, console and JSON-lines file."""
+"""Alert delivery: Standard Webhooks signing, webhook, Slack, e-mail, console and file destinations with retries."""
 
 from __future__ import annotations
 
@@ -6,17 +6,25 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import logging
 import random
 import time
+from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 import aiohttp
+import aiosmtplib
+import orjson
 
 from schemas import Alert, encode
-from streams.fetch import AddressGuard, retry_after_seconds
+from streams.fetch import AddressGuard, BlockedAddress, retry_after_seconds
 
 log = logging.getLogger(__name__)
+alert_log = logging.getLogger("wirewatch.alerts")
 
 
 def webhook_key(secret: str) -> bytes:
@@ -47,26 +55,104 @@ def verify_webhook(secret: str, headers: dict[str, str], body: bytes, tolerance:
 
 
 class DeliveryFailed(Exception):
-    """Every attempt to deliver an alert failed; the alert goes to the dead-letter topic."""
+    """Every attempt to deliver an alert failed, or the endpoint refused it; the alert goes to the dead-letter topic."""
 
 
 class Gone(DeliveryFailed):
-    """The endpoint answered 410: it wants no more deliveries."""
+    """The endpoint answered 410: it wants no more deliveries, so the destination is disabled."""
 
 
-class WebhookDestination:
-    """POSTs each alert as JSON with Standard Webhooks headers; retries 5xx, 429 and network errors."""
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to: delivered, worth retrying (maybe after ``retry_after``), or final."""
 
-    def __init__(
-        self, url: str, secret: str | None, guard: AddressGuard, attempts: int = 5, base_delay: float = 0.5, timeout: float = 10.0
-    ) -> None:
-        self.url = url
-        self.secret = secret
-        self.guard = guard
+    status: Literal["ok", "retry", "refused", "gone"]
+    error: str = ""
+    retry_after: float | None = None
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None, jitter: float | None = None) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based): exponential with jitter, never less than Retry-After.
+
+    The jitter factor lies in [0.5, 1.5) so many workers retrying one endpoint spread out; the server's
+    ``Retry-After`` is a floor the jitter cannot undercut, and may exceed ``cap`` (the server knows best).
+    """
+    factor = 0.5 + (random.random() if jitter is None else jitter)  # noqa: S311 - jitter, not crypto
+    delay = min(cap, base * 2 ** (attempt - 1) * factor)
+    return float(max(delay, retry_after or 0.0))
+
+
+class Destination:
+    """Where alerts go. Subclasses make one attempt; :meth:`send` retries with backoff until a final outcome."""
+
+    kind = "destination"
+    #: push destinations (webhook, Slack, e-mail) get an alert once; later copies of its story (updates) are not pushed
+    pushes = True
+
+    def __init__(self, name: str, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 300.0) -> None:
+        self.name = name
         self.attempts = attempts
         self.base_delay = base_delay
-        self.timeout = timeout
+        self.max_delay = max_delay
         self.disabled = False
+
+    async def attempt(self, alert: Alert) -> Outcome:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+    async def send(self, alert: Alert) -> int:
+        """Deliver ``alert``; returns the number of attempts made or raises :class:`DeliveryFailed` / :class:`Gone`."""
+        if self.disabled:
+            raise Gone(f"{self.name} is disabled (it answered 410 Gone)")
+        last = "no attempt"
+        for attempt in range(1, self.attempts + 1):
+            outcome = await self.attempt(alert)
+            if outcome.status == "ok":
+                return attempt
+            if outcome.status == "gone":
+                self.disabled = True
+                raise Gone(f"{self.name} answered 410 Gone; destination disabled")
+            if outcome.status == "refused":
+                raise DeliveryFailed(f"{self.name} refused alert {alert.id}: {outcome.error}")
+            last = outcome.error
+            if attempt < self.attempts:
+                await asyncio.sleep(backoff_delay(attempt, self.base_delay, self.max_delay, outcome.retry_after))
+        raise DeliveryFailed(f"{self.name}: {self.attempts} attempts failed for alert {alert.id}, last: {last}")
+
+
+def check_url(url: str, guard: AddressGuard) -> None:
+    """Refuse a destination URL up front when it is not http(s) or names a forbidden IP address literally.
+
+    Hostnames are checked again at connect time by the guard (every resolved address), as for feeds.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"destination {redact(url)}: only http(s) URLs with a host can receive alerts")
+    try:
+        address = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return
+    try:
+        guard.check(str(address))
+    except BlockedAddress as exc:
+        raise ValueError(f"destination {redact(url)}: {exc}") from exc
+
+
+def redact(url: str) -> str:
+    """The URL without path or query, which often hold tokens (Slack hooks, webhook secrets)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/..." if parts.path not in ("", "/") or parts.query else url
+
+
+class _HTTPDestination(Destination):
+    def __init__(self, url: str, guard: AddressGuard, timeout: float = 10.0, **retry: float) -> None:
+        check_url(url, guard)
+        super().__init__(f"{self.kind} {redact(url)}", **retry)  # type: ignore[arg-type]
+        self.url = url
+        self.guard = guard
+        self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -78,38 +164,178 @@ class WebhookDestination:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+            self._session = None
 
-    async def send(self, alert: Alert) -> int:
-        """Deliver ``alert``; returns the number of attempts made or raises :class:`DeliveryFailed`."""
-        if self.disabled:
-            raise Gone(f"webhook {self.url} is disabled (it answered 410 Gone)")
+    async def _post(self, body: bytes, headers: dict[str, str]) -> Outcome:
+        try:
+            async with self._client().post(self.url, data=body, headers=headers, allow_redirects=False) as response:
+                if 200 <= response.status < 300:
+                    return Outcome("ok")
+                if response.status == 410:
+                    return Outcome("gone", "HTTP 410")
+                if response.status in (408, 425, 429) or response.status >= 500:
+                    return Outcome("retry", f"HTTP {response.status}", retry_after_seconds(response.headers.get("Retry-After")))
+                return Outcome("refused", f"HTTP {response.status}")
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, BlockedAddress):
+                return Outcome("refused", str(exc.os_error))
+            return Outcome("retry", f"cannot connect: {exc.os_error}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Outcome("retry", f"{type(exc).__name__}: {exc}")
+
+
+class WebhookDestination(_HTTPDestination):
+    """POSTs each alert as JSON with Standard Webhooks headers; the alert id is the ``webhook-id`` of every attempt."""
+
+    kind = "webhook"
+
+    def __init__(self, url: str, secret: str | None, guard: AddressGuard, timeout: float = 10.0, **retry: float) -> None:
+        super().__init__(url, guard, timeout, **retry)
+        self.secret = secret
+
+    async def attempt(self, alert: Alert) -> Outcome:
         body = encode(alert)
-        last_error = "no attempt"
-        for attempt in range(1, self.attempts + 1):
-            timestamp = int(time.time())
-            headers = {"content-type": "application/json", "webhook-id": alert.id, "webhook-timestamp": str(timestamp)}
-            if self.secret:
-                headers["webhook-signature"] = sign_webhook(self.secret, alert.id, timestamp, body)
-            wait = self.base_delay * 2 ** (attempt - 1) * (0.5 + random.random())  # noqa: S311 - jitter, not crypto
-            try:
-                async with self._client().post(self.url, data=body, headers=headers, allow_redirects=False) as response:
-                    if 200 <= response.status < 300:
-                        return attempt
-                    if response.status == 410:
-                        self.disabled = True
-                        raise Gone(f"webhook {self.url} answered 410 Gone; destination disabled")
-                    last_error = f"HTTP {response.status}"
-                    if response.status == 429 or response.status >= 500:
-                        wait = max(wait, retry_after_seconds(response.headers.get("Retry-After")) or 0.0)
-                    else:
-                        raise DeliveryFailed(f"webhook {self.url} refused the alert: HTTP {response.status}")
-            except aiohttp.ClientConnectorError as exc:
-                last_error = str(exc.os_error)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            if attempt < self.attempts:
-                await asyncio.sleep(wait)
-        raise DeliveryFailed(f"webhook {self.url}: {self.attempts} attempts failed, last: {last_error}")
+        timestamp = int(time.time())
+        headers = {"content-type": "application/json", "webhook-id": alert.id, "webhook-timestamp": str(timestamp)}
+        if self.secret:
+            headers["webhook-signature"] = sign_webhook(self.secret, alert.id, timestamp, body)
+        return await self._post(body, headers)
+
+
+def slack_escape(text: str) -> str:
+    """Slack mrkdwn escaping: ``&``, ``<`` and ``>`` become entities, so ``<!channel>`` or a link in a title is inert."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_text(alert: Alert) -> str:
+    """The Slack message of an alert: every piece of feed-controlled text escaped."""
+    evidence = slack_escape(alert.evidence)
+    title = slack_escape(alert.title)
+    link = f"<{slack_escape(alert.url)}|{title}>" if alert.url.startswith(("http://", "https://")) else title
+    sources = f" ({alert.source_count} sources)" if alert.source_count > 1 else ""
+    return f"*{slack_escape(alert.kind)}*: {slack_escape(alert.entity_name)}\n{evidence}\n{link}{sources}"
+
+
+class SlackDestination(_HTTPDestination):
+    """A Slack incoming webhook: escaped text, at most one message per ``min_interval`` seconds (Slack's per-channel limit)."""
+
+    kind = "slack"
+
+    def __init__(self, url: str, guard: AddressGuard, min_interval: float = 1.0, timeout: float = 10.0, **retry: float) -> None:
+        super().__init__(url, guard, timeout, **retry)
+        self.min_interval = min_interval
+        self._next_post = 0.0
+
+    async def attempt(self, alert: Alert) -> Outcome:
+        wait = self._next_post - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._next_post = time.monotonic() + self.min_interval
+        body = orjson.dumps({"text": slack_text(alert)})
+        return await self._post(body, {"content-type": "application/json"})
+
+
+@dataclass(frozen=True)
+class SMTPSettings:
+    """Where and how e-mail alerts are sent."""
+
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 20.0
+
+
+def email_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMessage:
+    """A plain-text e-mail of an alert; headers are set through EmailMessage, which refuses CR/LF injection."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = " ".join(f"[wirewatch] {alert.kind}: {alert.entity_name} - {alert.title}".split())[:200]
+    message["Message-ID"] = f"<{alert.id}@wirewatch>"
+    sources = f"\nSources: {', '.join(alert.sources)} ({alert.source_count})" if alert.sources else ""
+    message.set_content(f"{alert.evidence}\n\n{alert.title}\n{alert.url}{sources}\n\nrule {alert.rule_id}, alert {alert.id}\n")
+    return message
+
+
+class EmailDestination(Destination):
+    """E-mail over SMTP (aiosmtplib); the SMTP server's address passes the same guard as feeds and webhooks."""
+
+    kind = "email"
+
+    def __init__(self, recipients: list[str], smtp: SMTPSettings, guard: AddressGuard, **retry: float) -> None:
+        if not recipients or not all("@" in r for r in recipients):
+            raise ValueError(f"e-mail destination: invalid recipients {recipients!r}")
+        super().__init__(f"email {', '.join(recipients)}", **retry)  # type: ignore[arg-type]
+        self.recipients = recipients
+        self.smtp = smtp
+        self.guard = guard
+
+    async def _address(self) -> str:
+        infos = await asyncio.get_running_loop().getaddrinfo(self.smtp.host, self.smtp.port, type=0)
+        for info in infos:
+            self.guard.check(str(info[4][0]))
+        return str(infos[0][4][0])
+
+    async def attempt(self, alert: Alert) -> Outcome:
+        try:
+            address = await self._address()
+        except BlockedAddress as exc:
+            return Outcome("refused", f"SMTP server {self.smtp.host}: {exc}")
+        except OSError as exc:
+            return Outcome("retry", f"SMTP server {self.smtp.host}: {exc}")
+        try:
+            await aiosmtplib.send(
+                email_message(alert, self.smtp.sender, self.recipients),
+                # connect to the address the guard checked; with STARTTLS the certificate names the host, so the
+                # name is used there (a resolver changing its answer within these milliseconds is the residual risk)
+                hostname=self.smtp.host if self.smtp.starttls else address,
+                port=self.smtp.port,
+                username=self.smtp.username,
+                password=self.smtp.password,
+                start_tls=self.smtp.starttls,
+                timeout=self.smtp.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            return Outcome("refused", f"recipients refused: {exc}")
+        except aiosmtplib.SMTPResponseException as exc:
+            return Outcome("refused" if 500 <= exc.code < 600 else "retry", f"SMTP {exc.code} {exc.message}")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return Outcome("retry", f"{type(exc).__name__}: {exc}")
+        return Outcome("ok")
+
+
+class FileDestination(Destination):
+    """Appends every alert, updates included, as one JSON line."""
+
+    kind = "file"
+    pushes = False
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"file {path}", attempts=1)
+        self.path = path
+
+    async def attempt(self, alert: Alert) -> Outcome:
+        try:
+            append_jsonl(self.path, alert)
+        except OSError as exc:
+            return Outcome("refused", f"cannot write {self.path}: {exc}")
+        return Outcome("ok")
+
+
+class ConsoleDestination(Destination):
+    """One log line per alert on the ``wirewatch.alerts`` logger."""
+
+    kind = "console"
+
+    def __init__(self) -> None:
+        super().__init__("console", attempts=1)
+
+    async def attempt(self, alert: Alert) -> Outcome:
+        alert_log.warning(console_line(alert), extra={"alert_id": alert.id, "article_id": alert.article_id})
+        return Outcome("ok")
 
 
 def append_jsonl(path: Path, alert: Alert) -> None:

@@ -1,4 +1,4 @@
-"""The enrich step as one pure function: articles in, enriched articles and their mentions out."""
+"""The enrich step as one pure function: articles in, enriched articles (entities, events) and mentions out."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from schemas import Article, EnrichedArticle, Mention
 from streams import ids
 from streams.nlp import Extraction, extract_texts
 from streams.rules import utcnow
+from streams.stories import sketch
 from streams.watch import Watchlist
 
 
@@ -22,12 +23,13 @@ class Enriched:
 
 def enrich_articles(nlp: Any, articles: list[Article], watchlist: Watchlist | None, batch_size: int = 16) -> list[Enriched]:
     """Entities of every article through one ``nlp.pipe`` pass (the code path ``wirewatch extract`` shares)."""
-    extractions = extract_texts(nlp, [article.text for article in articles], watchlist, batch_size)
+    texts = [article.text for article in articles]
+    extractions = extract_texts(nlp, texts, watchlist, batch_size, [article.id for article in articles])
     now = utcnow()
     model = str(nlp.meta.get("wirewatch_name") or nlp.meta.get("name", "spacy"))
     out = []
     for article, extraction in zip(articles, extractions, strict=True):
-        item = EnrichedArticle(article=article, entities=extraction.entities, events=[], model=model, enriched=now)
+        item = EnrichedArticle(article=article, entities=extraction.entities, events=extraction.events, model=model, enriched=now)
         out.append(Enriched(item, mentions_of(item, extraction)))
     return out
 
@@ -35,6 +37,7 @@ def enrich_articles(nlp: Any, articles: list[Article], watchlist: Watchlist | No
 def mentions_of(item: EnrichedArticle, extraction: Extraction) -> list[Mention]:
     """One Mention per canonical entity of an enriched article, with its first sentence."""
     article = item.article
+    story_sketch = sketch(article.title, article.text)  # story grouping of the alert agent (streams/stories.py)
     mentions = []
     for entity in item.entities:
         if not entity.mentions:
@@ -59,6 +62,10 @@ def mentions_of(item: EnrichedArticle, extraction: Extraction) -> list[Mention]:
                 end=first.end,
                 published=article.published,
                 fetched=article.fetched,
+                canonical_url=article.canonical_url,
+                content_hash=article.content_hash,
+                sketch=story_sketch,
+                co_entity_ids=[other.id for other in item.entities if other.id != entity.id][:100],
             )
         )
     return mentions

@@ -1,7 +1,8 @@
-"""``wirewatch extract``: JSON lines in, entities out, through the enrich agent's own code path."""
+"""``wirewatch extract``: JSON lines in, entities and events out, through the enrich agent's own code path."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -10,10 +11,13 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from schemas import Article
+from schemas import Article, EnrichedArticle
 from streams.config import get_settings
 from streams.enrich import enrich_articles
 from streams.nlp import load_model
+from streams.watch import Watchlist
+
+log = logging.getLogger(__name__)
 
 
 def _batches(source: IO[bytes], size: int) -> Iterator[list[tuple[int, Any]]]:
@@ -52,7 +56,36 @@ def _as_article(number: int, obj: Any) -> Article:
     )
 
 
-def run_extract(source: IO[bytes], sink: IO[str], batch_size: int, console: Console) -> int:
+def record_of(item: EnrichedArticle) -> dict[str, Any]:
+    """The output line of one article: the issue's shape; watched entities also carry ``watch_ids`` and ``wikidata``."""
+    entities = []
+    for entity in item.entities:
+        out = entity.model_dump(mode="json", include={"id", "name", "type", "aliases"})
+        out["mentions"] = [m.model_dump(include={"start", "end", "text"}) for m in entity.mentions]
+        if entity.watch_ids:
+            out |= {"watch_ids": entity.watch_ids, "wikidata": entity.wikidata}
+        entities.append(out)
+    internal: Any = {"schema_version": True, "article_id": True, "magnitudes": {"__all__": {"schema_version"}}}
+    events = [event.model_dump(mode="json", exclude=internal) for event in item.events]
+    return {"id": item.article.id, "entities": entities, "events": events}
+
+
+def _enrich_each(nlp: Any, articles: list[Article], watchlist: Watchlist | None, batch_size: int) -> list[EnrichedArticle | str]:
+    """Enriched articles in order; when the batch fails, each alone, and an article that fails alone gets its error."""
+    try:
+        return [result.item for result in enrich_articles(nlp, articles, watchlist, batch_size)]
+    except Exception:  # noqa: BLE001 - one bad article must not lose the batch
+        log.warning("extract: batch of %d failed; retrying one by one", len(articles), exc_info=True)
+    out: list[EnrichedArticle | str] = []
+    for article in articles:
+        try:
+            out.append(enrich_articles(nlp, [article], watchlist, 1)[0].item)
+        except Exception as exc:  # noqa: BLE001
+            out.append(f"article {article.id}: extraction failed: {type(exc).__name__}: {exc}")
+    return out
+
+
+def run_extract(source: IO[bytes], sink: IO[str], batch_size: int, console: Console, watchlist: Watchlist | None = None) -> int:
     """Process every line; a bad line gets an ``error`` line out and a message, never a stop."""
     nlp = load_model(get_settings().spacy_model)
     failures = 0
@@ -66,30 +99,21 @@ def run_extract(source: IO[bytes], sink: IO[str], batch_size: int, console: Cons
     ) as progress:
         task = progress.add_task("extract", total=None)
         for batch in _batches(source, batch_size):
-            articles: list[tuple[int, Article | None, str | None]] = []
+            articles: list[tuple[int, Article | None, str]] = []
             for number, obj in batch:
                 try:
-                    articles.append((number, _as_article(number, obj), None))
+                    articles.append((number, _as_article(number, obj), ""))
                 except ValueError as exc:
                     articles.append((number, None, str(exc)))
             good = [article for _, article, _ in articles if article is not None]
-            results = iter(enrich_articles(nlp, good, None, batch_size))
+            results = iter(_enrich_each(nlp, good, watchlist, batch_size))
             for number, article, error in articles:
-                if article is None:
+                result = next(results) if article is not None else error
+                if isinstance(result, str):
                     failures += 1
-                    console.print(f"[red]error:[/] {error}")
-                    sink.write(orjson.dumps({"line": number, "error": error}).decode() + "\n")
+                    console.print(f"[red]error:[/] {result}")
+                    sink.write(orjson.dumps({"line": number, "id": article.id if article else None, "error": result}).decode() + "\n")
                     continue
-                item = next(results).item
-                record = {
-                    "id": article.id,
-                    "entities": [
-                        entity.model_dump(mode="json", exclude={"schema_version", "watch_ids", "wikidata"})
-                        | {"mentions": [m.model_dump(exclude={"schema_version"}) for m in entity.mentions]}
-                        for entity in item.entities
-                    ],
-                    "events": [event.model_dump(mode="json", exclude={"schema_version"}) for event in item.events],
-                }
-                sink.write(orjson.dumps(record).decode() + "\n")
+                sink.write(orjson.dumps(record_of(result)).decode() + "\n")
             progress.advance(task, len(batch))
     return 1 if failures else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import time
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from streams.config import Settings
 
@@ -21,11 +23,13 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 class FetchError(Exception):
     """A request that did not yield a usable body; ``kind`` is a stable label for metrics."""
 
-    def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None) -> None:
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, status: int | None = None, received: int = 0) -> None:
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
         self.status = status
+        #: decompressed body bytes read before the request was given up
+        self.received = received
 
 
 class BlockedAddress(OSError):
@@ -120,16 +124,24 @@ def max_age_seconds(headers: Any, now: float | None = None) -> float | None:
 class Fetcher:
     """The poller's HTTP client; use as ``async with Fetcher(settings) as fetcher``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, resolver: AbstractResolver | None = None) -> None:
         self.settings = settings
         self.guard = AddressGuard(settings.fetch_allow_hosts)
+        # A resolver of the caller's (tests: one that answers public then private) changes nothing
+        # about safety: the guard checks the address actually connected to.
+        self.resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+        # Requests wait for a slot here, before aiohttp starts the clock: the total deadline then
+        # measures the request itself, not the queue behind a busy host or a full pool.
+        self._slots = asyncio.Semaphore(settings.fetch_concurrency)
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> Fetcher:
         connector = aiohttp.TCPConnector(
             limit=self.settings.fetch_concurrency,
-            limit_per_host=4,
+            limit_per_host=self.settings.fetch_per_host,
             socket_factory=self.guard.socket_factory,
+            resolver=self.resolver,
             ttl_dns_cache=60,
         )
         self._session = aiohttp.ClientSession(
@@ -152,17 +164,27 @@ class Fetcher:
         """GET ``url`` conditionally; raises :class:`FetchError` for anything but a usable 200 or a 304."""
         if self._session is None:
             raise RuntimeError("Fetcher used outside 'async with'")
-        scheme = urlsplit(url).scheme.lower()
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise FetchError("scheme", f"only http and https URLs are fetched, not {scheme or 'a bare path'!r}")
+        try:
+            host_key = f"{parts.hostname}:{parts.port}"
+        except ValueError as exc:
+            raise FetchError("url", f"invalid URL: {exc}") from exc
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        host_slot = self._host_slots.setdefault(host_key, asyncio.Semaphore(self.settings.fetch_per_host))
+        async with host_slot, self._slots:
+            return await self._get(self._session, url, headers)
+
+    async def _get(self, session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> FetchResult:
         started = time.monotonic()
         try:
-            async with self._session.get(url, headers=headers, max_redirects=self.settings.fetch_max_redirects) as response:
+            async with session.get(url, headers=headers, max_redirects=self.settings.fetch_max_redirects) as response:
                 if response.status == 304:
                     return self._result(response, b"", started)
                 if response.status in (429, 503):
@@ -181,6 +203,11 @@ class Fetcher:
             raise FetchError("timeout", f"no complete response within {self.settings.fetch_timeout_seconds:g} s") from exc
         except aiohttp.TooManyRedirects as exc:
             raise FetchError("redirects", f"more than {self.settings.fetch_max_redirects} redirects") from exc
+        except aiohttp.InvalidURL as exc:
+            # yarl refuses non-canonical IPv4 spellings (127.1, 2130706433, 0177.0.0.1) outright
+            raise FetchError("url", f"invalid URL: {exc}") from exc
+        except aiohttp.ClientSSLError as exc:
+            raise FetchError("tls", f"TLS handshake failed: {exc}") from exc
         except aiohttp.ClientConnectorError as exc:
             blocked = isinstance(exc.os_error, BlockedAddress)
             raise FetchError(
@@ -196,7 +223,7 @@ class Fetcher:
         async for chunk in response.content.iter_chunked(64 * 1024):
             size += len(chunk)
             if size > cap:
-                raise FetchError("too_large", f"body exceeds the cap of {cap} bytes (decompressed)")
+                raise FetchError("too_large", f"body exceeds the cap of {cap} bytes (decompressed)", received=size)
             chunks.append(chunk)
         return b"".join(chunks)
 

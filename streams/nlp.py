@@ -1,15 +1,24 @@
-"""Entity extraction shared by the enrich agent and ``wirewatch extract``: spaCy, then canonical entities."""
+"""Extraction shared by the enrich agent and ``wirewatch extract``: spaCy, canonical entities, then PLOVER events."""
 
 from __future__ import annotations
 
+import bisect
+import functools
 import importlib.util
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from schemas import Entity, MentionSpan
+import spacy
+import yaml
+from spacy.language import Language
+
+from schemas import Entity, Event, MentionSpan
 from streams import ids
+from streams.events import extract_events
 from streams.watch import Watchlist, watched_entity_id
 
 #: the two names the same 3.8 small English pipeline is installed under (see README)
@@ -18,16 +27,65 @@ KEPT_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", 
 #: components no extraction step reads; disabling them is most of the speed we can buy
 UNUSED_COMPONENTS = ("lemmatizer",)
 
-_HONORIFICS = re.compile(
-    r"^(?:(?:mr|mrs|ms|miss|dr|prof|professor|sir|dame|lord|lady|rev|gen|general|col|colonel|capt|captain|sgt|lt|"
-    r"president|vice president|prime minister|minister|senator|sen|rep|representative|governor|gov|mayor|judge|"
-    r"justice|king|queen|prince|princess|pope|sheikh|ayatollah|chancellor|secretary|ambassador|chief|commissioner|"
-    r"inspector|officer|councillor|councilor|spokesman|spokeswoman|advisor|adviser)\.?\s+)+",
-    re.IGNORECASE,
-)
+LEXICONS = Path(__file__).resolve().parent / "lexicons"
+
+
+@functools.cache
+def name_lexicon() -> dict[str, list[str]]:
+    """Titles, organisation words, acronym connectors and name particles from ``lexicons/names.yaml``."""
+    data = yaml.safe_load((LEXICONS / "names.yaml").read_text("utf-8"))
+    return {key: [str(word) for word in data[key]] for key in ("titles", "org_words", "connectors", "particles")}
+
+
+@functools.cache
+def _titles() -> str:
+    """The titles as one regex alternation, longest first ("prime minister" before "minister")."""
+    return "|".join(re.escape(t) for t in sorted(name_lexicon()["titles"], key=len, reverse=True))
+
+
+@functools.cache
+def _title_pattern() -> re.Pattern[str]:
+    return re.compile(r"^(?:(?:" + _titles() + r")\.?\s+)+", re.IGNORECASE)
+
+
+@functools.cache
+def _title_before_pattern() -> re.Pattern[str]:
+    return re.compile(r"(?:^|\W)(?:" + _titles() + r")\.?\s+$", re.IGNORECASE)
+
+
+@functools.cache
+def _title_of_pattern() -> re.Pattern[str]:
+    return re.compile(r"^(?:" + _titles() + r")\s+of\s", re.IGNORECASE)
+
+
+@functools.cache
+def _trailing_title_pattern() -> re.Pattern[str]:
+    return re.compile(r"(?:\s+(?:" + _titles() + r")\.?)+$", re.IGNORECASE)
+
+
 _LEADING_POSSESSIVE = re.compile(r"^[’']s\b")
 _POSSESSIVE = re.compile(r"[’']s?$")
 _EDGE_JUNK = re.compile(r"^[\W_]+|[\W_]+$")
+#: an acronym defined in parentheses right after its expansion: "Islamic State (IS)"
+_DEFINED_ACRONYM = re.compile(r"\s*\(([A-Z][A-Za-z]{0,2}[A-Z]{1,6})\)")
+#: where one model span holds two names: a line break, a spaced dash, a comma ("Grace Road, Leicester")
+_SPLIT = re.compile(r"\s*\n\s*|\s+[-–—]\s+|\s*,\s+")
+_WORD = re.compile(r"\S+")
+_CLAUSE_WORDS = frozenset({"that", "who", "which", "said", "says", "told", "is", "was", "are", "were", "has", "had", "will", "would"})
+#: a word glued to the next by page debris ("FightLeader"); short prefixes ("McCain", "DiCaprio") are names
+_GLUED = re.compile(r"[a-z]{4}[A-Z][a-z]")
+
+
+LINE_BREAKS = "wirewatch_line_breaks"
+
+
+@Language.component(LINE_BREAKS)
+def _line_breaks(doc: Any) -> Any:
+    """A line break ends a sentence: headlines and page leftovers have no full stop, and the parser would glue them on."""
+    for token in doc[:-1]:
+        if token.is_space and "\n" in token.text:
+            doc[token.i + 1].is_sent_start = True
+    return doc
 
 
 class ModelNotInstalled(RuntimeError):
@@ -35,12 +93,12 @@ class ModelNotInstalled(RuntimeError):
 
 
 def load_model(name: str) -> Any:
-    """Load the spaCy pipeline ``name``, or the other name of the same pipeline, or say how to install it."""
-    import spacy
-
+    """Load the spaCy pipeline ``name`` (or its other name) with line breaks as sentence ends, or say how to install it."""
     for candidate in (name, MODEL_ALIASES.get(name)):
         if candidate and importlib.util.find_spec(candidate) is not None:
             nlp = spacy.load(candidate, exclude=list(UNUSED_COMPONENTS))
+            if "parser" in nlp.pipe_names:
+                nlp.add_pipe(LINE_BREAKS, before="parser")
             nlp.meta["wirewatch_name"] = candidate
             return nlp
     raise ModelNotInstalled(
@@ -53,18 +111,27 @@ def load_model(name: str) -> Any:
 def canonical_name(raw: str) -> str:
     """A name as an entity: honorifics and titles, possessives and edge punctuation removed."""
     name = " ".join(raw.split())
-    if _LEADING_POSSESSIVE.match(name) or _HONORIFICS.fullmatch(name + " "):
-        return ""  # the tail of someone else's name ("’s Advisor") or a bare title: a fragment, not a name
-    name = _HONORIFICS.sub("", name)
-    name = _POSSESSIVE.sub("", name)
-    name = _EDGE_JUNK.sub("", name)
     if name.lower().startswith("the "):
         name = name[4:]
+    if _LEADING_POSSESSIVE.match(name) or _title_pattern().fullmatch(name + " ") or _title_of_pattern().match(name):
+        return ""  # someone's tail ("’s Advisor"), a bare title, or a role ("Leader of ..."): not a name
+    name = _title_pattern().sub("", name)
+    name = _trailing_title_pattern().sub("", name)  # "... Revolution Ayatollah Seyyed": the name follows the span
+    name = _POSSESSIVE.sub("", name)
+    name = _EDGE_JUNK.sub("", name)
     return name.strip()
 
 
 def _is_name(name: str) -> bool:
-    return len(name) >= 2 and any(ch.isupper() for ch in name) and sum(ch.isalpha() for ch in name) >= 2
+    return (
+        len(name) >= 2
+        and any(ch.isupper() for ch in name)
+        and sum(ch.isalpha() for ch in name) >= 2
+        and not _GLUED.search(name)
+        and "’s " not in name
+        and "'s " not in name
+        and not any(word in _CLAUSE_WORDS for word in name.split())  # "Lindqvist that Estmark": two names and a clause
+    )
 
 
 @dataclass
@@ -72,33 +139,43 @@ class _Group:
     name: str
     labels: Counter[str] = field(default_factory=Counter)
     aliases: set[str] = field(default_factory=set)
+    forms: set[str] = field(default_factory=set)
     spans: dict[tuple[int, int], str] = field(default_factory=dict)
     rule_ids: set[str] = field(default_factory=set)
     watched: Any = None
+    #: titles before a mention and PERSON tags on a full (two-word or longer) name
+    person_evidence: int = 0
+
+    def absorb(self, other: _Group) -> None:
+        self.labels.update(other.labels)
+        self.aliases |= other.aliases | {other.name}
+        self.forms |= other.forms
+        self.spans.update(other.spans)
+        self.person_evidence += other.person_evidence
 
 
 def canonical_entities(text: str, spans: list[tuple[int, int, str]], watchlist: Watchlist | None = None) -> list[Entity]:
-    """One entity per real-world name from model spans ``(start, end, label)`` and watchlist hits."""
+    """One entity per real-world name from model spans ``(start, end, label)`` and watchlist hits.
+
+    Names are cleaned of titles and possessives; short forms, surnames and acronyms join their full
+    form; the type is voted across the whole text (with titles and organisation words as evidence);
+    every further occurrence of a known name becomes a mention too.
+    """
     groups: dict[str, _Group] = {}
-    for start, end, label in spans:
+    taken = bytearray(len(text) + 1)
+    for span_start, span_end, label in _merge_split_names(text, spans):
+        taken[span_start:span_end] = b"\x01" * (span_end - span_start)  # any model span, kept or not, blocks a later guess
         if label not in KEPT_LABELS:
             continue
-        surface = text[start:end]
-        name = canonical_name(surface)
-        if not _is_name(name):
-            continue
-        offset = surface.find(name)
-        if offset >= 0:  # keep the mention to the name itself, without title or possessive
-            start, end = start + offset, start + offset + len(name)
-        group = groups.setdefault(name.casefold(), _Group(name))
-        group.labels[label] += 1
-        if surface.strip() != name:
-            group.aliases.add(surface.strip())
-        group.spans[(start, end)] = text[start:end]
+        for start, end in _pieces(text, span_start, span_end):
+            _add_mention(text, groups, start, end, label)
+    _join_acronyms(text, groups)
     _join_short_forms(groups)
+    types = {key: _decide_type(group) for key, group in groups.items()}
+    _add_unlabelled_mentions(text, groups, types, taken)
     entities = _watched(text, groups, watchlist) if watchlist else []
-    for group in groups.values():
-        label = group.labels.most_common(1)[0][0]
+    for key, group in groups.items():
+        label = types[key]
         entities.append(
             Entity(
                 id=ids.entity_id(group.name, label),
@@ -112,8 +189,145 @@ def canonical_entities(text: str, spans: list[tuple[int, int, str]], watchlist: 
     return entities
 
 
+def _merge_split_names(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Rejoin a name the model cut in two: "Islamic" (NORP) + "State" (ORG) is "Islamic State" (ORG)."""
+    out: list[tuple[int, int, str]] = []
+    for start, end, label in sorted(spans):
+        if out:
+            p_start, p_end, p_label = out[-1]
+            if (
+                p_label == "NORP"
+                and label in {"ORG", "GPE", "LOC", "FAC", "EVENT"}
+                and text[p_end:start] == " "
+                and " " not in text[p_start:p_end]
+                and " " not in text[start:end]
+                and text[start:end].istitle()
+            ):
+                out[-1] = (p_start, end, label)
+                continue
+        out.append((start, end, label))
+    return out
+
+
+def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A model span cut at line breaks, dashes and commas between names, without trailing numbers ("Kent 108-3")."""
+    out = []
+    cursor = start
+    for match in [*_SPLIT.finditer(text, start, end), None]:
+        piece_end = match.start() if match else end
+        words = list(_WORD.finditer(text, cursor, piece_end))
+        while words and any(ch.isdigit() for ch in words[-1].group()):
+            words.pop()
+        if words:
+            out.append((words[0].start(), words[-1].end()))
+        if match:
+            cursor = match.end()
+    return out
+
+
+def _add_mention(text: str, groups: dict[str, _Group], start: int, end: int, label: str) -> None:
+    surface = text[start:end]
+    name = canonical_name(surface)
+    if not _is_name(name):
+        return
+    offset = surface.find(name)
+    if offset >= 0:  # keep the mention to the name itself, without title or possessive
+        start, end = start + offset, start + offset + len(name)
+    key = name.casefold()
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Group(name)
+    elif group.name.isupper() and not name.isupper():
+        group.name = name  # "NEW YORK" in a headline, "New York" in the body: the body spells it
+    group.forms.add(name)
+    group.labels[label] += 1
+    if _title_pattern().match(surface.strip()) or _title_before_pattern().search(text[max(0, start - 40) : start]):
+        group.person_evidence += 1  # "President X", "Mr X": a title is strong evidence of a person
+    elif label == "PERSON" and len(name.split()) > 1:
+        group.person_evidence += 1
+    if surface.strip() != name:
+        group.aliases.add(surface.strip())
+    group.spans[(start, end)] = text[start:end]
+
+
+def _decide_type(group: _Group) -> str:
+    """The article-wide type: organisation words decide; a PERSON vote beats ORG-like confusions; else the majority."""
+    words = {word.strip(".,").casefold() for word in group.name.split()}
+    if group.labels["ORG"] and words & set(name_lexicon()["org_words"]):
+        return "ORG"
+    top = group.labels.most_common(1)[0][0]
+    # the small model tags unfamiliar surnames ORG/PRODUCT/WORK_OF_ART/GPE; a title or a full name read as PERSON wins
+    if group.person_evidence and group.labels["PERSON"] and top != "PERSON":
+        return "PERSON"
+    return top
+
+
+def _initials(name: str) -> str:
+    connectors = set(name_lexicon()["connectors"])
+    return "".join(word[0] for word in re.split(r"[\s-]+", name) if word and word.casefold() not in connectors and word[0].isupper())
+
+
+def _join_acronyms(text: str, groups: dict[str, _Group]) -> None:
+    """Fold an acronym into its expansion: defined in parentheses, or the one name in the text with those initials."""
+    by_end = {end: key for key, group in groups.items() for (_, end) in group.spans}
+    for match in _DEFINED_ACRONYM.finditer(text):
+        key = by_end.get(match.start())
+        if key is None:
+            continue
+        acronym = match.group(1)
+        expansion = groups[key]
+        expansion.forms.add(acronym)
+        expansion.aliases.add(acronym)
+        acronym_group = groups.pop(acronym.casefold(), None)
+        if acronym_group is not None and acronym_group is not expansion:
+            expansion.absorb(acronym_group)
+    for key in [k for k, g in groups.items() if g.name.isupper() and 2 <= len(g.name) <= 6 and g.name.isalpha()]:
+        if key not in groups:
+            continue
+        candidates = [g for k, g in groups.items() if k != key and " " in g.name and _initials(g.name) == groups[key].name]
+        if len(candidates) == 1:
+            candidates[0].absorb(groups.pop(key))
+    # an acronym the model missed ("IS militants") that spells the one multi-word name with those initials
+    by_initials: dict[str, list[_Group]] = {}
+    for group in groups.values():
+        if " " in group.name and not group.name.isupper():
+            by_initials.setdefault(_initials(group.name), []).append(group)
+    for initials, owners in by_initials.items():
+        if len(owners) == 1 and 2 <= len(initials) <= 6 and initials.casefold() not in groups:
+            if any(not _in_capitals(text, *span) for span in _occurrences(text, initials)):
+                owners[0].forms.add(initials)
+                owners[0].aliases.add(initials)
+
+
+def _occurrences(text: str, word: str) -> Iterator[tuple[int, int]]:
+    """Whole-word occurrences of ``word`` (plain ``str.find``: a regex per name and article costs more than the search)."""
+    start = text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            yield start, end
+        start = text.find(word, start + 1)
+
+
+def _in_capitals(text: str, start: int, end: int) -> bool:
+    before = re.findall(r"[^\W\d_]+", text[max(0, start - 30) : start])
+    after = re.findall(r"[^\W\d_]+", text[end : end + 30])
+    neighbours = [w for w in (before[-1:] + after[:1])]
+    return bool(neighbours) and all(w.isupper() for w in neighbours)
+
+
+@functools.lru_cache(maxsize=65536)
+def _particle_free(token: str) -> str:
+    for particle in name_lexicon()["particles"]:
+        if token.casefold().startswith(particle) and len(token) > len(particle) + 1:
+            return token[len(particle) :]
+    return token
+
+
 def _join_short_forms(groups: dict[str, _Group]) -> None:
-    """Fold "Velayati" into "Ali Akbar Velayati" when the longer name is in the same article."""
+    """Fold "Velayati" into "Ali Akbar Velayati" when the longer name is in the same article (and only one is)."""
     for key in sorted(groups, key=len):
         group = groups[key]
         tokens = group.name.split()
@@ -122,17 +336,57 @@ def _join_short_forms(groups: dict[str, _Group]) -> None:
             for other_key, other in groups.items()
             if other_key != key and len(other.name.split()) > len(tokens) and _is_part(tokens, other.name.split())
         ]
-        if len(candidates) == 1:
-            target = candidates[0]
-            target.labels.update(group.labels)
-            target.aliases |= group.aliases | {group.name}
-            target.spans.update(group.spans)
+        if len(candidates) == 1 and _may_join(group, candidates[0], tokens):
+            candidates[0].absorb(group)
             del groups[key]
+
+
+_PLACE_LIKE = frozenset({"GPE", "LOC", "NORP", "FAC"})
+
+
+def _may_join(short: _Group, long: _Group, tokens: list[str]) -> bool:
+    """A surname joins a person; "Iraq" never joins "Islamic Supreme Council of Iraq", nor "Iraqi" "Iraqi Army"."""
+    short_label = short.labels.most_common(1)[0][0]
+    long_label = long.labels.most_common(1)[0][0]
+    if long_label == "PERSON" or long.person_evidence:
+        return True
+    if short_label in _PLACE_LIKE and ids.type_group(short_label) != ids.type_group(long_label):
+        return False
+    return long.name.split()[: len(tokens)] == tokens  # an organisation's short form is its first words
 
 
 def _is_part(short: list[str], long: list[str]) -> bool:
     n = len(short)
-    return long[-n:] == short or long[:n] == short
+    bare = [_particle_free(token) for token in long]
+    return long[-n:] == short or long[:n] == short or bare[-n:] == short
+
+
+def _surname(group: _Group, label: str) -> str | None:
+    tokens = group.name.split()
+    if label != "PERSON" or len(tokens) < 2:
+        return None
+    return _particle_free(tokens[-1])
+
+
+def _add_unlabelled_mentions(text: str, groups: dict[str, _Group], types: dict[str, str], taken: bytearray) -> None:
+    """Occurrences of a known name (or a person's surname) the model did not tag become mentions too."""
+    owners: dict[str, set[str]] = {}
+    for key, group in groups.items():
+        for form in {group.name, *group.forms, _surname(group, types[key]) or group.name}:
+            owners.setdefault(form, set()).add(key)
+    for form, keys in owners.items():
+        if len(keys) != 1 or len(form) < 2:
+            continue  # a surname two people share stays unattributed
+        acronym = form.isupper()
+        if not acronym and next(_occurrences(text, form.lower()), None):
+            continue  # the form is also an ordinary lower-case word here ("may", "bush"): too risky to guess
+        group = groups[next(iter(keys))]
+        for variant in {form, form.upper()}:
+            for start, end in _occurrences(text, variant):
+                if any(taken[start:end]) or (acronym and _in_capitals(text, start, end)):
+                    continue  # "IS" in "WHO IS TO BLAME" is a word of a shouted headline, not the acronym
+                group.spans[(start, end)] = text[start:end]
+                taken[start:end] = b"\x01" * (end - start)
 
 
 def _watched(text: str, groups: dict[str, _Group], watchlist: Watchlist) -> list[Entity]:
@@ -160,7 +414,7 @@ def _watched(text: str, groups: dict[str, _Group], watchlist: Watchlist) -> list
                 del groups[key]
     entities = []
     for entity_id, group in found.items():
-        label = group.watched.type or (group.labels.most_common(1)[0][0] if group.labels else "PERSON")
+        label = group.watched.type or (_decide_type(group) if group.labels else "PERSON")
         entities.append(
             Entity(
                 id=entity_id,
@@ -175,30 +429,42 @@ def _watched(text: str, groups: dict[str, _Group], watchlist: Watchlist) -> list
     return entities
 
 
-def sentence_at(doc: Any, start: int) -> tuple[int, int]:
-    """Character offsets of the sentence holding ``start`` in a spaCy doc."""
-    for sent in doc.sents:
-        if sent.start_char <= start < sent.end_char:
-            return sent.start_char, sent.end_char
-    return 0, len(doc.text)
+def sentence_bounds(doc: Any) -> list[tuple[int, int]]:
+    """Character offsets of every sentence of a spaCy doc (``doc.sents`` walks the whole doc each time it is read)."""
+    return [(sent.start_char, sent.end_char) for sent in doc.sents]
+
+
+def sentence_at(bounds: list[tuple[int, int]], start: int, length: int) -> tuple[int, int]:
+    """The sentence of ``bounds`` that holds character ``start`` (the whole text of ``length`` if none does)."""
+    i = bisect.bisect_right(bounds, (start, length + 1)) - 1
+    if i >= 0 and bounds[i][0] <= start < bounds[i][1]:
+        return bounds[i]
+    return 0, length
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """What extraction found in one text: canonical entities and, per entity, its first sentence."""
+    """What extraction found in one text: canonical entities (with each one's first sentence) and key events."""
 
     entities: list[Entity]
     sentences: dict[str, tuple[int, int]]
+    events: list[Event]
 
 
-def extract_doc(doc: Any, watchlist: Watchlist | None = None) -> Extraction:
-    """Canonical entities of one parsed spaCy doc."""
+def extract_doc(doc: Any, watchlist: Watchlist | None = None, article_id: str = "") -> Extraction:
+    """Canonical entities and PLOVER events of one parsed spaCy doc."""
+    text = doc.text  # Doc.text joins every token on each read: read it once
     spans = [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
-    entities = canonical_entities(doc.text, spans, watchlist)
-    sentences = {entity.id: sentence_at(doc, entity.mentions[0].start) for entity in entities if entity.mentions}
-    return Extraction(entities, sentences)
+    entities = canonical_entities(text, spans, watchlist)
+    bounds = sentence_bounds(doc)
+    sentences = {e.id: sentence_at(bounds, e.mentions[0].start, len(text)) for e in entities if e.mentions}
+    return Extraction(entities, sentences, extract_events(doc, entities, article_id, text))
 
 
-def extract_texts(nlp: Any, texts: list[str], watchlist: Watchlist | None = None, batch_size: int = 16) -> list[Extraction]:
+def extract_texts(
+    nlp: Any, texts: list[str], watchlist: Watchlist | None = None, batch_size: int = 16, article_ids: list[str] | None = None
+) -> list[Extraction]:
     """Extraction for a batch of texts through ``nlp.pipe`` (the one code path of agent and CLI)."""
-    return [extract_doc(doc, watchlist) for doc in nlp.pipe(texts, batch_size=batch_size)]
+    names = article_ids if article_ids is not None else [""] * len(texts)
+    docs = nlp.pipe(texts, batch_size=batch_size)
+    return [extract_doc(doc, watchlist, name) for doc, name in zip(docs, names, strict=True)]

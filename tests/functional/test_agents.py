@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import pytest
@@ -15,18 +14,9 @@ from schemas import FeedSource, Mention, encode
 from streams.poller import FeedState
 from streams.tables import entity_seen_table
 from streams.watch import make_rule
+from tests.functional.recorder import Recorder
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-class Recorder:
-    """Stands in for a topic handle: keeps what an agent sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    async def send(self, key: str, value: bytes) -> None:
-        self.sent.append((key, orjson.loads(value)))
 
 
 @pytest.fixture

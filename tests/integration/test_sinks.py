@@ -60,6 +60,9 @@ async def check_idempotent(sink: Sink) -> None:
         await sink.write_enriched(batch)  # a replay
         await sink.write_alerts([alert("x1"), alert("x2")])
         await sink.write_alerts([alert("x1")])
+        # a later copy of the story: same alert id, more sources; an older copy arriving late changes nothing
+        await sink.write_alerts([alert("x2").model_copy(update={"source_count": 3, "update": True})])
+        await sink.write_alerts([alert("x2").model_copy(update={"source_count": 2, "update": True})])
         counts = await sink.counts()
         assert counts == {"articles": 50, "entities": 1, "mentions": 50, "events": 0, "alerts": 2}
         # a newer revision replaces the article and its mentions; an older one arriving late changes nothing
@@ -81,6 +84,7 @@ async def test_sqlite_sink_is_idempotent(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "w.db")
     assert conn.execute("SELECT title, revision FROM articles WHERE id='a0'").fetchone() == ("Edited", 2)
     assert conn.execute("SELECT title FROM articles WHERE id='a1'").fetchone() == ("Third",)
+    assert conn.execute("SELECT json_extract(body, '$.source_count') FROM alerts WHERE id='x2'").fetchone() == (3,)
     assert conn.execute("SELECT name FROM mentions WHERE article_id='a0'").fetchall() == [("Ben Okri",)]
     # full-text search follows the upserts
     assert conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'Edited'").fetchone() == (1,)
@@ -112,6 +116,7 @@ async def test_postgres_sink_is_idempotent(postgres_url: str) -> None:
         await check_idempotent(sink)
         row = await admin.fetchrow(f"SELECT title, revision FROM {schema}.articles WHERE id='a0'")
         assert (row["title"], row["revision"]) == ("Edited", 2)
+        assert await admin.fetchval(f"SELECT (body->>'source_count')::int FROM {schema}.alerts WHERE id='x2'") == 3
         hits = await admin.fetchval(f"SELECT count(*) FROM {schema}.articles WHERE search @@ plainto_tsquery('simple', 'Edited')")
         assert hits == 1
     finally:

@@ -81,8 +81,8 @@ FEED = FeedSource(id="f", url="http://x/")
 
 @pytest.mark.parametrize(
     ("errors", "hint", "expected"),
-    [(0, None, 300), (0, 5, 60), (0, 100000, 3600), (0, 900, 900), (1, None, 600), (3, None, 2400), (20, None, 3600)],
-    ids=["default", "hint-below-min", "hint-above-max", "hint", "one-error", "three-errors", "capped"],
+    [(0, None, 300), (0, 5, 300), (0, 100000, 3600), (0, 900, 900), (1, None, 600), (3, None, 2400), (20, None, 3600)],
+    ids=["default", "hint-never-shortens", "hint-above-max", "hint", "one-error", "three-errors", "capped"],
 )
 def test_next_interval(errors: int, hint: float | None, expected: float) -> None:
     assert next_interval(SETTINGS, FEED, errors, hint) == expected
@@ -91,4 +91,4 @@ def test_next_interval(errors: int, hint: float | None, expected: float) -> None
 def test_per_feed_limits_win() -> None:
     feed = FeedSource(id="f", url="http://x/", min_interval_seconds=10, max_interval_seconds=20)
     assert next_interval(SETTINGS, feed, 0, None) == 20
-    assert next_interval(SETTINGS, feed, 0, 1) == 10
+    assert next_interval(SETTINGS, feed, 0, 1, base=1) == 10

@@ -1,0 +1,156 @@
+"""Enrich agent on the real broker (one and two worker processes) vs bare ``nlp.pipe``; ``wirewatch extract`` throughput and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from schemas import Article
+from streams.config import Settings, get_settings
+from streams.kafka import ensure_topics, publish, topic_partitions
+from streams.nlp import load_model
+from streams.runner import child_env, free_port, stop_processes
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def bbc_articles(limit: int) -> list[Article]:
+    """``limit`` real BBC News articles spread over the five sections: headline as title, the rest as text."""
+    paths = sorted((DATA / "articles" / "bbc-news" / "bbc").rglob("*.txt"))
+    paths = paths[:: max(1, len(paths) // limit)][:limit]
+    now = datetime.now(tz=UTC)
+    out = []
+    for n, path in enumerate(paths):
+        title, _, text = path.read_bytes().decode("utf-8", "replace").partition("\n")
+        out.append(Article(id=f"bbc-{n}", feed_id="bench", feed_url="", url=f"http://bench/{n}", canonical_url=f"http://bench/{n}",
+                           title=title.strip(), text=text.strip(), fetched=now, content_hash=str(n)))  # fmt: skip
+    return out
+
+
+def bare_docs_per_second(articles: list[Article], batch_size: int) -> float:
+    """Bare ``nlp.pipe`` over the same texts, with the same components the worker loads, in one process."""
+    nlp = load_model(get_settings().spacy_model)
+    texts = [article.text for article in articles]
+    list(nlp.pipe(texts[:16]))  # warm up
+    started = time.perf_counter()
+    for _doc in nlp.pipe(texts, batch_size=batch_size):
+        pass
+    return len(texts) / (time.perf_counter() - started)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The high-water mark of a live process's resident memory."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+async def agent_docs_per_second(articles: list[Article], workers: int, workdir: Path) -> dict[str, float]:
+    """Articles/s from ``wirewatch.articles`` to ``wirewatch.enriched`` with ``workers`` worker processes on a fresh namespace.
+
+    The backlog is published first; the rate is taken between the 10th and the 100th percent of enriched articles, so
+    model loading and the consumer group's first rebalance are not counted.
+    """
+    namespace = f"benchenrich{uuid.uuid4().hex[:8]}"
+    settings = Settings(topic_prefix=f"{namespace}.", app_prefix=namespace)
+    await ensure_topics(settings)
+    await publish(settings, "articles", [(a.id, a) for a in articles])
+    processes = []
+    for n in range(workers):
+        env = child_env(settings, {"WIREWATCH_TOPIC_PREFIX": settings.topic_prefix, "WIREWATCH_APP_PREFIX": namespace,
+                                   "WIREWATCH_WEB_PORT": str(free_port()), "WIREWATCH_DATA_DIR": str(workdir / f"{namespace}-{n}"),
+                                   "WIREWATCH_LOG_LEVEL": "warning"})  # fmt: skip
+        log = (workdir / f"{namespace}-{n}.log").open("ab")
+        processes.append(
+            subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        )
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    arrivals: list[float] = []
+    seen: set[str] = set()
+    try:
+        partitions = await topic_partitions(consumer, settings.topic("enriched"))
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + 60 + 3 * len(articles)
+        while len(seen) < len(articles) and time.monotonic() < deadline and any(p.poll() is None for p in processes):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    key = (record.key or b"").decode()
+                    if key not in seen:
+                        seen.add(key)
+                        arrivals.append(time.monotonic())
+        rss = [peak_rss_mb(p.pid) for p in processes]
+    finally:
+        await consumer.stop()
+        stop_processes(processes)
+    if len(arrivals) < max(10, len(articles) // 2):
+        raise RuntimeError(f"only {len(arrivals)} of {len(articles)} articles were enriched; see the logs in {workdir}")
+    first = len(arrivals) // 10
+    rate = (len(arrivals) - 1 - first) / (arrivals[-1] - arrivals[first])
+    return {"docs": len(arrivals), "docs_s": rate, "rss_mb": max(rss)}
+
+
+def extract_run(articles: list[Article], workdir: Path) -> dict[str, float]:
+    """``wirewatch extract`` on a JSON-lines file: docs/s over the whole run (model load included) and peak RSS."""
+    source = workdir / "extract-in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps({"id": a.id, "title": a.title, "text": a.text}) + b"\n" for a in articles))
+    started = time.perf_counter()
+    with (workdir / "extract-out.jsonl").open("wb") as sink:
+        command = [sys.executable, "-m", "streams.cli", "extract", str(source)]
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.DEVNULL, cwd=ROOT)  # noqa: S603 - our own module
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    lines = (workdir / "extract-out.jsonl").read_bytes().count(b"\n")
+    if process.returncode != 0 or lines != len(articles):
+        raise RuntimeError(f"wirewatch extract exited {process.returncode} with {lines} of {len(articles)} lines")
+    return {"docs": len(articles), "docs_s": len(articles) / seconds, "rss_mb": usage.ru_maxrss / 1024}
+
+
+def bench_enrich(limit: int = 400) -> dict[str, Any]:
+    """Every figure of the enrich benchmark on ``limit`` BBC articles."""
+    articles = bbc_articles(limit)
+    batch = get_settings().enrich_batch_size
+    with tempfile.TemporaryDirectory(prefix="wirewatch-bench-") as tmp:
+        workdir = Path(tmp)
+        extract = extract_run(articles, workdir)
+        bare = bare_docs_per_second(articles, batch)
+        one = asyncio.run(agent_docs_per_second(articles, 1, workdir))
+        two = asyncio.run(agent_docs_per_second(articles, 2, workdir))
+    return {"docs": len(articles), "bare_docs_s": bare, "one_docs_s": one["docs_s"], "two_docs_s": two["docs_s"],
+            "ratio": one["docs_s"] / bare, "scaling": two["docs_s"] / one["docs_s"], "worker_rss_mb": max(one["rss_mb"], two["rss_mb"]),
+            "extract_docs_s": extract["docs_s"], "extract_rss_mb": extract["rss_mb"]}  # fmt: skip
+
+
+def main() -> int:
+    result = bench_enrich(int(sys.argv[1]) if len(sys.argv) > 1 else 400)
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The worker's dashboard as plain server-rendered HTML: alerts with evidence, trending entities, feeds, throughput, lag."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from schemas import Alert
+from streams.search import Trend, sparkline_points
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+#: worker counters shown on the dashboard: label → (metric sample name, labels)
+COUNTERS: dict[str, tuple[str, dict[str, str]]] = {
+    "articles enriched": ("wirewatch_articles_enriched_total", {}),
+    "articles stored": ("wirewatch_sink_rows_total", {"table": "articles"}),
+    "alerts stored": ("wirewatch_sink_rows_total", {"table": "alerts"}),
+}
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    """Everything one rendering of the dashboard shows."""
+
+    now: datetime
+    alerts: list[Alert]
+    trends: list[Trend]
+    counters: dict[str, float]
+    dead_letters: float
+    lag: dict[str, float]
+    feeds: dict[str, float] | None = None
+    polls: dict[str, float] = field(default_factory=dict)
+
+
+def worker_figures() -> tuple[dict[str, float], float, dict[str, float]]:
+    """This process's counters, dead letters and consumer lag per topic, from its Prometheus registry."""
+    counters = {label: REGISTRY.get_sample_value(name, labels) or 0.0 for label, (name, labels) in COUNTERS.items()}
+    dead = 0.0
+    lag: dict[str, float] = {}
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name == "wirewatch_dead_letters_total":
+                dead += sample.value
+            elif sample.name == "wirewatch_consumer_lag":
+                lag[sample.labels["topic"]] = sample.value
+    return counters, dead, lag
+
+
+def feed_health(metrics_text: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Feeds by status and polls by outcome, from a poller's ``/metrics`` text."""
+    feeds: dict[str, float] = {}
+    polls: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "wirewatch_feeds":
+                feeds[sample.labels["status"]] = sample.value
+            elif sample.name == "wirewatch_polls_total":
+                polls[sample.labels["status"]] = sample.value
+    return feeds, polls
+
+
+def evidence_html(evidence: str) -> str:
+    """The evidence sentence, escaped, with the watched name (``**name**``) marked."""
+    return _BOLD.sub(r"<mark>\1</mark>", html.escape(evidence))
+
+
+def sparkline_svg(values: list[int]) -> str:
+    """An inline SVG line of ``values`` (mentions per hour, oldest first)."""
+    points = sparkline_points(values)
+    label = html.escape(f"mentions per hour: {', '.join(str(v) for v in values)}")
+    return (
+        f'<svg class="spark" width="120" height="24" viewBox="0 0 120 24" role="img" aria-label="{label}">'
+        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{points}"/></svg>'
+    )
+
+
+def _rows(cells: list[list[str]], empty: str, columns: int) -> str:
+    if not cells:
+        return f'<tr><td colspan="{columns}" class="empty">{html.escape(empty)}</td></tr>'
+    return "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in cells)
+
+
+def render_dashboard(data: DashboardData) -> str:
+    """The whole page; values are escaped, so feed text can never inject markup."""
+    e = html.escape
+    alerts = _rows(
+        [
+            [
+                e(a.detected.strftime("%Y-%m-%d %H:%M:%S")),
+                f'<span class="entity">{e(a.entity_name)}</span><br><small>{e(a.kind)}</small>',
+                f'<blockquote class="evidence">{evidence_html(a.evidence)}</blockquote>'
+                f'<a href="{e(a.url)}" rel="noreferrer">{e(a.title)}</a>',
+                f"{a.latency_seconds:.1f} s",
+            ]
+            for a in data.alerts
+        ],
+        "no alerts yet",
+        4,
+    )
+    trends = _rows(
+        [[e(t.entity.name), e(t.entity.type), str(t.entity.mentions), sparkline_svg(t.per_hour)] for t in data.trends],
+        "no mentions in the last 24 hours",
+        4,
+    )
+    counters = "".join(
+        f'<tr><th>{e(label)}</th><td data-counter="{e(label)}">{value:.0f}</td><td data-rate="{e(label)}">–</td></tr>'
+        for label, value in data.counters.items()
+    )
+    lag = _rows(
+        [[e(topic), f'<span data-lag="{e(topic)}">{value:.0f}</span>'] for topic, value in sorted(data.lag.items())],
+        "no lag measured yet",
+        2,
+    )
+    if data.feeds is None:
+        feeds = '<p class="empty">the poller\'s metrics are not reachable from this worker</p>'
+    else:
+        feeds = "<table><tr><th>feeds</th>" + "".join(f"<td>{e(k)}: {v:.0f}</td>" for k, v in sorted(data.feeds.items())) + "</tr>"
+        feeds += "<tr><th>polls</th>" + "".join(f"<td>{e(k)}: {v:.0f}</td>" for k, v in sorted(data.polls.items())) + "</tr></table>"
+    return PAGE.format(
+        now=e(data.now.strftime("%Y-%m-%d %H:%M:%S %Z")),
+        alert_count=len(data.alerts),
+        alerts=alerts,
+        trends=trends,
+        counters=counters,
+        dead_letters=f"{data.dead_letters:.0f}",
+        lag=lag,
+        feeds=feeds,
+    )
+
+
+def dashboard_json(data: DashboardData) -> dict[str, Any]:
+    """The figures the page's script refreshes."""
+    return {"now": data.now.isoformat(), "counters": data.counters, "dead_letters": data.dead_letters, "lag": data.lag}
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Wirewatch dashboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }}
+h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.1rem; margin-top: 1.5rem; }}
+table {{ border-collapse: collapse; }}
+td, th {{ padding: .25rem .6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }}
+blockquote.evidence {{ margin: 0 0 .2rem; }} mark {{ background: #ffe58a; }}
+.spark {{ color: #1f6feb; }} .empty {{ color: #888; }} .grid {{ display: flex; gap: 2rem; flex-wrap: wrap; }}
+</style></head>
+<body>
+<h1>Wirewatch</h1><p>rendered {now}; figures refresh every 5 s</p>
+<h2>Recent alerts ({alert_count})</h2>
+<table id="alerts"><tr><th>detected</th><th>entity</th><th>evidence and article</th><th>latency</th></tr>{alerts}</table>
+<div class="grid">
+<section><h2>Trending entities (24 h, per hour)</h2>
+<table id="trending"><tr><th>entity</th><th>type</th><th>mentions</th><th>per hour</th></tr>{trends}</table></section>
+<section><h2>Throughput</h2>
+<table id="throughput"><tr><th></th><th>total</th><th>per second</th></tr>{counters}
+<tr><th>dead letters</th><td id="dead-letters">{dead_letters}</td><td></td></tr></table>
+<h2>Consumer lag</h2><table id="lag"><tr><th>topic</th><th>messages</th></tr>{lag}</table></section>
+<section><h2>Feed health</h2>{feeds}</section>
+</div>
+<script>
+let last = null;
+async function refresh() {{
+  try {{
+    const now = await (await fetch("dashboard.json")).json();
+    for (const [label, value] of Object.entries(now.counters)) {{
+      const total = document.querySelector(`[data-counter="${{label}}"]`);
+      if (total) total.textContent = value.toFixed(0);
+      const rate = document.querySelector(`[data-rate="${{label}}"]`);
+      if (rate && last) {{
+        const seconds = (Date.parse(now.now) - Date.parse(last.now)) / 1000;
+        if (seconds > 0) rate.textContent = ((value - last.counters[label]) / seconds).toFixed(1);
+      }}
+    }}
+    for (const [topic, value] of Object.entries(now.lag)) {{
+      const cell = document.querySelector(`[data-lag="${{topic}}"]`);
+      if (cell) cell.textContent = value.toFixed(0);
+    }}
+    document.getElementById("dead-letters").textContent = now.dead_letters.toFixed(0);
+    last = now;
+  }} catch (err) {{ /* the worker may be restarting; try again on the next tick */ }}
+}}
+refresh();
+setInterval(refresh, 5000);
+</script>
+</body></html>
+"""

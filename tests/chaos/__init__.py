@@ -1,0 +1,1 @@
+"""Chaos tests: workers killed and restarted, replays, poison messages, against the real broker."""

@@ -1,0 +1,21 @@
+"""A stand-in for a Faust topic handle in functional tests: keeps what an agent sends, acknowledges at once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+
+class Recorder:
+    """Records ``(key, decoded value)``; ``send`` returns a resolved future, as Faust's does once Kafka acknowledges."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(self, key: str, value: bytes) -> asyncio.Future[None]:
+        self.sent.append((key, orjson.loads(value)))
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(None)
+        return acknowledged

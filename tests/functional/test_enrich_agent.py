@@ -1,0 +1,62 @@
+"""The enrich agent through Faust's test_context(): enriched articles, mentions and events out; failures dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+import agents.common as common
+import agents.enrich as enrich
+from schemas import Article, encode
+from tests.functional.recorder import Recorder
+
+T = datetime(2026, 11, 1, tzinfo=UTC)
+TEXT = "President Anja Lindqvist met Chidi Okonkwo in Kessin on Tuesday. Rebels attacked the port, killing 14 people."
+
+
+def article(article_id: str, text: str) -> Article:
+    return Article(id=article_id, feed_id="f", feed_url="http://f/", url=f"http://x/{article_id}", canonical_url=f"http://x/{article_id}",
+                   title="t", text=text, fetched=T, content_hash=article_id)  # fmt: skip
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, Recorder]:
+    recorders = {name: Recorder() for name in ("enriched", "mentions", "events", "deadletter")}
+    monkeypatch.setattr(enrich, "enriched_topic", recorders["enriched"])
+    monkeypatch.setattr(enrich, "mentions_topic", recorders["mentions"])
+    monkeypatch.setattr(enrich, "events_topic", recorders["events"])
+    monkeypatch.setattr(common, "deadletter_topic", recorders["deadletter"])
+    return recorders
+
+
+async def test_enrich_publishes_entities_mentions_and_events(sent: dict[str, Recorder]) -> None:
+    common.rulebook.ready.set()
+    async with enrich.enrich.test_context() as agent:
+        await agent.put(key="a1", value=encode(article("a1", TEXT)))
+        await agent.put(key="bad", value=b'{"schema_version": 1, "id": 7}')
+        # longer than spaCy's max_length: the batch fails, the agent retries one by one and dead-letters this one alone
+        await agent.put(key="huge", value=encode(article("huge", "word " * 200_001)))
+        await agent.put(key="a2", value=encode(article("a2", "Valdoria imposed sanctions on Estmark.")))
+        for _ in range(600):  # the agent batches (take_events ... within=) and runs NLP on a thread: wait for its output
+            if len(sent["enriched"].sent) + len(sent["deadletter"].sent) >= 4:
+                break
+            await asyncio.sleep(0.1)
+    enriched: dict[str, Any] = {key: value for key, value in sent["enriched"].sent}
+    assert sorted(enriched) == ["a1", "a2"]
+    first = enriched["a1"]
+    assert {e["name"] for e in first["entities"]} >= {"Anja Lindqvist", "Chidi Okonkwo", "Kessin"}
+    assert [(e["type"], e["actors"], e["recipients"]) for e in first["events"]][:1] == [("CONSULT", ["Anja Lindqvist"], ["Chidi Okonkwo"])]
+    events = sent["events"].sent
+    assert [key for key, _ in events] == [value["id"] for _, value in events]
+    assert {value["type"] for _, value in events} == {"CONSULT", "ASSAULT", "SANCTION"}
+    assert {value["article_id"] for _, value in events} == {"a1", "a2"}
+    killed = next(value for _, value in events if value["type"] == "ASSAULT")
+    assert killed["magnitudes"] == [{"schema_version": 1, "kind": "killed", "value": 14}]
+    assert {key for key, _ in sent["mentions"].sent} == {e["id"] for item in enriched.values() for e in item["entities"]}
+    dead = {key: value for key, value in sent["deadletter"].sent}
+    assert sorted(dead) == ["bad", "huge"]
+    assert dead["huge"]["agent"] == "enrich" and dead["huge"]["error"].startswith("article huge: extraction failed: ValueError")
+    assert "Article" in dead["bad"]["error"]

@@ -1,0 +1,144 @@
+"""One alert per story on real BBC News articles: syndicated copies, lightly edited copies and revisions, through spaCy."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import agents.alert as alert_agent
+import agents.common as common
+from schemas import Alert, Article, Mention, WatchRule, encode
+from streams import ids
+from streams.enrich import enrich_articles
+from streams.nlp import load_model
+from streams.rules import EntitySeen, evaluate_mention
+from streams.stories import NEAR_DUPLICATE_BITS, distance, sketch
+from streams.tables import entity_seen_table
+from streams.watch import Watchlist, make_rule, watched_entity_id
+from tests.conftest import SHARED_DATA
+from tests.functional.recorder import Recorder
+
+POLITICS = SHARED_DATA / "articles" / "bbc-news" / "bbc" / "politics"
+NAME = "Michael Howard"
+T0 = datetime(2026, 11, 1, 8, tzinfo=UTC)
+HOSTS = ("wire.example", "daily.example", "courier.example")
+
+pytestmark = pytest.mark.skipif(not POLITICS.exists(), reason=f"real articles not found in {POLITICS}")
+
+
+def originals(count: int) -> list[tuple[str, str]]:
+    """(title, text) of ``count`` real articles naming the watched politician, none a near-duplicate of another."""
+    chosen: list[tuple[str, str]] = []
+    for path in sorted(POLITICS.glob("*.txt")):
+        title, _, body = path.read_bytes().decode("utf-8", "replace").partition("\n")
+        if NAME not in body:
+            continue
+        if all(distance(sketch(title, body), sketch(t, b)) > NEAR_DUPLICATE_BITS for t, b in chosen):
+            chosen.append((title.strip(), body.strip()))
+        if len(chosen) == count:
+            return chosen
+    pytest.skip(f"fewer than {count} distinct articles name {NAME}")
+
+
+def lightly_edited(text: str, seed: int) -> str:
+    """The text with three words changed, as a copy desk might (never the watched name)."""
+    words = text.split(" ")
+    rnd = random.Random(seed)
+    candidates = [i for i, w in enumerate(words) if w.isalpha() and w.islower() and len(w) > 3]
+    for index in rnd.sample(candidates, 3):
+        words[index] = words[index].upper()
+    return " ".join(words)
+
+
+def article(host: str, slug: str, title: str, text: str, minute: int, revision: int = 1) -> Article:
+    url = f"https://{host}/news/{slug}?utm_source=rss"
+    feed = ids.feed_id(f"https://{host}/rss")
+    return Article(
+        id=ids.article_id(feed, None, url, title, None),
+        feed_id=feed,
+        feed_url=f"https://{host}/rss",
+        url=url,
+        canonical_url=ids.canonical_url(url),
+        title=title,
+        text=text,
+        published=T0 + timedelta(minutes=minute),
+        fetched=T0 + timedelta(minutes=minute),
+        content_hash=ids.content_hash(title, text),
+        revision=revision,
+    )
+
+
+def stream_of_copies() -> list[Article]:
+    """3 real stories; each carried by 3 sources verbatim, once lightly edited by a 4th, and revised once by its first source."""
+    out: list[Article] = []
+    for number, (title, text) in enumerate(originals(3)):
+        slug = f"story-{number}"
+        first = article(HOSTS[0], slug, title, text, number)
+        out.append(first)
+        out += [article(host, f"{slug}-syndicated", title, text, 10 + number) for host in HOSTS[1:]]
+        out.append(article("edited.example", f"{slug}-edited", title + " (updated)", lightly_edited(text, number), 20 + number))
+        revised = lightly_edited(text, 100 + number)
+        out.append(first.model_copy(update={"text": revised, "content_hash": ids.content_hash(title, revised), "revision": 2}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def mentions() -> tuple[list[WatchRule], list[Mention]]:
+    rules = [make_rule(NAME, [], "PERSON", kind="mention"), make_rule(NAME, [], "PERSON", kind="new_mention")]
+    watchlist = Watchlist(rules)
+    enriched = enrich_articles(load_model("en_core_web_sm"), stream_of_copies(), watchlist, 8)
+    watched = watched_entity_id(rules[0].entity)
+    found = [m for result in enriched for m in result.mentions if m.entity_id == watched]
+    assert len(found) == 15, "every copy (3 stories x 5) names the watched politician"
+    return rules, found
+
+
+def evaluate(rules: list[WatchRule], items: list[Mention], seen: EntitySeen | None = None) -> tuple[EntitySeen | None, list[Alert]]:
+    out: list[Alert] = []
+    for item in items:
+        seen, alerts = evaluate_mention(item, seen, rules, T0 + timedelta(hours=1), 30)
+        out += alerts
+    return seen, out
+
+
+def test_one_alert_per_story_copies_attach_revisions_never_refire(mentions: tuple[list[WatchRule], list[Mention]]) -> None:
+    (every, new), items = mentions
+    seen, alerts = evaluate([every, new], items)
+    fresh = [a for a in alerts if not a.update]
+    updates = [a for a in alerts if a.update]
+    # mention: one alert per story (3); new_mention: only the first story (the others fall in its look-back)
+    assert sorted((a.kind, a.story_id) for a in fresh) == sorted(
+        [("mention", s) for s in {a.story_id for a in fresh}] + [("new_mention", fresh[0].story_id)]
+    )
+    assert [a.kind for a in fresh].count("mention") == 3 and [a.kind for a in fresh].count("new_mention") == 1
+    # every later copy from a new source is attached (3 per story for mention, 3 for the first story's new_mention);
+    # the revisions add no source and raise nothing
+    assert len(updates) == 3 * 3 + 3
+    assert {a.source_count for a in updates} == {2, 3, 4}
+    assert all(u.id in {a.id for a in fresh} for u in updates)
+    assert seen is not None and len(seen.stories) == 3
+    # a replay of the whole stream into the state it left raises nothing
+    assert evaluate([every, new], items, seen)[1] == []
+    # and from scratch the ids are the same: deterministic
+    assert [a.id for a in evaluate([every, new], items)[1]] == [a.id for a in alerts]
+
+
+async def test_raise_alerts_agent_on_real_copies(mentions: tuple[list[WatchRule], list[Mention]], monkeypatch: pytest.MonkeyPatch) -> None:
+    (every, new), items = mentions
+    recorder = Recorder()
+    monkeypatch.setattr(alert_agent, "alerts_topic", recorder)
+    common.rulebook.watchlist.put(every)
+    common.rulebook.ready.set()
+    try:
+        async with alert_agent.raise_alerts.test_context() as agent:
+            for item in [m.model_copy(update={"watch_ids": [every.id]}) for m in items] * 2:  # the stream, then replayed
+                await agent.put(key=item.entity_id, value=encode(item))
+    finally:
+        common.rulebook.watchlist.remove(every.id)
+    fresh = [value for _, value in recorder.sent if not value["update"]]
+    assert len(fresh) == 3 and len({value["story_id"] for value in fresh}) == 3
+    assert len(recorder.sent) == 3 + 9
+    state = EntitySeen.loads(entity_seen_table[items[0].entity_id])
+    assert sorted(len(story.sources) for story in state.stories) == [4, 4, 4]

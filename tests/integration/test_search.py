@@ -1,0 +1,162 @@
+"""Search and entity reports on real SQLite (FTS5) and PostgreSQL (tsvector), through the sink and the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas import Article, EnrichedArticle, Entity, MentionSpan
+from streams import ids
+from streams.search import QueryError, SearchQuery, parse_since
+from streams.sinks import PostgresSink, Sink, SQLiteSink
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime.now(tz=UTC).replace(microsecond=0)
+
+# Invented articles: (id, title, text, published hours ago, [(name, type)])
+ARTICLES = [
+    ("a1", "Ali Akbar Velayati visits Mosul", "Ali Akbar Velayati met officials in Mosul and Baghdad on Tuesday.", 24,
+     [("Ali Akbar Velayati", "PERSON"), ("Mosul", "GPE"), ("Baghdad", "GPE")]),
+    ("a2", "Repairs begin at the Mosul Dam", "Engineers started repairs at the Mosul Dam after the spring floods.", 120,
+     [("Mosul Dam", "FAC")]),
+    ("a3", "Mosul United lift the cup", "Mosul United won the regional cup final on penalties.", 1,
+     [("Mosul United", "ORG")]),
+    ("a4", "Velayati speaks in Tehran", "Ali Akbar Velayati gave a speech in Tehran about regional trade.", 72,
+     [("Ali Akbar Velayati", "PERSON"), ("Tehran", "GPE")]),
+    ("a5", "Redmoor bridge vote", "Councillors in Redmoor voted for the new bridge.", 2,
+     [("Redmoor", "GPE")]),
+]  # fmt: skip
+
+
+def stored(article_id: str, title: str, text: str, hours_ago: int, names: list[tuple[str, str]]) -> EnrichedArticle:
+    article = Article(
+        id=article_id,
+        feed_id="invented-wire",
+        feed_url="http://127.0.0.1/wire.xml",
+        url=f"http://127.0.0.1/{article_id}",
+        canonical_url=f"http://127.0.0.1/{article_id}",
+        title=title,
+        text=text,
+        published=NOW - timedelta(hours=hours_ago),
+        fetched=NOW,
+        content_hash=article_id,
+    )
+    entities = [
+        Entity(id=ids.entity_id(name, kind), name=name, type=kind, mentions=[MentionSpan(start=0, end=len(name), text=name)])
+        for name, kind in names
+    ]
+    return EnrichedArticle(article=article, entities=entities, model="test", enriched=NOW)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Sink, dict[str, str]]]:
+    """A filled sink of either kind, with the environment that points the CLI at the same database."""
+    if request.param == "sqlite":
+        path = tmp_path / "search.db"
+        sink: Sink = SQLiteSink(path)
+        env = {"WIREWATCH_SQLITE_PATH": str(path)}
+        cleanup = None
+    else:
+        import asyncpg
+
+        postgres_url = request.getfixturevalue("postgres_url")
+        schema = f"t{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(postgres_url)
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+        sink = PostgresSink(url)
+        env = {"WIREWATCH_DATABASE_URL": url}
+        cleanup = (admin, schema)
+    await sink.open()
+    try:
+        await sink.write_enriched([stored(*row) for row in ARTICLES])
+        yield sink, env
+    finally:
+        await sink.close()
+        if cleanup is not None:
+            admin, schema = cleanup
+            await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+            await admin.close()
+
+
+async def test_search_by_words_time_and_entity_type(backend: tuple[Sink, dict[str, str]]) -> None:
+    sink, _ = backend
+    every = await sink.search(SearchQuery("Mosul"))
+    assert [hit.article_id for hit in every] == ["a3", "a1", "a2"]  # newest first
+    recent = await sink.search(SearchQuery("mosul", since=NOW - timedelta(days=2)))
+    assert [hit.article_id for hit in recent] == ["a3", "a1"]
+    places = await sink.search(SearchQuery("Mosul", since=NOW - timedelta(days=2), entity_type="GPE"))
+    assert [hit.article_id for hit in places] == ["a1"]
+    assert places[0].entities == ["Mosul (GPE)"]
+    assert "[Mosul]" in places[0].snippet
+    # every word must occur; operators and quotes in the input are plain words, never query syntax
+    assert [hit.article_id for hit in await sink.search(SearchQuery("Velayati Tehran"))] == ["a4"]
+    assert len(await sink.search(SearchQuery('"Mosul* ('))) == 3
+    assert await sink.search(SearchQuery("Mosul OR Tehran")) == []
+    assert await sink.search(SearchQuery("Atlantis")) == []
+    with pytest.raises(QueryError):
+        await sink.search(SearchQuery("  ?! "))
+
+
+async def test_entity_report_timeline_and_company(backend: tuple[Sink, dict[str, str]]) -> None:
+    sink, _ = backend
+    report = await sink.entity_report("Velayati")
+    assert report is not None
+    assert (report.entity.name, report.entity.type, report.entity.mentions) == ("Ali Akbar Velayati", "PERSON", 2)
+    assert sum(count for _, count in report.timeline) == 2 and len(report.timeline) == 2
+    assert [day for day, _ in report.timeline] == sorted(day for day, _ in report.timeline)
+    assert sorted(other.name for other in report.co_mentioned) == ["Baghdad", "Mosul", "Tehran"]
+    assert [article["id"] for article in report.articles] == ["a1", "a4"]
+    # an exact name wins over longer names containing it; the others are listed
+    mosul = await sink.entity_report("mosul")
+    assert mosul is not None and mosul.entity.name == "Mosul"
+    assert sorted(other.name for other in mosul.others) == ["Mosul Dam", "Mosul United"]
+    assert await sink.entity_report("Atlantis") is None
+
+
+def wirewatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")} | env | {"COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=full, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+async def test_cli_search_and_entity(backend: tuple[Sink, dict[str, str]]) -> None:
+    _, env = backend
+    found = wirewatch(env, "search", "Mosul", "--since", "2d", "--type", "gpe", "--json")
+    assert found.returncode == 0, found.stderr
+    assert [hit["article_id"] for hit in orjson.loads(found.stdout)] == ["a1"]
+    table = wirewatch(env, "search", "Mosul", "--since", "2d")
+    assert table.returncode == 0 and "Mosul United lift the cup" in table.stdout and "2 article(s)" in table.stdout
+    report = wirewatch(env, "entity", "Velayati", "--json")
+    assert report.returncode == 0, report.stderr
+    body = orjson.loads(report.stdout)
+    assert body["entity"]["name"] == "Ali Akbar Velayati" and {e["name"] for e in body["co_mentioned"]} == {"Baghdad", "Mosul", "Tehran"}
+    human = wirewatch(env, "entity", "Velayati")
+    assert human.returncode == 0 and "co-mentioned" in human.stdout and "Tehran" in human.stdout
+    missing = wirewatch(env, "entity", "Atlantis")
+    assert missing.returncode == 1 and "no stored entity matches 'Atlantis'" in missing.stderr
+    bad = wirewatch(env, "search", "Mosul", "--since", "yesterday")
+    assert bad.returncode == 2 and "expected a duration like 2d" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2d", timedelta(days=2)), ("12h", timedelta(hours=12)), ("30m", timedelta(minutes=30)), ("1w", timedelta(weeks=1))],
+    ids=["days", "hours", "minutes", "weeks"],
+)
+def test_parse_since_durations(text: str, expected: timedelta) -> None:
+    assert parse_since(text, NOW) == NOW - expected
+
+
+def test_parse_since_dates() -> None:
+    assert parse_since("2026-11-27", NOW) == datetime(2026, 11, 27, tzinfo=UTC)
+    assert parse_since(None) is None
+    with pytest.raises(QueryError, match="yesterday"):
+        parse_since("yesterday")

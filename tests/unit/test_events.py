@@ -1,0 +1,126 @@
+"""PLOVER events: the lexicon's rules, then the real spaCy pipeline on sentences we wrote ourselves."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas import Event
+from streams import ids
+from streams.events import extract_events, lemma_candidates, lexicon
+from streams.nlp import extract_doc, load_model
+
+
+@pytest.fixture(scope="module")
+def nlp() -> Any:
+    return load_model("en_core_web_sm")
+
+
+def events_of(nlp: Any, text: str) -> list[Event]:
+    return extract_doc(nlp(text), None, "art-1").events
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The mayor of Lindenport met the governor of Ostrava on Friday.", "CONSULT"),
+        ("Halvard held talks with the Estmark delegation in Kessin.", "CONSULT"),
+        ("Estmark and Valdoria agreed to reopen their shared border.", "AGREE"),
+        ("The Valdorian foreign minister praised Estmark for its restraint.", "SUPPORT"),
+        ("Rebels attacked a police station in Kessin, killing four officers.", "ASSAULT"),
+        ("Police arrested 30 people after the march in Lindenport.", "COERCE"),
+        ("Thousands of farmers demonstrated outside the parliament in Ostrava.", "PROTEST"),
+        ("Estmark imposed sanctions on three Valdorian banks.", "SANCTION"),
+        ("The union demanded that the government raise wages.", "REQUEST"),
+        ("The opposition accused the ministry of hiding the report.", "ACCUSE"),
+        ("The council rejected the proposal to close the harbour.", "REJECT"),
+        ("Estmark threatened to expel the Valdorian ambassador.", "THREATEN"),
+        ("The army withdrew its troops from the border town.", "RETREAT"),
+        ("Valdoria sent emergency food aid to the flooded districts.", "AID"),
+        ("The Estmark government lifted the ban on the opposition party.", "CONCEDE"),
+        ("Valdoria deployed troops along the northern border.", "MOBILIZE"),
+    ],
+    ids=lambda v: v if v.isupper() else "",
+)
+def test_types(nlp: Any, text: str, expected: str) -> None:
+    assert expected in [event.type for event in events_of(nlp, text)]
+
+
+def test_arguments_evidence_and_id(nlp: Any) -> None:
+    text = "Storms hit the coast.\n\nPresident Anja Lindqvist met Chidi Okonkwo in Kessin on Tuesday."
+    (event,) = events_of(nlp, text)
+    assert (event.type, event.actors, event.recipients, event.location, event.date) == (
+        "CONSULT", ["Anja Lindqvist"], ["Chidi Okonkwo"], "Kessin", "Tuesday"
+    )  # fmt: skip
+    assert text[event.start : event.end] == event.sentence == "President Anja Lindqvist met Chidi Okonkwo in Kessin on Tuesday."
+    assert event.id == ids.stable_id("event", "art-1", str(event.start), "CONSULT")
+    assert event.article_id == "art-1" and 0 < event.confidence <= 1
+    assert not (event.negated or event.future or event.hypothetical)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("The fighting has forced 5,210 people to flee their homes.", "displaced", 5210),
+        ("Gunmen attacked the convoy and twelve soldiers were killed.", "killed", 12),
+        ("A bomb exploded in the market, wounding 1.5 million people.", "injured", 1_500_000),
+        ("Police arrested 48 protesters in the capital.", "arrested", 48),
+    ],
+    ids=["comma-number", "number-word", "decimal-million", "arrested"],
+)
+def test_magnitudes(nlp: Any, text: str, kind: str, value: int) -> None:
+    magnitudes = [(m.kind, m.value) for event in events_of(nlp, text) for m in event.magnitudes]
+    assert (kind, value) in magnitudes
+
+
+def test_years_and_money_are_not_head_counts(nlp: Any) -> None:
+    events = events_of(nlp, "In 2019 rebels attacked a bank and stole $400 from the safe.")
+    assert events and all(not event.magnitudes for event in events)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Estmark will send aid to Valdoria next week.", ("AGREE", False, True, False)),
+        ("Valdoria did not meet the Estmark delegation.", ("REJECT", True, False, False)),
+        ("Estmark will attack the port unless Valdoria withdraws.", ("THREATEN", False, True, True)),
+        ("The rebels could attack the capital.", ("ASSAULT", False, False, True)),
+        ("Valdoria refused to release the prisoners.", ("REJECT", False, False, False)),
+    ],
+    ids=["future-cooperation-is-intent", "negated-cooperation", "conditional-threat", "hypothetical", "refusal"],
+)
+def test_flags(nlp: Any, text: str, expected: tuple[str, bool, bool, bool]) -> None:
+    event = events_of(nlp, text)[0]
+    assert (event.type, event.negated, event.future, event.hypothetical) == expected
+
+
+def test_one_event_per_type_and_sentence_and_none_for_plain_prose(nlp: Any) -> None:
+    assert events_of(nlp, "The weather was mild and the harbour was quiet.") == []
+    events = events_of(nlp, "Rebels attacked the town and attacked the bridge.")
+    assert [event.type for event in events] == ["ASSAULT"]
+
+
+def test_actor_of_a_reported_pronoun_is_the_speaker(nlp: Any) -> None:
+    (event, *_) = events_of(nlp, "Estmark said it will support Valdoria.")
+    assert event.actors == ["Estmark"] and event.type == "AGREE"
+
+
+def test_entities_are_passed_not_recomputed(nlp: Any) -> None:
+    doc = nlp("Rebels attacked Kessin.")
+    assert extract_events(doc, [], "a")[0].actors == [] and extract_events(doc, [], "a")[0].location is None
+
+
+def test_lemma_candidates_cover_regular_and_irregular_forms() -> None:
+    lex = lexicon()
+    assert "stop" in lemma_candidates("stopped", lex)
+    assert "hold" in lemma_candidates("held", lex)
+    assert "rally" in lemma_candidates("rallied", lex)
+
+
+def test_lexicon_refuses_an_unknown_type(tmp_path: Path) -> None:
+    from streams.events import LEXICON_FILE
+
+    bad = tmp_path / "events.yaml"
+    bad.write_text(LEXICON_FILE.read_text("utf-8").replace("  agree: AGREE\n", "  agree: AGREEMENT\n", 1), "utf-8")
+    with pytest.raises(ValueError, match="verbs.agree: 'AGREEMENT' is not a PLOVER type"):
+        lexicon(bad)

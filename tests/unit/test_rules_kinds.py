@@ -1,0 +1,275 @@
+"""Rule kinds and precision gates as pure functions: spike, co_mention, event, min_confidence, min_sources, stories."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas import Event, Magnitude, Mention, WatchRule
+from streams import ids
+from streams.rules import EntitySeen, build_event_alert, evaluate_mention, event_matches, is_spike, spike_counts
+from streams.watch import describe, load_rules_yaml, make_rule, parse_magnitude, watched_entity_id
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def mention(article: str, when: datetime, *, url: str | None = None, text_hash: str | None = None, sketch: str | None = None,
+            co: list[str] | None = None, confidence: float | None = None, rule_ids: tuple[str, ...] = ("r",)) -> Mention:  # fmt: skip
+    return Mention(
+        id=ids.mention_id("e1", article),
+        entity_id="e1",
+        name="Ana Lima",
+        type="PERSON",
+        watch_ids=list(rule_ids),
+        article_id=article,
+        feed_id="f",
+        url=url or f"http://news{article}.example/{article}",
+        title=f"Title {article}",
+        sentence="Ana Lima spoke.",
+        sentence_start=0,
+        start=0,
+        end=8,
+        published=when,
+        fetched=when,
+        content_hash=text_hash or f"hash-{article}",
+        sketch=sketch if sketch is not None else f"{int(ids.stable_id(article)[:16], 16):016x}",
+        co_entity_ids=co or [],
+        confidence=confidence,
+    )
+
+
+def run(rule: WatchRule, mentions: list[Mention]) -> list[tuple[str, bool]]:
+    """(article id, update?) of every alert the mentions raise in order."""
+    seen: EntitySeen | None = None
+    out = []
+    for item in mentions:
+        seen, alerts = evaluate_mention(item, seen, [rule], T0, 30)
+        out += [(alert.article_id, alert.update) for alert in alerts]
+    return out
+
+
+def test_spike_fires_against_baseline_then_cools_down() -> None:
+    rule = make_rule("Ana Lima", [], kind="spike", spike_window_minutes=60, spike_sensitivity=3, spike_min_mentions=3, cooldown_minutes=120)
+    # a quiet baseline: one story a day for a week
+    baseline = [mention(f"b{day}", T0 + timedelta(days=day)) for day in range(7)]
+    burst_at = T0 + timedelta(days=7, hours=12)
+    burst = [mention(f"s{i}", burst_at + timedelta(minutes=10 * i)) for i in range(5)]  # 5 stories in 40 min
+    later = [mention(f"l{i}", burst_at + timedelta(hours=3, minutes=5 * i)) for i in range(3)]  # after the cooldown
+    fired = run(rule, baseline + burst + later)
+    # the third story of the burst fires; the fourth and fifth fall in the cooldown; the later burst fires again
+    assert fired == [("s2", False), ("l2", False)]
+
+
+def test_spike_copies_of_one_story_are_not_a_spike() -> None:
+    rule = make_rule("Ana Lima", [], kind="spike", spike_min_mentions=3)
+    copies = [mention(f"c{i}", T0 + timedelta(minutes=i), text_hash="same") for i in range(6)]
+    assert run(rule, copies) == []
+
+
+@pytest.mark.parametrize(
+    ("in_window", "expected", "fires"),
+    [(3, 0.0, True), (2, 0.0, False), (3, 1.0, True), (3, 1.5, False), (9, 3.0, True), (8, 3.0, False)],
+    ids=["no-baseline", "too-few", "3x-floor", "below-3x", "exactly-3x", "just-below"],
+)
+def test_is_spike(in_window: int, expected: float, fires: bool) -> None:
+    rule = make_rule("A", [], kind="spike", spike_sensitivity=3, spike_min_mentions=3)
+    assert is_spike(rule, in_window, expected) is fires
+
+
+def test_spike_counts_splits_window_and_baseline() -> None:
+    when = T0 + timedelta(days=2)
+    bucket = int(when.timestamp()) // 900
+    buckets = {str(bucket): 2, str(bucket - 2): 1, str(bucket - 8): 4, str(bucket - 1000): 9}
+    in_window, expected = spike_counts(buckets, when, 60, 48)
+    assert in_window == 3
+    assert expected == pytest.approx(4 * 60 / (48 * 60 - 60))
+
+
+def test_co_mention_needs_the_other_entity_in_the_story() -> None:
+    rule = make_rule("Ana Lima", [], kind="co_mention", other={"name": "Bo Berg", "type": "PERSON"})
+    bo = watched_entity_id(rule.other) if rule.other else ""
+    fired = run(rule, [mention("a1", T0, co=["x"]), mention("a2", T0, co=["x", bo]), mention("a3", T0, co=[bo])])
+    assert fired == [("a2", False), ("a3", False)]
+
+
+def test_min_confidence_gate() -> None:
+    rule = make_rule("Ana Lima", [], kind="mention", min_confidence=0.8)
+    fired = run(rule, [mention("a1", T0, confidence=0.5), mention("a2", T0, confidence=0.9), mention("a3", T0)])
+    assert fired == [("a2", False), ("a3", False)]  # no confidence given (a gazetteer hit) passes
+
+
+def test_min_sources_fires_on_the_second_independent_source_and_counts_later_copies() -> None:
+    rule = make_rule("Ana Lima", [], kind="mention", min_sources=2)
+    copies = [
+        mention("c1", T0, url="http://one.example/a", text_hash="h"),
+        mention("c2", T0, url="http://www.one.example/b", text_hash="h"),  # the same source again
+        mention("c3", T0, url="http://two.example/a", text_hash="h"),  # a second source: fires
+        mention("c4", T0, url="http://three.example/a", text_hash="h"),  # a third: an update
+        mention("c4", T0, url="http://three.example/a", text_hash="h"),  # replayed: nothing
+    ]
+    seen: EntitySeen | None = None
+    alerts = []
+    for item in copies:
+        seen, new = evaluate_mention(item, seen, [rule], T0, 30)
+        alerts += new
+    assert [(a.article_id, a.update, a.source_count) for a in alerts] == [("c3", False, 2), ("c4", True, 3)]
+    assert alerts[0].id == alerts[1].id == ids.alert_id(rule.id, "e1", "c1")
+    assert alerts[1].sources == ["one.example", "two.example", "three.example"]
+
+
+def test_new_mention_counts_stories_not_copies() -> None:
+    rule = make_rule("Ana Lima", [])
+    items = [
+        mention("a1", T0, text_hash="h1"),
+        mention("a2", T0 + timedelta(hours=1), text_hash="h1"),  # a copy of a1 from another source: update
+        mention("a3", T0 + timedelta(days=3)),  # a new story within the look-back: silent
+        mention("a4", T0 + timedelta(days=40)),  # 37 quiet days later: fires
+    ]
+    assert run(rule, items) == [("a1", False), ("a2", True), ("a4", False)]
+
+
+def test_near_duplicate_sketch_joins_the_story() -> None:
+    rule = make_rule("Ana Lima", [], kind="mention")
+    base = int("f0f0f0f0f0f0f0f0", 16)
+    near = f"{base ^ 0b1011:016x}"  # 3 bits apart
+    far = f"{base ^ 0xFFFFF:016x}"  # 20 bits apart
+    fired = run(rule, [mention("a1", T0, sketch=f"{base:016x}"), mention("a2", T0, sketch=near), mention("a3", T0, sketch=far)])
+    assert fired == [("a1", False), ("a2", True), ("a3", False)]
+
+
+def event(**changes: object) -> Event:
+    base = Event(
+        id="ev1", article_id="art1", type="ASSAULT", mode="aerial", actors=["Coalition forces"], recipients=["militants"],
+        location="Mosul, Iraq", magnitudes=[Magnitude(kind="killed", value=12)], sentence="An air strike in Mosul killed 12 people.",
+        start=0, end=40, confidence=0.9,
+    )  # fmt: skip
+    return base.model_copy(update=changes)
+
+
+MOSUL = make_rule(
+    "Assault in Mosul", [], kind="event", event_types=["ASSAULT"], event_location="Mosul", magnitude_kind="killed", magnitude_min=10
+)
+DISPLACED = make_rule("Displacement", [], kind="event", magnitude_kind="displaced", magnitude_min=1000)
+
+
+@pytest.mark.parametrize(
+    ("rule", "changes", "fires"),
+    [
+        (MOSUL, {}, True),
+        (MOSUL, {"magnitudes": [Magnitude(kind="killed", value=9)]}, False),
+        (MOSUL, {"magnitudes": [Magnitude(kind="injured", value=40)]}, False),
+        (MOSUL, {"location": "Baghdad"}, False),
+        (MOSUL, {"location": "Mosulville"}, False),
+        (MOSUL, {"type": "PROTEST"}, False),
+        (MOSUL, {"negated": True}, False),
+        (MOSUL, {"hypothetical": True}, False),
+        (MOSUL, {"future": True}, False),
+        (DISPLACED, {"type": "COERCE", "magnitudes": [Magnitude(kind="displaced", value=1500)]}, True),
+        (DISPLACED, {"magnitudes": [Magnitude(kind="displaced", value=999)]}, False),
+        (make_rule("By coalition", [], kind="event", event_actor="coalition"), {}, True),
+        (make_rule("By army", [], kind="event", event_actor="army"), {}, False),
+        (make_rule("Aerial", [], kind="event", event_modes=["AERIAL"]), {}, True),
+        (make_rule("Ground", [], kind="event", event_modes=["ground"]), {}, False),
+        (make_rule("Confident", [], kind="event", min_confidence=0.95), {}, False),
+        (make_rule("Ana", [], kind="mention"), {}, False),
+    ],
+    ids=[
+        "match",
+        "9-killed",
+        "injured",
+        "baghdad",
+        "word-boundary",
+        "type",
+        "negated",
+        "hypothetical",
+        "future",
+        "displaced",
+        "999-displaced",
+        "actor",
+        "other-actor",
+        "mode",
+        "other-mode",
+        "confidence",
+        "not-an-event-rule",
+    ],  # fmt: skip
+)
+def test_event_matches(rule: WatchRule, changes: dict[str, object], fires: bool) -> None:
+    assert event_matches(rule, event(**changes)) is fires
+
+
+def test_event_alert_ids_are_shared_by_copies_of_the_same_sentence() -> None:
+    now = T0
+    one = build_event_alert(MOSUL, event(), now)
+    copy = build_event_alert(MOSUL, event(id="ev2", article_id="art2"), now)
+    other = build_event_alert(MOSUL, event(id="ev3", sentence="Another strike in Mosul killed 12."), now)
+    assert one.id == copy.id != other.id
+    assert one.event_id == "ev1" and one.kind == "event" and "12 killed" in one.entity_name
+
+
+def test_watchlist_yaml_every_kind() -> None:
+    rules = load_rules_yaml(
+        """
+watch:
+  - name: Ana Lima
+    kind: spike
+    spike_window_minutes: 30
+    cooldown_minutes: 60
+    destinations: ["mailto:desk@example.org"]
+  - name: Ana Lima
+    kind: co_mention
+    other: {name: Bo Berg, type: PERSON}
+    min_sources: 2
+  - name: Assault in Mosul
+    kind: event
+    event_types: [ASSAULT]
+    event_location: Mosul
+    magnitude: killed >= 10
+  - name: Lindenport
+    kind: mention
+    min_confidence: 0.7
+"""
+    )
+    assert [r.kind for r in rules] == ["spike", "co_mention", "event", "mention"]
+    assert rules[0].spike_window_minutes == 30 and rules[0].destinations == ["mailto:desk@example.org"]
+    assert rules[1].other is not None and rules[1].other.name == "Bo Berg" and rules[1].min_sources == 2
+    assert (rules[2].magnitude_kind, rules[2].magnitude_min) == ("killed", 10)
+    assert describe(rules[2]) == "ASSAULT; in Mosul; ≥10 killed"
+    assert describe(rules[1]) == "with Bo Berg; ≥2 sources"
+    with pytest.raises(ValueError, match=r"entry 1 \(X\): unknown key\(s\) treshold"):
+        load_rules_yaml("watch:\n  - name: X\n    treshold: 3\n")
+    with pytest.raises(ValueError, match="entry 1 .*co_mention rule needs the other entity"):
+        load_rules_yaml("watch:\n  - name: X\n    kind: co_mention\n")
+    with pytest.raises(ValueError, match="entry 1 .*min_sources applies to mention, new_mention and co_mention rules, not to spike"):
+        load_rules_yaml("watch:\n  - name: X\n    kind: spike\n    min_sources: 2\n")
+    with pytest.raises(ValueError, match="entry 1 .*kind"):
+        load_rules_yaml("watch:\n  - name: X\n    kind: sometimes\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("killed>=10", ("killed", 10)), ("displaced ≥ 1,000", ("displaced", 1000)), ("25", (None, 25))],
+)
+def test_parse_magnitude(text: str, expected: tuple[str | None, int]) -> None:
+    parsed = parse_magnitude(text)
+    assert (parsed["magnitude_kind"], parsed["magnitude_min"]) == expected
+
+
+def test_event_rules_stay_out_of_the_gazetteer() -> None:
+    from streams.watch import Watchlist
+
+    watchlist = Watchlist([MOSUL, make_rule("Mosul", [], "GPE")])
+    assert [hit.text for hit in watchlist.find("Assault in Mosul reported")] == ["Mosul"]
+    assert watchlist.event_rules() == [MOSUL]
+
+
+def test_short_template_stories_are_never_near_duplicates() -> None:
+    from streams.stories import sketch
+
+    template = "{0} visited {1} on Tuesday to open the new depot number {2}. Officials said it brings forty jobs."
+    assert sketch("t", template.format("Ana Lima", "Redmoor", 1)) == sketch("t", template.format("Ana Lima", "Saltmere", 7)) == ""
+    long_text = " ".join(f"word{i}" for i in range(100))
+    assert len(sketch("t", long_text)) == 16
+    rule = make_rule("Ana Lima", [], kind="mention")
+    short = [mention(f"a{i}", T0, sketch="") for i in range(3)]
+    assert run(rule, short) == [("a0", False), ("a1", False), ("a2", False)]
