@@ -21,8 +21,10 @@ async def _send(alert: Alert) -> None:
 @worker_app.agent(mentions_topic)
 async def raise_alerts(stream):  # type: ignore[no-untyped-def]
     """Mentions (keyed by entity) → per-entity history and stories → ``wirewatch.alerts``."""
-    await rulebook.ready.wait()
     async for event in stream.events():
+        # Waiting inside the loop, not before it: a topic is only subscribed once its stream is iterated, and
+        # Faust never acknowledges an event before the loop body finishes (see docs/design.md).
+        await rulebook.ready.wait()
         health.begin("raise_alerts")
         try:
             mention = decode(Mention, event.value)
@@ -44,8 +46,8 @@ async def raise_alerts(stream):  # type: ignore[no-untyped-def]
 @worker_app.agent(events_topic)
 async def raise_event_alerts(stream):  # type: ignore[no-untyped-def]
     """Key events → event rules (type, mode, actor, location, magnitude, confidence) → ``wirewatch.alerts``."""
-    await rulebook.ready.wait()
     async for event in stream.events():
+        await rulebook.ready.wait()  # inside the loop, as in raise_alerts
         health.begin("raise_event_alerts")
         try:
             key_event = decode(Event, event.value)

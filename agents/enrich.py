@@ -19,10 +19,12 @@ log = logging.getLogger(__name__)
 @worker_app.agent(articles_topic)
 async def enrich(stream):  # type: ignore[no-untyped-def]
     """Articles → canonical entities and events → ``wirewatch.enriched``, ``wirewatch.mentions``, ``wirewatch.events``."""
-    await rulebook.ready.wait()
-    nlp = await resources.get_nlp()
     loop = asyncio.get_running_loop()
     async for events in stream.take_events(settings.enrich_batch_size, within=settings.enrich_batch_seconds):
+        # Waiting inside the loop, not before it: a topic is only subscribed once its stream is iterated, and
+        # Faust never acknowledges an event before the loop body finishes (see docs/design.md).
+        await rulebook.ready.wait()
+        nlp = await resources.get_nlp()
         health.begin("enrich")
         articles: list[Article] = []
         for event in events:

@@ -43,8 +43,8 @@ async def store_batch(agent: str, write: Callable[[list[Any]], Awaitable[None]],
 @worker_app.agent(enriched_topic)
 async def store_enriched(stream):  # type: ignore[no-untyped-def]
     """Enriched articles → the sink, in batches written before their offsets are committed."""
-    sink = await resources.get_sink()
     async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
+        sink = await resources.get_sink()  # inside the loop: the stream subscribes its topic only once iterated
         health.begin("store_enriched")
         batch: list[tuple[Any, Record]] = []
         for event in events:
@@ -59,8 +59,8 @@ async def store_enriched(stream):  # type: ignore[no-untyped-def]
 @worker_app.agent(alerts_topic)
 async def store_alerts(stream):  # type: ignore[no-untyped-def]
     """Alerts → the sink."""
-    sink = await resources.get_sink()
     async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
+        sink = await resources.get_sink()  # inside the loop: the stream subscribes its topic only once iterated
         health.begin("store_alerts")
         batch: list[tuple[Any, Record]] = []
         for event in events:

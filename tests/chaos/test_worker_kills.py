@@ -158,10 +158,10 @@ def test_poison_dead_lettered_and_replays_change_nothing(kafka_settings: Setting
 
 
 @pytest.mark.xfail(
-    reason="open defect (issue 6 note): agents now wait for Kafka's acknowledgement of every output before Faust may "
-    "commit (agents.common.Outbox), which passed one run, but another run lost one contiguous range per partition "
-    "(offsets 48-136 of wirewatch.articles, ~620 articles) committed around the first kill and restart without being "
-    "enriched; the cause inside Faust's take_events/commit path is not found yet",
+    reason="open defect (issue 6 note): with outputs now acknowledged before commit (agents.common.Outbox) and every "
+    "agent iterating its stream before it waits for rules or resources, one run passed; others still lose or strand a "
+    "contiguous range of wirewatch.articles after a kill and the double rebalance that follows it (a range committed "
+    "unprocessed, or a partition whose commit stalls while Faust drops the re-fetched messages as already read)",
     strict=False,
 )
 def test_kill_nine_loses_and_duplicates_nothing(kafka_settings: Settings, tmp_path: Path) -> None:
@@ -178,7 +178,8 @@ def test_kill_nine_loses_and_duplicates_nothing(kafka_settings: Settings, tmp_pa
             wait_for(f"{target} rows before kill {k}", lambda t=target: rows() >= t, 300, processes=[worker])  # type: ignore[misc]
             kill(worker)
             worker = start("worker", env, tmp_path / f"worker-{k}.log")
-        wait_for("the restarted worker to catch up", lambda: rows() > 0 and caught_up(port, settings) or None, 600, processes=[worker])
+        # RELIABILITY.md: lag back to 0 within 60 s of the last restart (twice that, for a loaded machine)
+        wait_for("the restarted worker to catch up", lambda: rows() > 0 and caught_up(port, settings) or None, 120, processes=[worker])
     finally:
         assert stop(worker) == 0
     check_sink(settings, articles, expected_alerts)

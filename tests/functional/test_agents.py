@@ -14,7 +14,7 @@ from schemas import FeedSource, Mention, encode
 from streams.poller import FeedState
 from streams.tables import entity_seen_table
 from streams.watch import make_rule
-from tests.functional.recorder import Recorder
+from tests.recorder import Recorder
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import agents.alert as alert
 import agents.common as common
 from schemas import Event, Magnitude, encode
 from streams.watch import make_rule
-from tests.functional.recorder import Recorder
+from tests.recorder import Recorder
 
 
 def key_event(number: int, killed: int, location: str = "Mosul", sentence: str | None = None, **changes: Any) -> Event:

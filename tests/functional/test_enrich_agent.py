@@ -11,7 +11,7 @@ import pytest
 import agents.common as common
 import agents.enrich as enrich
 from schemas import Article, encode
-from tests.functional.recorder import Recorder
+from tests.recorder import Recorder
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
 TEXT = "President Anja Lindqvist met Chidi Okonkwo in Kessin on Tuesday. Rebels attacked the port, killing 14 people."

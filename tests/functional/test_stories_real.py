@@ -18,7 +18,7 @@ from streams.stories import NEAR_DUPLICATE_BITS, distance, sketch
 from streams.tables import entity_seen_table
 from streams.watch import Watchlist, make_rule, watched_entity_id
 from tests.conftest import SHARED_DATA
-from tests.functional.recorder import Recorder
+from tests.recorder import Recorder
 
 POLITICS = SHARED_DATA / "articles" / "bbc-news" / "bbc" / "politics"
 NAME = "Michael Howard"

@@ -34,6 +34,7 @@ from streams.delivery import (
 from streams.destinations import Dispatcher, destinations_for, parse_destination
 from streams.fetch import AddressGuard
 from tests.conftest import free_port
+from tests.recorder import Recorder
 
 SECRET = "whsec_" + base64.b64encode(b"delivery-test-secret-0123456789").decode()
 LOCAL = AddressGuard(["127.0.0.1/32"])
@@ -281,14 +282,6 @@ def test_destinations_per_rule_and_defaults(tmp_path: Path) -> None:
         parse_destination("ftp://x", base)
     with pytest.raises(ValueError, match="WIREWATCH_SMTP_HOST"):
         parse_destination("mailto:x@example.org", base)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    async def send(self, key: str, value: bytes) -> None:
-        self.sent.append((key, orjson.loads(value)))
 
 
 async def test_deliver_agent_dead_letters_exhausted_retries_once(receivers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
