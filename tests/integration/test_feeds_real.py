@@ -19,6 +19,7 @@ from streams.config import Settings
 from streams.fetch import Fetcher
 from streams.poller import FeedState, ParserPool, PollOutcome, poll_feed
 from streams.text import html_to_text
+from tests.loopback import serve
 
 FEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "feeds"
 pytestmark = pytest.mark.skipif(not FEEDS.is_dir(), reason="../shared/data/feeds is not present")
@@ -73,11 +74,8 @@ async def feed_server(files: dict[str, bytes]) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/{path:.+}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner, port = await serve(app)
+    yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 
 

@@ -15,6 +15,7 @@ from streams import ids
 from streams.config import Settings
 from streams.fetch import Fetcher, FetchError
 from streams.poller import FeedState, ParserPool, poll_feed
+from tests.loopback import serve
 
 FEED = (Path(__file__).resolve().parent.parent / "fixtures" / "valley-news.xml").read_bytes()
 
@@ -64,11 +65,7 @@ class Scripted:
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[Scripted, str]]:
     scripted = Scripted()
-    runner = web.AppRunner(scripted.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(scripted.app())
     yield scripted, f"http://127.0.0.1:{port}"
     await runner.cleanup()
 

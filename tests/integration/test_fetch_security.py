@@ -19,6 +19,7 @@ from schemas import FeedSource
 from streams.config import Settings
 from streams.fetch import Fetcher, FetchError
 from streams.poller import FeedState, ParserPool, poll_feed
+from tests.loopback import serve
 
 FEED = (Path(__file__).resolve().parent.parent / "fixtures" / "valley-news.xml").read_bytes()
 CANARY_HOST = "127.0.0.1"  # the internal service nothing may reach
@@ -53,14 +54,6 @@ async def start_canary(port: int = 0) -> Canary:
     canary.server = await asyncio.start_server(accepted, CANARY_HOST, port)
     canary.port = canary.server.sockets[0].getsockname()[1]
     return canary
-
-
-async def serve(app: web.Application, host: str, port: int = 0) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
 def public_settings(**overrides: Any) -> Settings:

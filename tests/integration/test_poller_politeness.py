@@ -15,6 +15,7 @@ from schemas import FeedSource
 from streams.config import Settings
 from streams.fetch import Fetcher
 from streams.poller import WEEK, FeedState, ParserPool, adaptive_interval, poll_feed
+from tests.loopback import serve
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 T0 = NOW.timestamp()
@@ -70,11 +71,7 @@ async def server() -> AsyncIterator[tuple[Scripted, str]]:
     scripted = Scripted()
     app = web.Application()
     app.router.add_get("/{name}", scripted.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(app)
     yield scripted, f"http://127.0.0.1:{port}"
     await runner.cleanup()
 
