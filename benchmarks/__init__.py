@@ -1,0 +1,1 @@
+"""Benchmarks: Wirewatch against the bare libraries it wraps (make bench)."""

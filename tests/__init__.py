@@ -1,0 +1,1 @@
+"""Wirewatch tests: unit, functional, integration, e2e and chaos tiers."""
