@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agents.common import health, publish, rulebook, send_dead_letter, settings
-from schemas import Alert, DecodeError, Event, Mention, decode, encode
+from agents.common import decode_or_dead_letter, health, publish, rulebook, settings
+from schemas import Alert, Event, Mention, encode
 from streams.app import worker_app
 from streams.metrics import ALERT_LATENCY, ALERTS
 from streams.rules import EntitySeen, build_event_alert, evaluate_mention, event_matches, utcnow
@@ -26,10 +26,8 @@ async def raise_alerts(stream):  # type: ignore[no-untyped-def]
         # Faust never acknowledges an event before the loop body finishes (see docs/design.md).
         await rulebook.ready.wait()
         health.begin("raise_alerts")
-        try:
-            mention = decode(Mention, event.value)
-        except DecodeError as exc:
-            await send_dead_letter(event, "raise_alerts", str(exc))
+        mention = await decode_or_dead_letter(event, Mention, "raise_alerts")
+        if mention is None:
             health.done("raise_alerts")
             continue
         rules = [rulebook.watchlist.rules[rid] for rid in mention.watch_ids if rid in rulebook.watchlist.rules]
@@ -49,10 +47,8 @@ async def raise_event_alerts(stream):  # type: ignore[no-untyped-def]
     async for event in stream.events():
         await rulebook.ready.wait()  # inside the loop, as in raise_alerts
         health.begin("raise_event_alerts")
-        try:
-            key_event = decode(Event, event.value)
-        except DecodeError as exc:
-            await send_dead_letter(event, "raise_event_alerts", str(exc))
+        key_event = await decode_or_dead_letter(event, Event, "raise_event_alerts")
+        if key_event is None:
             health.done("raise_event_alerts")
             continue
         now = utcnow()

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agents.web import Health, register_pages
-from schemas import encode
+from schemas import DecodeError, decode, encode
+from schemas.records import R
 from streams.app import worker_app
 from streams.config import get_settings
 from streams.deadletter import dead_letter
@@ -80,6 +81,15 @@ class Outbox:
 async def publish(topic: Any, key: str | None, value: bytes) -> None:
     """Send one message and wait for Kafka's acknowledgement (see :class:`Outbox`)."""
     await (await topic.send(key=key, value=value))
+
+
+async def decode_or_dead_letter(event: Any, model: type[R], agent: str) -> R | None:
+    """The event's value as ``model``, or None after dead-lettering it with the decode error."""
+    try:
+        return decode(model, event.value)
+    except DecodeError as exc:
+        await send_dead_letter(event, agent, str(exc))
+        return None
 
 
 async def send_dead_letter(event: Any, agent: str, error: str) -> None:

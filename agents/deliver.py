@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.common import send_dead_letter, settings
-from schemas import Alert, DecodeError, decode
+from agents.common import decode_or_dead_letter, send_dead_letter, settings
+from schemas import Alert
 from streams.app import worker_app
 from streams.destinations import Dispatcher, destinations_for
 from streams.topics import alerts_topic
@@ -31,10 +31,8 @@ async def deliver_alerts(stream):  # type: ignore[no-untyped-def]
     lanes = get_dispatcher()
     manual = stream.noack()
     async for event in manual.events():
-        try:
-            alert = decode(Alert, event.value)
-        except DecodeError as exc:
-            await send_dead_letter(event, "deliver_alerts", str(exc))
+        alert = await decode_or_dead_letter(event, Alert, "deliver_alerts")
+        if alert is None:
             await manual.ack(event)
             continue
         await lanes.submit(alert, destinations_for(alert, settings), _acker(manual, event), _dead_letterer(event, alert))

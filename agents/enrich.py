@@ -6,8 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
-from agents.common import Outbox, health, nlp_executor, resources, rulebook, send_dead_letter, settings
-from schemas import Article, DecodeError, decode, encode
+from agents.common import Outbox, decode_or_dead_letter, health, nlp_executor, resources, rulebook, send_dead_letter, settings
+from schemas import Article, encode
 from streams.app import worker_app
 from streams.enrich import enrich_articles
 from streams.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
@@ -26,14 +26,12 @@ async def enrich(stream):  # type: ignore[no-untyped-def]
         await rulebook.ready.wait()
         nlp = await resources.get_nlp()
         health.begin("enrich")
-        articles: list[Article] = []
+        decoded: list[tuple[Any, Article]] = []
         for event in events:
-            try:
-                articles.append(decode(Article, event.value))
-            except DecodeError as exc:
-                await send_dead_letter(event, "enrich", str(exc))
-        if articles:
-            results = await _enrich_or_split(loop, nlp, articles, events)
+            if (article := await decode_or_dead_letter(event, Article, "enrich")) is not None:
+                decoded.append((event, article))
+        if decoded:
+            results = await _enrich_or_split(loop, nlp, decoded)
             outbox = Outbox()
             for result in results:
                 await outbox.send(enriched_topic, result.item.article.id, encode(result.item))
@@ -48,8 +46,9 @@ async def enrich(stream):  # type: ignore[no-untyped-def]
         health.done("enrich")
 
 
-async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, articles: list[Article], events: list[Any]) -> list[Any]:
+async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, decoded: list[tuple[Any, Article]]) -> list[Any]:
     """Enrich a batch; if it fails, retry one by one and dead-letter the articles that fail alone."""
+    articles = [article for _, article in decoded]
     started = loop.time()
     try:
         results = await loop.run_in_executor(nlp_executor, enrich_articles, nlp, articles, rulebook.watchlist, settings.enrich_batch_size)
@@ -57,16 +56,10 @@ async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, articles: 
         return list(results)
     except Exception:  # noqa: BLE001 - one bad article must not lose the batch
         log.exception("enrich: batch of %d failed; retrying one by one", len(articles))
-    by_id = {}
-    for event in events:
-        try:
-            by_id[decode(Article, event.value).id] = event
-        except DecodeError:
-            continue
     results = []
-    for article in articles:
+    for event, article in decoded:
         try:
             results.extend(await loop.run_in_executor(nlp_executor, enrich_articles, nlp, [article], rulebook.watchlist, 1))
         except Exception as exc:  # noqa: BLE001
-            await send_dead_letter(by_id[article.id], "enrich", f"article {article.id}: extraction failed: {type(exc).__name__}: {exc}")
+            await send_dead_letter(event, "enrich", f"article {article.id}: extraction failed: {type(exc).__name__}: {exc}")
     return results

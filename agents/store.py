@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agents.common import health, resources, send_dead_letter, settings
+from agents.common import decode_or_dead_letter, health, resources, send_dead_letter, settings
 from schemas import Alert, DecodeError, EnrichedArticle, Record, decode
 from streams.app import worker_app
 from streams.metrics import ROWS_WRITTEN
@@ -48,10 +48,8 @@ async def store_enriched(stream):  # type: ignore[no-untyped-def]
         health.begin("store_enriched")
         batch: list[tuple[Any, Record]] = []
         for event in events:
-            try:
-                batch.append((event, decode(EnrichedArticle, event.value)))
-            except DecodeError as exc:
-                await send_dead_letter(event, "store_enriched", str(exc))
+            if (item := await decode_or_dead_letter(event, EnrichedArticle, "store_enriched")) is not None:
+                batch.append((event, item))
         ROWS_WRITTEN.labels("articles").inc(await store_batch("store_enriched", sink.write_enriched, batch))
         health.done("store_enriched")
 

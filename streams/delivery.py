@@ -230,9 +230,13 @@ class SlackDestination(_HTTPDestination):
         wait = self._next_post - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        self._next_post = time.monotonic() + self.min_interval
         body = orjson.dumps({"text": slack_text(alert)})
-        return await self._post(body, {"content-type": "application/json"})
+        try:
+            return await self._post(body, {"content-type": "application/json"})
+        finally:
+            # Spaced from the previous answer, not the previous send: a slow first post (connection set-up) must not
+            # let the next one arrive less than min_interval after it.
+            self._next_post = time.monotonic() + self.min_interval
 
 
 @dataclass(frozen=True)
