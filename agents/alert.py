@@ -1,14 +1,15 @@
-"""Alert agents: mentions keyed by entity (history and stories in a table) and key events, to wirewatch.alerts."""
+"""Alert agents: mentions keyed by entity (history and stories in a table) and key events grouped per real event."""
 
 from __future__ import annotations
 
 from agents.common import decode_or_dead_letter, health, publish, rulebook, settings
 from schemas import Alert, Event, Mention, encode
 from streams.app import worker_app
+from streams.eventgroups import EventGroup, evaluate_event, group_key
 from streams.metrics import ALERT_LATENCY, ALERTS
-from streams.rules import EntitySeen, build_event_alert, evaluate_mention, event_matches, utcnow
-from streams.tables import entity_seen_table
-from streams.topics import alerts_topic, events_topic, mentions_topic
+from streams.rules import EntitySeen, evaluate_mention, event_matches, utcnow
+from streams.tables import entity_seen_table, event_group_table
+from streams.topics import alerts_topic, event_groups_topic, events_topic, mentions_topic
 
 
 async def _send(alert: Alert) -> None:
@@ -43,16 +44,33 @@ async def raise_alerts(stream):  # type: ignore[no-untyped-def]
 
 @worker_app.agent(events_topic)
 async def raise_event_alerts(stream):  # type: ignore[no-untyped-def]
-    """Key events → event rules (type, mode, actor, location, magnitude, confidence) → ``wirewatch.alerts``."""
+    """Key events → event rules (type, mode, actor, location, magnitude, confidence) → ``wirewatch.eventgroups``.
+
+    A matching event is re-keyed by type, place and day, so every report of one real event reaches the same
+    partition of the grouping agent (and its table), whichever article and partition it came from.
+    """
     async for event in stream.events():
         await rulebook.ready.wait()  # inside the loop, as in raise_alerts
         health.begin("raise_event_alerts")
         key_event = await decode_or_dead_letter(event, Event, "raise_event_alerts")
-        if key_event is None:
-            health.done("raise_event_alerts")
-            continue
-        now = utcnow()
-        for rule in rulebook.watchlist.event_rules():
-            if event_matches(rule, key_event):
-                await _send(build_event_alert(rule, key_event, now))
+        if key_event is not None and any(event_matches(rule, key_event) for rule in rulebook.watchlist.event_rules()):
+            await publish(event_groups_topic, group_key(key_event, utcnow()), encode(key_event))
         health.done("raise_event_alerts")
+
+
+@worker_app.agent(event_groups_topic)
+async def group_event_alerts(stream):  # type: ignore[no-untyped-def]
+    """Matching events keyed by type, place and day → one alert per real event (later reports are updates)."""
+    async for event in stream.events():
+        await rulebook.ready.wait()
+        health.begin("group_event_alerts")
+        key_event = await decode_or_dead_letter(event, Event, "group_event_alerts")
+        if key_event is not None:
+            rules = [rule for rule in rulebook.watchlist.event_rules() if event_matches(rule, key_event)]
+            if rules:
+                raw = event_group_table.get(event.key)
+                group, alerts = evaluate_event(EventGroup.loads(raw) if raw is not None else None, key_event, rules, utcnow())
+                for alert in alerts:
+                    await _send(alert)
+                event_group_table[event.key] = group.dumps()
+        health.done("group_event_alerts")

@@ -3,36 +3,42 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-import aiohttp
 from faust.web import Request, Response, View
 
 from agents.common import resources, settings
 from streams.app import worker_app
-from streams.dashboard import DashboardData, dashboard_json, feed_health, render_dashboard, worker_figures
+from streams.dashboard import DashboardData, dashboard_json, render_dashboard, worker_figures
+from streams.feedhealth import FeedBoard, follow_feed_board
 from streams.rules import utcnow
 
 log = logging.getLogger(__name__)
 
+#: every feed's registry entry and poller state, kept current from Kafka by :func:`follow_feed_health`
+feed_board = FeedBoard()
 
-async def poller_feed_health() -> tuple[dict[str, float] | None, dict[str, float]]:
-    """Feed health from the poller's /metrics on this host, or None when no poller answers there."""
-    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "") else settings.web_host  # noqa: S104 - comparing, not binding
-    url = f"http://{host}:{settings.poller_web_port}/metrics"
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session, session.get(url) as response:
-            if response.status != 200:
-                return None, {}
-            return feed_health(await response.text())
-    except (aiohttp.ClientError, TimeoutError, ValueError):
-        return None, {}
+
+@worker_app.task
+async def follow_feed_health() -> None:
+    """Follow ``wirewatch.feeds`` and the poller's feed-state changelog, so feed health shows wherever the poller runs."""
+    await follow_feed_board(settings, feed_board)
+
+
+def feed_view() -> tuple[list[dict[str, Any]], list[str]]:
+    """The feed rows as last read from Kafka (no I/O: requests never wait on the broker), and notes on what is missing."""
+    notes: list[str] = []
+    rows = feed_board.rows(warn=notes.append)
+    if feed_board.error:
+        notes.insert(0, f"feed health may be stale: {feed_board.error}")
+    return rows, notes
 
 
 async def gather() -> DashboardData:
     sink = await resources.get_sink()
     now = utcnow()
     counters, dead, lag = worker_figures()
-    feeds, polls = await poller_feed_health()
+    feeds, notes = feed_view()
     return DashboardData(
         now=now,
         alerts=await sink.recent_alerts(20),
@@ -41,7 +47,7 @@ async def gather() -> DashboardData:
         dead_letters=dead,
         lag=lag,
         feeds=feeds,
-        polls=polls,
+        feed_notes=notes,
     )
 
 
@@ -55,9 +61,10 @@ class DashboardView(View):
 
 @worker_app.page("/dashboard.json")
 class DashboardFigures(View):
-    """Counters, dead letters and lag for the page's refresh script."""
+    """Counters, dead letters, lag and feed health for the page's refresh script."""
 
     async def get(self, request: Request) -> Response:
         counters, dead, lag = worker_figures()
-        data = DashboardData(now=utcnow(), alerts=[], trends=[], counters=counters, dead_letters=dead, lag=lag)
+        feeds, notes = feed_view()
+        data = DashboardData(utcnow(), [], [], counters, dead, lag, feeds=feeds, feed_notes=notes)
         return self.json(dashboard_json(data))

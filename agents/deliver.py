@@ -1,28 +1,51 @@
-"""Delivery agent: alerts into per-destination lanes; an offset is committed only once every destination is done."""
+"""Delivery agents: alerts into per-destination lanes (an offset is committed once every destination is done), and digests."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Literal
 
-from agents.common import decode_or_dead_letter, send_dead_letter, settings
-from schemas import Alert
+from agents.common import decode_or_dead_letter, health, publish, send_dead_letter, settings
+from schemas import Alert, DestinationState, DigestItem, encode
+from streams import digest
 from streams.app import worker_app
-from streams.destinations import Dispatcher, destinations_for
-from streams.topics import alerts_topic
+from streams.delivery import DeliveryFailed, Gone
+from streams.destinations import DestinationBook, Dispatcher, destinations_for, display_name
+from streams.rules import utcnow
+from streams.tables import digest_table
+from streams.topics import alerts_topic, destinations_topic, digests_topic
 
+log = logging.getLogger(__name__)
+book = DestinationBook(settings)
 dispatcher: Dispatcher | None = None
+
+
+async def _record_gone(state: DestinationState) -> None:
+    await publish(destinations_topic, state.id, encode(state))
+    log.warning("destination %s disabled after 410 Gone; re-enable with: wirewatch destinations enable %s", state.name, state.id)
+
+
+async def _collect(spec: str, alert: Alert, period: Literal["hourly", "daily"]) -> None:
+    item = digest.item_for(spec, alert, period)
+    await publish(digests_topic, digest.digest_key(spec, item.period, item.period_start), encode(item))
 
 
 def get_dispatcher() -> Dispatcher:
     global dispatcher
     if dispatcher is None:
-        dispatcher = Dispatcher(settings)
+        dispatcher = Dispatcher(settings, book=book, on_gone=_record_gone, collect=_collect)
     return dispatcher
+
+
+@worker_app.task
+async def follow_destinations() -> None:
+    """Keep the disabled destinations in step with ``wirewatch.destinations``."""
+    await book.run()
 
 
 @worker_app.agent(alerts_topic)
 async def deliver_alerts(stream):  # type: ignore[no-untyped-def]
-    """Alerts → console, file, webhooks, Slack, e-mail; retried per destination, failures to the dead-letter topic.
+    """Alerts → console, file, webhooks, Slack, e-mail (or their digests); retried per destination, failures dead-lettered.
 
     Acks are manual: an alert's offset becomes committable only when all its deliveries have finished (Faust
     commits up to the lowest unacknowledged offset), so a killed worker re-delivers rather than loses; receivers
@@ -31,6 +54,7 @@ async def deliver_alerts(stream):  # type: ignore[no-untyped-def]
     lanes = get_dispatcher()
     manual = stream.noack()
     async for event in manual.events():
+        await book.ready.wait()  # inside the loop (see agents/alert.py): never call a destination disabled before a restart
         alert = await decode_or_dead_letter(event, Alert, "deliver_alerts")
         if alert is None:
             await manual.ack(event)
@@ -51,3 +75,71 @@ def _dead_letterer(event: Any, alert: Alert) -> Any:
         await send_dead_letter(event, "deliver_alerts", f"alert {alert.id}: {error}")
 
     return failed
+
+
+@worker_app.agent(digests_topic)
+async def collect_digests(stream):  # type: ignore[no-untyped-def]
+    """Digest items (keyed by destination and period) → the digest table; a flush request sends a digest that is due.
+
+    The table is the pending digest, so it survives restarts; a digest is marked sent in the table after it was
+    delivered, and a crash in between re-sends it under the same ``webhook-id``.
+    """
+    async for event in stream.events():
+        await book.ready.wait()
+        health.begin("collect_digests")
+        item = await decode_or_dead_letter(event, DigestItem, "collect_digests")
+        try:
+            if item is not None:
+                await _handle_digest_item(event, item)
+        finally:
+            health.done("collect_digests")
+
+
+async def _handle_digest_item(event: Any, item: DigestItem) -> None:
+    key = digest.digest_key(item.destination, item.period, item.period_start)
+    raw = digest_table.get(key)
+    pending = digest.PendingDigest.loads(raw) if raw is not None else None
+    if item.alert is not None:
+        pending, later = digest.collect(pending, item, settings.digest_max_alerts)
+        if later is not None:  # its period's digest is out: the alert goes into the next one
+            await publish(digests_topic, digest.digest_key(later.destination, later.period, later.period_start), encode(later))
+        else:
+            digest_table[key] = pending.dumps()
+        return
+    if pending is None:
+        return
+    now = utcnow()
+    if digest.expired_digests(now, {key: pending}):
+        del digest_table[key]
+        return
+    if not digest.due_digests(now, {key: pending}, settings.digest_grace_seconds):
+        return  # not due yet, or already sent (a second flush request)
+    summary = digest.build_digest(pending)
+    lanes = get_dispatcher()
+    try:
+        destination = lanes.destination(pending.destination)
+        await destination.send_digest(summary)
+    except Gone as exc:
+        await lanes.gone(pending.destination, exc)
+        await send_dead_letter(event, "collect_digests", f"digest {summary.id}: {exc}")
+    except (DeliveryFailed, ValueError) as exc:
+        await send_dead_letter(event, "collect_digests", f"digest {summary.id} to {display_name(pending.destination)}: {exc}")
+    else:
+        log.info("sent %s digest %s (%d alerts) to %s", pending.period, summary.id, summary.count, display_name(pending.destination))
+    digest_table[key] = digest.mark_sent(pending).dumps()
+
+
+@worker_app.timer(interval=settings.digest_check_seconds)
+async def flush_digests() -> None:
+    """Ask the digest agent to send every digest whose period has ended (and to drop old sent markers)."""
+    now = utcnow()
+    pending: dict[str, digest.PendingDigest] = {}
+    for key, raw in list(digest_table.items()):
+        try:
+            pending[key] = digest.PendingDigest.loads(raw)
+        except ValueError as exc:
+            log.error("digest %s: unreadable table value ignored: %s", key, exc)
+    for key in [*digest.due_digests(now, pending, settings.digest_grace_seconds), *digest.expired_digests(now, pending)]:
+        state = pending[key]
+        request = DigestItem(destination=state.destination, period=state.period, period_start=state.start)
+        await publish(digests_topic, key, encode(request))

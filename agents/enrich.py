@@ -16,7 +16,11 @@ from streams.topics import articles_topic, enriched_topic, events_topic, mention
 log = logging.getLogger(__name__)
 
 
-@worker_app.agent(articles_topic)
+# More than one batch in flight: while one batch's outputs wait for Kafka's acknowledgement, the next batch is
+# already parsing on the NLP thread (the executor's single thread runs the batches one after the other). Each
+# batch still acknowledges its inputs only after its own outputs are delivered, and the consumer commits only
+# a contiguous run of acknowledged offsets (streams/app.py), so a batch finished early never commits another's.
+@worker_app.agent(articles_topic, concurrency=settings.enrich_concurrency)
 async def enrich(stream):  # type: ignore[no-untyped-def]
     """Articles → canonical entities and events → ``wirewatch.enriched``, ``wirewatch.mentions``, ``wirewatch.events``."""
     loop = asyncio.get_running_loop()

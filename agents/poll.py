@@ -12,7 +12,7 @@ from streams.app import poller_app
 from streams.config import get_settings
 from streams.deadletter import dead_letter
 from streams.fetch import Fetcher
-from streams.metrics import ARTICLES_PUBLISHED, DEAD_LETTERS, FEEDS, FETCH_ERRORS, FETCH_SECONDS, PARSE_SECONDS, POLLS
+from streams.metrics import ARTICLES_PUBLISHED, DEAD_LETTERS, FEEDS, FETCH_ERRORS, FETCH_SECONDS, FULLTEXT, PARSE_SECONDS, POLLS
 from streams.poller import FeedState, ParserPool, poll_feed
 from streams.tables import feed_state_table
 from streams.topics import articles_out_topic, feeds_topic, poller_deadletter_topic
@@ -108,6 +108,8 @@ class PollScheduler:
             POLLS.labels(outcome.status).inc()
             if outcome.error_kind:
                 FETCH_ERRORS.labels(outcome.error_kind).inc()
+            for kind, count in outcome.fulltext.items():
+                FULLTEXT.labels(kind).inc(count)
             # Publish before saving the state: a crash in between re-publishes (idempotent downstream), never loses.
             # All of a feed's articles are sent at once and then awaited: one round-trip per poll, not per item.
             pending = [await articles_out_topic.send(key=article.id, value=encode(article)) for article in outcome.articles]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -24,7 +25,7 @@ import orjson
 from schemas import Article, Mention, encode
 from streams import ids
 from streams.config import Settings
-from streams.kafka import BrokerUnavailable, ensure_topics, publish
+from streams.kafka import BrokerUnavailable, delete_topics, ensure_topics, publish
 from streams.rules import EntitySeen, evaluate_mention
 from streams.stories import sketch
 from streams.watch import Watchlist, make_rule, watched_entity_id
@@ -95,10 +96,12 @@ def bench_rules(entities: int = 10_000, mentions: int = 20_000, articles: int = 
 
 
 class Receiver:
-    """A loopback webhook noting when each alert arrived, with the fetch time it carries."""
+    """A loopback webhook noting when each alert arrived, with the fetch and detection times it carries."""
 
     def __init__(self) -> None:
         self.latencies: dict[str, float] = {}
+        #: alert id → (article id, fetched, detected, arrived) in unix seconds, for the per-hop figures
+        self.times: dict[str, tuple[str, float, float, float]] = {}
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,7 +110,9 @@ class Receiver:
                 arrived = time.time()
                 alert = orjson.loads(body)
                 fetched = datetime.fromisoformat(alert["fetched"]).timestamp()
+                detected = datetime.fromisoformat(alert["detected"]).timestamp()
                 receiver.latencies.setdefault(alert["id"], arrived - fetched)
+                receiver.times.setdefault(alert["id"], (alert["article_id"], fetched, detected, arrived))
                 self.send_response(204)
                 self.end_headers()
 
@@ -124,13 +129,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_latency(rate: float, count: int = 120, entities: int = 1000) -> dict[str, float] | None:
+def bench_latency(rate: float, count: int = 120, entities: int = 1000, overrides: dict[str, str] | None = None) -> dict[str, float] | None:
     """Fetch time → webhook receipt through a real worker (enrich, raise_alerts, deliver) at ``rate`` articles/s.
 
     Articles are produced straight to ``wirewatch.articles`` stamped with their fetch time, so the figure
     excludes the wait for the next poll (and the poller's own parse), as the issue asks. Each real BBC text
     gets one sentence naming one of the watched people, each a different one, so every article raises a
-    ``mention`` alert. Returns None when no broker answers.
+    ``mention`` alert. ``overrides`` are extra ``WIREWATCH_*`` variables for the worker (to compare settings).
+    Returns None when no broker answers.
     """
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     data_dir = Path(tempfile.mkdtemp(prefix="wirewatch-bench-"))
@@ -147,15 +153,18 @@ def bench_latency(rate: float, count: int = 120, entities: int = 1000) -> dict[s
     env.update({"WIREWATCH_TOPIC_PREFIX": settings.topic_prefix, "WIREWATCH_APP_PREFIX": namespace, "WIREWATCH_DATA_DIR": str(data_dir),
                 "WIREWATCH_SQLITE_PATH": str(data_dir / "w.db"), "WIREWATCH_WEBHOOK_URL": receiver.url,
                 "WIREWATCH_FETCH_ALLOW_HOSTS": "127.0.0.1/32", "WIREWATCH_WEB_PORT": str(_free_port()), "WIREWATCH_LOG_LEVEL": "WARNING"})  # fmt: skip
+    env.update(overrides or {})
     log = (data_dir / "worker.log").open("ab")
     worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)  # fmt: skip
+    enriched: dict[str, float] = {}
     try:
         asyncio.run(_warm_up(settings, receiver, worker))
         asyncio.run(_produce(settings, paths, rate))
         deadline = time.monotonic() + 120
         while len(receiver.latencies) < len(paths) + 1 and time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.2)
+        enriched = asyncio.run(_enriched_times(settings))
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -165,11 +174,36 @@ def bench_latency(rate: float, count: int = 120, entities: int = 1000) -> dict[s
         if len(receiver.latencies) <= 1:
             print((data_dir / "worker.log").read_text(errors="replace")[-3000:], file=sys.stderr)
         shutil.rmtree(data_dir, ignore_errors=True)
+        with contextlib.suppress(Exception):  # throwaway topics: left behind, every run adds ~150 partitions
+            asyncio.run(delete_topics(settings))
     latencies = [v for k, v in receiver.latencies.items() if k != "warm-up"]
     if not latencies:
         return None
-    return {"articles": len(paths), "alerts": len(latencies), "rate": rate, "entities": entities,
-            "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)}  # fmt: skip
+    hops: dict[str, list[float]] = {"enrich": [], "alert": [], "deliver": []}
+    for alert_id, (article_id, fetched, detected, arrived) in receiver.times.items():
+        if alert_id != "warm-up" and article_id in enriched:
+            hops["enrich"].append(enriched[article_id] - fetched)  # articles topic, take window, NLP
+            hops["alert"].append(detected - enriched[article_id])  # sends, mentions topic, raise_alerts
+            hops["deliver"].append(arrived - detected)  # alerts topic, deliver agent, HTTP
+    figures = {"articles": len(paths), "alerts": len(latencies), "rate": rate, "entities": entities,
+               "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)}  # fmt: skip
+    for hop, values in hops.items():
+        if values:
+            figures[f"{hop}_p50"] = percentile(values, 0.5)
+            figures[f"{hop}_p99"] = percentile(values, 0.99)
+    return figures
+
+
+async def _enriched_times(settings: Settings) -> dict[str, float]:
+    """Article id → when the enrich agent finished it (the ``enriched`` stamp on wirewatch.enriched)."""
+    from streams.kafka import read_topic
+
+    found: dict[str, float] = {}
+    async for _, value in read_topic(settings, "enriched"):
+        if value:
+            record = orjson.loads(value)
+            found[record["article"]["id"]] = datetime.fromisoformat(record["enriched"]).timestamp()
+    return found
 
 
 def _article(text: str, title: str, n: int) -> Article:
@@ -229,14 +263,20 @@ def main() -> int:
         f"10,000 watched entities ({figures['names']:.0f} names): gazetteer {figures['gazetteer_articles_s']:.0f} articles/s, "
         f"rules {figures['mentions_s']:.0f} mentions/s ({figures['alerts']:.0f} alerts from {figures['mentions']:.0f} mentions)"
     )
+    # usage: python -m benchmarks.bench_alerts [RATE] [WIREWATCH_SETTING=VALUE ...] (settings for the worker)
     rate = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
-    latency = bench_latency(rate)
+    overrides = dict(arg.split("=", 1) for arg in sys.argv[2:])
+    latency = bench_latency(rate, overrides=overrides)
     if latency is None:
         print("poll-to-alert latency: no Kafka broker answered (bash deploy/kafka/kafka.sh start)")
     else:
         print(
             f"fetch-to-webhook latency at {rate:g} articles/s, {latency['alerts']:.0f} alerts: p50 {latency['p50']:.2f} s, p99 {latency['p99']:.2f} s"
         )
+        hops = [f"{hop} p50 {latency[f'{hop}_p50']:.2f} / p99 {latency[f'{hop}_p99']:.2f} s" for hop in ("enrich", "alert", "deliver")
+                if f"{hop}_p50" in latency]  # fmt: skip
+        if hops:
+            print("  per hop: " + "; ".join(hops))
     return 0
 
 

@@ -1,13 +1,15 @@
-"""Enrich agent on the real broker (one and two worker processes) vs bare ``nlp.pipe``; ``wirewatch extract`` throughput and memory."""
+"""Enrich agent (one and two worker processes, real broker) vs bare ``nlp.pipe`` in articles/s and CPU ms; ``wirewatch extract`` speed, memory."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +20,7 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas import Article
 from streams.config import Settings, get_settings
-from streams.kafka import ensure_topics, publish, topic_partitions
+from streams.kafka import delete_topics, ensure_topics, publish, topic_partitions
 from streams.nlp import load_model
 from streams.runner import child_env, free_port, stop_processes
 
@@ -39,15 +41,46 @@ def bbc_articles(limit: int) -> list[Article]:
     return out
 
 
-def bare_docs_per_second(articles: list[Article], batch_size: int) -> float:
-    """Bare ``nlp.pipe`` over the same texts, with the same components the worker loads, in one process."""
+def bare_docs_per_second(articles: list[Article], batch_size: int) -> tuple[float, float]:
+    """Bare ``nlp.pipe`` over the same texts, with the same components the worker loads, in one process: docs/s and CPU ms per doc."""
     nlp = load_model(get_settings().spacy_model)
     texts = [article.text for article in articles]
     list(nlp.pipe(texts[:16]))  # warm up
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _doc in nlp.pipe(texts, batch_size=batch_size):
         pass
-    return len(texts) / (time.perf_counter() - started)
+    return len(texts) / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / len(texts)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a live process has used so far (every thread)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ready_partitions(port: int) -> int:
+    """Partitions a worker holds once its ``/ready`` page says ready, else 0."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as response:  # noqa: S310 - our own loopback page
+            return int(orjson.loads(response.read())["partitions"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+async def wait_assigned(ports: list[int], timeout: float = 120.0) -> None:
+    """Wait until every worker holds partitions and the split stays the same over two probes (the group has settled)."""
+    deadline = time.monotonic() + timeout
+    previous: list[int] = []
+    while time.monotonic() < deadline:
+        held = [await asyncio.to_thread(ready_partitions, port) for port in ports]
+        if all(held) and held == previous:
+            return
+        previous = held
+        await asyncio.sleep(1.0)
+    raise RuntimeError(f"workers not assigned within {timeout:.0f} s (partitions held: {previous})")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -64,17 +97,20 @@ def peak_rss_mb(pid: int) -> float:
 async def agent_docs_per_second(articles: list[Article], workers: int, workdir: Path) -> dict[str, float]:
     """Articles/s from ``wirewatch.articles`` to ``wirewatch.enriched`` with ``workers`` worker processes on a fresh namespace.
 
-    The backlog is published first; the rate is taken between the 10th and the 100th percent of enriched articles, so
-    model loading and the consumer group's first rebalance are not counted.
+    The workers start first and the backlog is published once every one holds its share of the partitions, so the
+    consumer group's rebalances come before the clock; the rate is taken between the 10th and the 90th percent of
+    enriched articles, so neither model loading (on the first batch) nor the end, where a process whose partitions
+    are drained idles while another finishes, is counted, for one worker as for two. CPU ms per article are the
+    worker processes' CPU time (every thread: NLP, event loop, Kafka client) over the same window.
     """
     namespace = f"benchenrich{uuid.uuid4().hex[:8]}"
     settings = Settings(topic_prefix=f"{namespace}.", app_prefix=namespace)
     await ensure_topics(settings)
-    await publish(settings, "articles", [(a.id, a) for a in articles])
     processes = []
-    for n in range(workers):
+    ports = [free_port() for _ in range(workers)]
+    for n, port in enumerate(ports):
         env = child_env(settings, {"WIREWATCH_TOPIC_PREFIX": settings.topic_prefix, "WIREWATCH_APP_PREFIX": namespace,
-                                   "WIREWATCH_WEB_PORT": str(free_port()), "WIREWATCH_DATA_DIR": str(workdir / f"{namespace}-{n}"),
+                                   "WIREWATCH_WEB_PORT": str(port), "WIREWATCH_DATA_DIR": str(workdir / f"{namespace}-{n}"),
                                    "WIREWATCH_LOG_LEVEL": "warning"})  # fmt: skip
         log = (workdir / f"{namespace}-{n}.log").open("ab")
         processes.append(
@@ -91,7 +127,11 @@ async def agent_docs_per_second(articles: list[Article], workers: int, workdir: 
     await consumer.start()
     arrivals: list[float] = []
     seen: set[str] = set()
+    first, last = len(articles) // 10, len(articles) * 9 // 10
+    cpu: dict[int, float] = {}
     try:
+        await wait_assigned(ports)
+        await publish(settings, "articles", [(a.id, a) for a in articles])
         partitions = await topic_partitions(consumer, settings.topic("enriched"))
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -103,15 +143,19 @@ async def agent_docs_per_second(articles: list[Article], workers: int, workdir: 
                     if key not in seen:
                         seen.add(key)
                         arrivals.append(time.monotonic())
+                        if len(arrivals) - 1 in (first, last):
+                            cpu[len(arrivals) - 1] = sum(cpu_seconds(p.pid) for p in processes)
         rss = [peak_rss_mb(p.pid) for p in processes]
     finally:
         await consumer.stop()
         stop_processes(processes)
-    if len(arrivals) < max(10, len(articles) // 2):
+        # a throwaway namespace: left behind, every run would add about 150 partitions to the broker
+        with contextlib.suppress(Exception):
+            await delete_topics(settings)
+    if len(arrivals) <= last:
         raise RuntimeError(f"only {len(arrivals)} of {len(articles)} articles were enriched; see the logs in {workdir}")
-    first = len(arrivals) // 10
-    rate = (len(arrivals) - 1 - first) / (arrivals[-1] - arrivals[first])
-    return {"docs": len(arrivals), "docs_s": rate, "rss_mb": max(rss)}
+    rate = (last - first) / (arrivals[last] - arrivals[first])
+    return {"docs": len(arrivals), "docs_s": rate, "cpu_ms": (cpu[last] - cpu[first]) * 1000 / (last - first), "rss_mb": max(rss)}
 
 
 def extract_run(articles: list[Article], workdir: Path) -> dict[str, float]:
@@ -138,11 +182,12 @@ def bench_enrich(limit: int = 400) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wirewatch-bench-") as tmp:
         workdir = Path(tmp)
         extract = extract_run(articles, workdir)
-        bare = bare_docs_per_second(articles, batch)
+        bare, bare_cpu_ms = bare_docs_per_second(articles, batch)
         one = asyncio.run(agent_docs_per_second(articles, 1, workdir))
         two = asyncio.run(agent_docs_per_second(articles, 2, workdir))
     return {"docs": len(articles), "bare_docs_s": bare, "one_docs_s": one["docs_s"], "two_docs_s": two["docs_s"],
             "ratio": one["docs_s"] / bare, "scaling": two["docs_s"] / one["docs_s"], "worker_rss_mb": max(one["rss_mb"], two["rss_mb"]),
+            "bare_cpu_ms": bare_cpu_ms, "one_cpu_ms": one["cpu_ms"], "two_cpu_ms": two["cpu_ms"], "cpu_ratio": bare_cpu_ms / one["cpu_ms"],
             "extract_docs_s": extract["docs_s"], "extract_rss_mb": extract["rss_mb"]}  # fmt: skip
 
 

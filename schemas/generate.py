@@ -12,6 +12,9 @@ from schemas.records import (
     Alert,
     Article,
     DeadLetter,
+    DestinationState,
+    Digest,
+    DigestItem,
     EnrichedArticle,
     Event,
     FeedSource,
@@ -32,13 +35,19 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "events": Event,
     "alerts": Alert,
     "deadletter": DeadLetter,
+    "digests": DigestItem,
+    "destinations": DestinationState,
+    "eventgroups": Event,
 }
+
+#: payloads sent to receivers that are not topic values (a digest webhook's body)
+PAYLOADS: tuple[type[Record], ...] = (Digest,)
 
 
 def schema_files() -> dict[str, bytes]:
     """File name → JSON Schema bytes, one per record type."""
     files = {}
-    for model in TOPIC_RECORDS.values():
+    for model in (*TOPIC_RECORDS.values(), *PAYLOADS):
         schema = model.model_json_schema()
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"wirewatch/{model.__name__}.v{SCHEMA_VERSION}.json"

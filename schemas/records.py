@@ -176,6 +176,8 @@ class WatchRule(Record):
     magnitude_min: int | None = None
     # co_mention: the second watched entity that must appear in the same story
     other: WatchedEntity | None = None
+    # low urgency: alerts are collected per push destination and sent as one summary per UTC hour or day
+    digest: Literal["hourly", "daily"] | None = None
 
 
 class Alert(Record):
@@ -203,6 +205,42 @@ class Alert(Record):
     sources: list[str] = Field(default_factory=list)
     update: bool = False
     destinations: list[str] = Field(default_factory=list)
+    # the rule's digest period: push destinations get it in a summary instead of one by one
+    digest: Literal["hourly", "daily"] | None = None
+
+
+class DigestItem(Record):
+    """An alert waiting for a digest, or a request to send one (``wirewatch.digests``, keyed by destination and period)."""
+
+    destination: str
+    period: Literal["hourly", "daily"]
+    period_start: datetime
+    #: the alert to collect; None asks the digest agent to send the digest if due (the timer's flush request)
+    alert: Alert | None = None
+
+
+class Digest(Record):
+    """One summary of a destination's low-urgency alerts in one UTC period: the body a digest webhook receives."""
+
+    type: Literal["digest"] = "digest"
+    id: str
+    period: Literal["hourly", "daily"]
+    period_start: datetime
+    period_end: datetime
+    #: alerts in the period; ``alerts`` lists the first of them (at most ``digest_max_alerts``)
+    count: int
+    alerts: list[Alert] = Field(default_factory=list)
+
+
+class DestinationState(Record):
+    """A destination that answered 410 Gone (``wirewatch.destinations``, compacted; a tombstone re-enables it)."""
+
+    id: str
+    spec: str
+    name: str
+    disabled: bool = True
+    reason: str = ""
+    since: datetime
 
 
 class DeadLetter(Record):

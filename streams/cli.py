@@ -92,7 +92,12 @@ def feeds() -> None:
 @click.option("--language", default=None, help="Language of the feed's articles (e.g. en).")
 @click.option("--min-interval", type=click.IntRange(min=1), default=None, help="Shortest interval between polls (s).")
 @click.option("--max-interval", type=click.IntRange(min=1), default=None, help="Longest interval between polls (s).")
-@click.option("--fulltext/--no-fulltext", default=False, help="Mark the feed for full-text fetch (stored; the fetch is not built yet).")
+@click.option(
+    "--fulltext/--no-fulltext",
+    default=False,
+    help="Fetch each new item's article page (guarded, once per item version) and publish its main text "
+    "(trafilatura); a page that fails keeps the feed's text.",
+)
 @click.option("--disabled", is_flag=True, help="Register the feed without polling it.")
 def feeds_add(
     urls: tuple[str, ...],
@@ -153,26 +158,10 @@ def feeds_list(as_json: bool) -> None:
     """List the registered feeds with their health (from the poller's feed-state changelog)."""
     from datetime import UTC, datetime
 
-    from schemas import DecodeError, FeedSource, decode
-    from streams.kafka import changelog_topic, compacted_state
-    from streams.registry import health_rows
+    from streams.feedhealth import load_feed_board
 
-    settings = get_settings()
-
-    async def load() -> tuple[dict[str, bytes], dict[str, bytes]]:
-        registry = await compacted_state(settings, "feeds")
-        # the changelog topic carries no Wirewatch prefix: read it with an empty one
-        raw = settings.model_copy(update={"topic_prefix": ""})
-        return registry, await compacted_state(raw, changelog_topic(settings, "poller", "feed-state"))
-
-    registry, states = _run(load())
-    sources = {}
-    for key, value in registry.items():
-        try:
-            sources[key] = decode(FeedSource, value)
-        except DecodeError as exc:
-            console.print(f"[yellow]warning:[/] feed {key}: {exc}")
-    rows = health_rows(sources, states)
+    board = _run(load_feed_board(get_settings()))
+    rows = board.rows(warn=lambda message: console.print(f"[yellow]warning:[/] {message}"))
     if as_json:
         _print_json(rows)
         return
@@ -226,6 +215,7 @@ def watch() -> None:
 @click.option("--magnitude", default=None, help="event: KIND>=N, e.g. killed>=10 or displaced>=1000.")
 @click.option("--with", "other", default=None, help="co_mention: the other watched name.")
 @click.option("--destination", "destinations", multiple=True, help="https://..., slack:https://..., mailto:a@x, file:PATH (repeatable).")
+@click.option("--digest", type=click.Choice(["hourly", "daily"]), default=None, help="Low urgency: one summary per UTC hour/day.")
 def watch_add(
     name: str, aliases: tuple[str, ...], entity_type: str | None, wikidata: str | None, kind: str, magnitude: str | None,
     other: str | None, **options: Any,
@@ -322,6 +312,11 @@ def alerts(ctx: click.Context, since: str, limit: int, as_json: bool) -> None:
                       str(alert.source_count))  # fmt: skip
     out.print(table)
     console.print(f"{len(found)} alert(s) since {start:%Y-%m-%d %H:%M} UTC")
+    from streams.kafka import compacted_state
+
+    disabled = _run(compacted_state(get_settings(), "destinations"))
+    if disabled:
+        console.print(f"[red]{len(disabled)} destination(s) disabled after 410 Gone[/]: see 'wirewatch destinations'")
 
 
 @alerts.command("replay")
@@ -349,6 +344,69 @@ def alerts_replay(since: str, destination: str) -> None:
     out.print(f"replayed {len(found) - len(errors)} of {len(found)} alert(s) since {start:%Y-%m-%d %H:%M} UTC")
     if errors:
         sys.exit(1)
+
+
+# ---------------------------------------------------------------- destinations
+
+
+@main.group("destinations", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.pass_context
+def destinations(ctx: click.Context, as_json: bool) -> None:
+    """List alert destinations (defaults and rules' own) and which are disabled after a 410 Gone."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from schemas import DestinationState, WatchRule, decode
+    from streams.destinations import default_destinations, destination_id, display_name
+    from streams.kafka import compacted_state
+
+    settings = get_settings()
+
+    async def load() -> tuple[dict[str, bytes], dict[str, bytes]]:
+        return await compacted_state(settings, "destinations"), await compacted_state(settings, "rules")
+
+    states, rule_values = _run(load())
+    disabled = {key: decode(DestinationState, value) for key, value in states.items()}
+    rules_of: dict[str, int] = {}
+    specs = list(default_destinations(settings))
+    for value in rule_values.values():
+        for spec in decode(WatchRule, value).destinations:
+            rules_of[spec] = rules_of.get(spec, 0) + 1
+            if spec not in specs:
+                specs.append(spec)
+    specs += [state.spec for state in disabled.values() if state.spec not in specs]
+    rows = []
+    for spec in specs:
+        state = disabled.get(destination_id(spec))
+        rows.append({"id": destination_id(spec), "destination": display_name(spec), "rules": rules_of.get(spec, 0),
+                     "disabled": state is not None, "since": state.since.isoformat() if state else None,
+                     "reason": state.reason if state else ""})  # fmt: skip
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "destination", "rules", "state")
+    for row in rows:
+        status = f"[red]disabled[/] since {str(row['since'])[:19]}: {row['reason']}" if row["disabled"] else "enabled"
+        table.add_row(str(row["id"]), str(row["destination"]), str(row["rules"]) if row["rules"] else "default", status)
+    out.print(table)
+    if disabled:
+        console.print(f"{len(disabled)} disabled; re-enable one with: wirewatch destinations enable ID")
+
+
+@destinations.command("enable")
+@click.argument("id_or_spec")
+def destinations_enable(id_or_spec: str) -> None:
+    """Re-enable a destination disabled after a 410 Gone (by id from 'destinations', or its spec); workers resume within seconds."""
+    from streams.destinations import destination_id
+    from streams.kafka import compacted_state, publish
+
+    settings = get_settings()
+    states = _run(compacted_state(settings, "destinations"))
+    key = id_or_spec if id_or_spec in states else destination_id(id_or_spec)
+    if key not in states:
+        raise click.ClickException(f"{id_or_spec!r} is not a disabled destination (see 'wirewatch destinations')")
+    _run(publish(settings, "destinations", [(key, None)]))
+    out.print(f"re-enabled destination {key}")
 
 
 # ---------------------------------------------------------------- topics

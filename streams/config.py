@@ -19,6 +19,12 @@ from pydantic_settings import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def default_parse_workers() -> int:
+    """One parser process per CPU this process may use, at most 4: parsing is CPU-bound and isolated in
+    processes, and on 2 cores a second one lets fetching and publishing overlap with parsing."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 class Settings(BaseSettings):
     """Every setting Wirewatch reads; each field's env var is ``WIREWATCH_`` + its upper-case name.
 
@@ -36,6 +42,16 @@ class Settings(BaseSettings):
     kafka_session_timeout_seconds: float = Field(
         15.0, ge=6, description="Consumer-group session timeout: how soon a killed process's partitions move to the others."
     )
+    # Backpressure: what a consumer may hold in memory while its agent waits (a slow database, say);
+    # about (sink batch + stream_buffer_size + consumer_poll_records) messages per stream, plus consumer_fetch_bytes
+    # per partition (README, "Backpressure").
+    stream_buffer_size: int = Field(
+        256, ge=1, description="Messages a stream buffers ahead of its agent; when full, fetching of its partitions pauses."
+    )
+    consumer_fetch_bytes: int = Field(
+        256 * 1024, ge=1024, description="Bytes fetched per partition per request (a larger single message still comes whole)."
+    )
+    consumer_poll_records: int = Field(100, ge=1, description="Records handed from the Kafka consumer to the streams per poll at most.")
 
     # Storage
     database_url: SecretStr | None = Field(None, description="PostgreSQL URL (postgresql://user:pass@host:port/db); SQLite when unset.")
@@ -46,7 +62,16 @@ class Settings(BaseSettings):
     # NLP
     spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline to load.")
     enrich_batch_size: int = Field(16, ge=1, description="Articles per nlp.pipe batch.")
-    enrich_batch_seconds: float = Field(0.5, gt=0, description="Longest wait to fill an NLP batch.")
+    enrich_batch_seconds: float = Field(
+        0.1,
+        gt=0,
+        # Faust's take() waits this long after every batch unless the batch fills; under a backlog it fills at once, so
+        # the wait only adds latency (0.5 s cost 0.25-0.5 s of p50 in benchmarks/bench_alerts.py).
+        description="Longest wait to fill an NLP batch (pure latency when the stream is quiet; a backlog fills batches at once).",
+    )
+    enrich_concurrency: int = Field(
+        2, ge=1, description="NLP batches in flight per worker: the next batch parses while the last one's outputs are published."
+    )
 
     # Poller
     poll_tick_seconds: float = Field(1.0, gt=0, description="How often the poller looks for due feeds.")
@@ -64,8 +89,18 @@ class Settings(BaseSettings):
         description="Addresses or networks (CIDR) the fetcher may reach although private or loopback.",
     )
     parse_timeout_seconds: float = Field(10.0, gt=0, description="Deadline for parsing one feed.")
-    parse_workers: int = Field(1, ge=1, description="Parser processes per poller (each parses one feed at a time).")
+    parse_workers: int = Field(
+        default_factory=default_parse_workers,
+        ge=1,
+        description="Parser processes per poller (each parses one feed at a time); default: the CPUs this process may use, at most 4.",
+    )
     user_agent: str = Field("Wirewatch/0.1 (news alert feed poller)", description="User-Agent of every request.")
+    fulltext_summary_chars: int = Field(
+        0,
+        ge=0,
+        description="Also fetch the article page of any feed's new item whose text is shorter than this "
+        "(0: only feeds added with --fulltext).",
+    )
 
     # Alerts
     new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
@@ -87,6 +122,11 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None, description="SMTP user name (optional).")
     smtp_password: SecretStr | None = Field(None, description="SMTP password (optional). Secret.")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    digest_check_seconds: float = Field(30.0, gt=0, description="How often each worker looks for digests whose period has ended.")
+    digest_grace_seconds: float = Field(
+        60.0, ge=0, description="Wait after a digest period ends before sending it, for alerts still in flight."
+    )
+    digest_max_alerts: int = Field(100, ge=1, description="Alerts listed in one digest at most (the count covers them all).")
 
     # Processes
     web_host: str = Field("127.0.0.1", description="Address of the /health, /ready, /metrics server.")

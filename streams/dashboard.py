@@ -1,15 +1,14 @@
-"""The worker's dashboard as plain server-rendered HTML: alerts with evidence, trending entities, feeds, throughput, lag."""
+"""The worker's dashboard as plain server-rendered HTML: alerts with evidence, trending entities, feed health, throughput, lag."""
 
 from __future__ import annotations
 
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import Alert
 from streams.search import Trend, sparkline_points
@@ -34,8 +33,10 @@ class DashboardData:
     counters: dict[str, float]
     dead_letters: float
     lag: dict[str, float]
-    feeds: dict[str, float] | None = None
-    polls: dict[str, float] = field(default_factory=dict)
+    #: one row per registered feed (:meth:`streams.feedhealth.FeedBoard.rows`), read from Kafka
+    feeds: list[dict[str, Any]] = field(default_factory=list)
+    #: why the feed view may be incomplete: a topic not readable, a registry entry that does not decode
+    feed_notes: list[str] = field(default_factory=list)
 
 
 def worker_figures() -> tuple[dict[str, float], float, dict[str, float]]:
@@ -52,17 +53,55 @@ def worker_figures() -> tuple[dict[str, float], float, dict[str, float]]:
     return counters, dead, lag
 
 
-def feed_health(metrics_text: str) -> tuple[dict[str, float], dict[str, float]]:
-    """Feeds by status and polls by outcome, from a poller's ``/metrics`` text."""
-    feeds: dict[str, float] = {}
-    polls: dict[str, float] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        for sample in family.samples:
-            if sample.name == "wirewatch_feeds":
-                feeds[sample.labels["status"]] = sample.value
-            elif sample.name == "wirewatch_polls_total":
-                polls[sample.labels["status"]] = sample.value
-    return feeds, polls
+def feed_status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Feeds per status."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "–"
+
+
+def _next_check(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds <= 0:
+        return "due"
+    if seconds < 120:
+        return f"in {seconds:.0f} s"
+    return f"in {seconds / 60:.0f} min" if seconds < 7200 else f"in {seconds / 3600:.0f} h"
+
+
+def feeds_html(rows: list[dict[str, Any]], notes: list[str]) -> str:
+    """Feed health: a count per status, then one row per feed (title, URL, status, last poll, errors, next check, items)."""
+    e = html.escape
+    counts = feed_status_counts(rows)
+    summary = "".join(f"<td>{e(status)}: {n}</td>" for status, n in sorted(counts.items())) or "<td>none registered</td>"
+    cells = _rows(
+        [
+            [
+                f"<strong>{e(r['title'] or r['id'])}</strong><br><small>{e(r['url'])}</small>",
+                f'<span class="status-{e(r["status"])}">{e(r["status"])}</span>',
+                e(_when(r["last_poll"])),
+                f'<span title="{e(r["last_error"] or "")}">{r["error_count"]}</span>',
+                e(_next_check(r["next_check_in"])),
+                str(r["items_seen"]),
+                "yes" if r["broken"] else "no",
+            ]
+            for r in rows
+        ],
+        "no feeds registered",
+        7,
+    )
+    note = "".join(f'<p class="note">{e(n)}</p>' for n in notes)
+    return (
+        f'<table id="feed-summary"><tr><th>feeds</th>{summary}</tr></table>{note}'
+        '<table id="feeds"><thead><tr><th>feed</th><th>status</th><th>last poll (UTC)</th><th>errors</th>'
+        f'<th>next check</th><th>items seen</th><th>broken</th></tr></thead><tbody id="feed-rows">{cells}</tbody></table>'
+    )
 
 
 def evidence_html(evidence: str) -> str:
@@ -117,11 +156,6 @@ def render_dashboard(data: DashboardData) -> str:
         "no lag measured yet",
         2,
     )
-    if data.feeds is None:
-        feeds = '<p class="empty">the poller\'s metrics are not reachable from this worker</p>'
-    else:
-        feeds = "<table><tr><th>feeds</th>" + "".join(f"<td>{e(k)}: {v:.0f}</td>" for k, v in sorted(data.feeds.items())) + "</tr>"
-        feeds += "<tr><th>polls</th>" + "".join(f"<td>{e(k)}: {v:.0f}</td>" for k, v in sorted(data.polls.items())) + "</tr></table>"
     return PAGE.format(
         now=e(data.now.strftime("%Y-%m-%d %H:%M:%S %Z")),
         alert_count=len(data.alerts),
@@ -130,13 +164,20 @@ def render_dashboard(data: DashboardData) -> str:
         counters=counters,
         dead_letters=f"{data.dead_letters:.0f}",
         lag=lag,
-        feeds=feeds,
+        feeds=feeds_html(data.feeds, data.feed_notes),
     )
 
 
 def dashboard_json(data: DashboardData) -> dict[str, Any]:
     """The figures the page's script refreshes."""
-    return {"now": data.now.isoformat(), "counters": data.counters, "dead_letters": data.dead_letters, "lag": data.lag}
+    return {
+        "now": data.now.isoformat(),
+        "counters": data.counters,
+        "dead_letters": data.dead_letters,
+        "lag": data.lag,
+        "feeds": data.feeds,
+        "feed_notes": data.feed_notes,
+    }
 
 
 PAGE = """<!DOCTYPE html>
@@ -148,7 +189,9 @@ h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.1rem; margin-top: 1.5rem; }}
 table {{ border-collapse: collapse; }}
 td, th {{ padding: .25rem .6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }}
 blockquote.evidence {{ margin: 0 0 .2rem; }} mark {{ background: #ffe58a; }}
-.spark {{ color: #1f6feb; }} .empty {{ color: #888; }} .grid {{ display: flex; gap: 2rem; flex-wrap: wrap; }}
+.spark {{ color: #1f6feb; }}
+.status-broken, .note {{ color: #b42318; font-weight: 600; }} .status-error {{ color: #b54708; }}
+.empty {{ color: #888; }} .grid {{ display: flex; gap: 2rem; flex-wrap: wrap; }}
 </style></head>
 <body>
 <h1>Wirewatch</h1><p>rendered {now}; figures refresh every 5 s</p>
@@ -165,6 +208,35 @@ blockquote.evidence {{ margin: 0 0 .2rem; }} mark {{ background: #ffe58a; }}
 </div>
 <script>
 let last = null;
+function when(ts) {{ return ts ? new Date(ts * 1000).toISOString().slice(0, 19).replace("T", " ") : "–"; }}
+function refreshFeeds(feeds) {{
+  const body = document.getElementById("feed-rows");
+  if (!body || !feeds || !feeds.length) return;
+  body.replaceChildren(...feeds.map((f) => {{
+    const row = document.createElement("tr");
+    const s = f.next_check_in;
+    const next = s === null ? "–" : s <= 0 ? "due" : s < 120 ? `in ${{s.toFixed(0)}} s`
+      : s < 7200 ? `in ${{(s / 60).toFixed(0)}} min` : `in ${{(s / 3600).toFixed(0)}} h`;
+    const cells = [null, f.status, when(f.last_poll), String(f.error_count), next, String(f.items_seen), f.broken ? "yes" : "no"];
+    cells.forEach((text, i) => {{
+      const cell = row.insertCell();
+      if (i === 0) {{
+        const title = document.createElement("strong");
+        title.textContent = f.title || f.id;
+        const url = document.createElement("small");
+        url.textContent = f.url;
+        cell.append(title, document.createElement("br"), url);
+      }} else {{
+        const span = document.createElement("span");
+        span.textContent = text;
+        if (i === 1) span.className = `status-${{f.status}}`;
+        if (i === 3) span.title = f.last_error || "";
+        cell.append(span);
+      }}
+    }});
+    return row;
+  }}));
+}}
 async function refresh() {{
   try {{
     const now = await (await fetch("dashboard.json")).json();
@@ -182,6 +254,7 @@ async function refresh() {{
       if (cell) cell.textContent = value.toFixed(0);
     }}
     document.getElementById("dead-letters").textContent = now.dead_letters.toFixed(0);
+    refreshFeeds(now.feeds);
     last = now;
   }} catch (err) {{ /* the worker may be restarting; try again on the next tick */ }}
 }}

@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,7 +21,7 @@ import aiohttp
 import aiosmtplib
 import orjson
 
-from schemas import Alert, encode
+from schemas import Alert, Digest, encode
 from streams.fetch import AddressGuard, BlockedAddress, retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,11 @@ class DeliveryFailed(Exception):
 
 
 class Gone(DeliveryFailed):
-    """The endpoint answered 410: it wants no more deliveries, so the destination is disabled."""
+    """The endpoint answered 410 (``newly``) or did so before: it wants no more deliveries, so the destination is disabled."""
+
+    def __init__(self, message: str, newly: bool = False) -> None:
+        super().__init__(message)
+        self.newly = newly
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class Destination:
     kind = "destination"
     #: push destinations (webhook, Slack, e-mail) get an alert once; later copies of its story (updates) are not pushed
     pushes = True
+    #: destinations that take digests (webhook, Slack, e-mail); the console and the file get every alert as it comes
+    digests = False
 
     def __init__(self, name: str, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 300.0) -> None:
         self.name = name
@@ -95,31 +102,43 @@ class Destination:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.disabled = False
+        #: set by a ``digest:hourly:`` / ``digest:daily:`` spec: every alert to this destination goes into its digest
+        self.digest_period: Literal["hourly", "daily"] | None = None
 
     async def attempt(self, alert: Alert) -> Outcome:
         raise NotImplementedError
+
+    async def attempt_digest(self, digest: Digest) -> Outcome:
+        return Outcome("refused", f"{self.kind} destinations take alerts one by one, not digests")
 
     async def close(self) -> None:
         return None
 
     async def send(self, alert: Alert) -> int:
         """Deliver ``alert``; returns the number of attempts made or raises :class:`DeliveryFailed` / :class:`Gone`."""
+        return await self._retry(f"alert {alert.id}", lambda: self.attempt(alert))
+
+    async def send_digest(self, digest: Digest) -> int:
+        """Deliver a digest, retried like an alert."""
+        return await self._retry(f"digest {digest.id}", lambda: self.attempt_digest(digest))
+
+    async def _retry(self, what: str, attempt_once: Callable[[], Awaitable[Outcome]]) -> int:
         if self.disabled:
-            raise Gone(f"{self.name} is disabled (it answered 410 Gone)")
+            raise Gone(f"{self.name} is disabled (it answered 410 Gone; re-enable with 'wirewatch destinations enable')")
         last = "no attempt"
         for attempt in range(1, self.attempts + 1):
-            outcome = await self.attempt(alert)
+            outcome = await attempt_once()
             if outcome.status == "ok":
                 return attempt
             if outcome.status == "gone":
                 self.disabled = True
-                raise Gone(f"{self.name} answered 410 Gone; destination disabled")
+                raise Gone(f"{self.name} answered 410 Gone to {what}; destination disabled", newly=True)
             if outcome.status == "refused":
-                raise DeliveryFailed(f"{self.name} refused alert {alert.id}: {outcome.error}")
+                raise DeliveryFailed(f"{self.name} refused {what}: {outcome.error}")
             last = outcome.error
             if attempt < self.attempts:
                 await asyncio.sleep(backoff_delay(attempt, self.base_delay, self.max_delay, outcome.retry_after))
-        raise DeliveryFailed(f"{self.name}: {self.attempts} attempts failed for alert {alert.id}, last: {last}")
+        raise DeliveryFailed(f"{self.name}: {self.attempts} attempts failed for {what}, last: {last}")
 
 
 def check_url(url: str, guard: AddressGuard) -> None:
@@ -147,6 +166,8 @@ def redact(url: str) -> str:
 
 
 class _HTTPDestination(Destination):
+    digests = True
+
     def __init__(self, url: str, guard: AddressGuard, timeout: float = 10.0, **retry: float) -> None:
         check_url(url, guard)
         super().__init__(f"{self.kind} {redact(url)}", **retry)  # type: ignore[arg-type]
@@ -194,11 +215,16 @@ class WebhookDestination(_HTTPDestination):
         self.secret = secret
 
     async def attempt(self, alert: Alert) -> Outcome:
-        body = encode(alert)
+        return await self._signed(alert.id, encode(alert))
+
+    async def attempt_digest(self, digest: Digest) -> Outcome:
+        return await self._signed(digest.id, encode(digest))
+
+    async def _signed(self, msg_id: str, body: bytes) -> Outcome:
         timestamp = int(time.time())
-        headers = {"content-type": "application/json", "webhook-id": alert.id, "webhook-timestamp": str(timestamp)}
+        headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(timestamp)}
         if self.secret:
-            headers["webhook-signature"] = sign_webhook(self.secret, alert.id, timestamp, body)
+            headers["webhook-signature"] = sign_webhook(self.secret, msg_id, timestamp, body)
         return await self._post(body, headers)
 
 
@@ -216,6 +242,29 @@ def slack_text(alert: Alert) -> str:
     return f"*{slack_escape(alert.kind)}*: {slack_escape(alert.entity_name)}\n{evidence}\n{link}{sources}"
 
 
+def digest_heading(digest: Digest) -> str:
+    """``3 alerts, 2026-11-01 09:00-10:00 UTC`` (the day alone for a daily digest)."""
+    when = (
+        f"{digest.period_start:%Y-%m-%d}" if digest.period == "daily" else f"{digest.period_start:%Y-%m-%d %H:%M}-{digest.period_end:%H:%M}"
+    )
+    return f"{digest.count} alert{'s' if digest.count != 1 else ''}, {when} UTC"
+
+
+def slack_digest_text(digest: Digest) -> str:
+    """One Slack message listing a digest's alerts, every feed-controlled text escaped."""
+    lines = [f"*Wirewatch {digest.period} digest*: {digest_heading(digest)}"]
+    for alert in digest.alerts:
+        link = (
+            f"<{slack_escape(alert.url)}|{slack_escape(alert.title)}>"
+            if alert.url.startswith(("http://", "https://"))
+            else slack_escape(alert.title)
+        )
+        lines.append(f"• *{slack_escape(alert.kind)}* {slack_escape(alert.entity_name)}: {slack_escape(alert.evidence)} ({link})")
+    if digest.count > len(digest.alerts):
+        lines.append(f"… and {digest.count - len(digest.alerts)} more (wirewatch alerts)")
+    return "\n".join(lines)
+
+
 class SlackDestination(_HTTPDestination):
     """A Slack incoming webhook: escaped text, at most one message per ``min_interval`` seconds (Slack's per-channel limit)."""
 
@@ -227,10 +276,16 @@ class SlackDestination(_HTTPDestination):
         self._next_post = 0.0
 
     async def attempt(self, alert: Alert) -> Outcome:
+        return await self._spaced(slack_text(alert))
+
+    async def attempt_digest(self, digest: Digest) -> Outcome:
+        return await self._spaced(slack_digest_text(digest))
+
+    async def _spaced(self, text: str) -> Outcome:
         wait = self._next_post - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        body = orjson.dumps({"text": slack_text(alert)})
+        body = orjson.dumps({"text": text})
         try:
             return await self._post(body, {"content-type": "application/json"})
         finally:
@@ -264,10 +319,25 @@ def email_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMess
     return message
 
 
+def email_digest(digest: Digest, sender: str, recipients: list[str]) -> EmailMessage:
+    """One plain-text e-mail listing a digest's alerts."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = f"[wirewatch] {digest.period} digest: {digest_heading(digest)}"
+    message["Message-ID"] = f"<{digest.id}@wirewatch>"
+    blocks = [f"{alert.kind}: {alert.entity_name}\n{alert.evidence}\n{alert.title}\n{alert.url}".rstrip() for alert in digest.alerts]
+    if digest.count > len(digest.alerts):
+        blocks.append(f"... and {digest.count - len(digest.alerts)} more (wirewatch alerts)")
+    message.set_content("\n\n".join(blocks) + f"\n\ndigest {digest.id}\n")
+    return message
+
+
 class EmailDestination(Destination):
     """E-mail over SMTP (aiosmtplib); the SMTP server's address passes the same guard as feeds and webhooks."""
 
     kind = "email"
+    digests = True
 
     def __init__(self, recipients: list[str], smtp: SMTPSettings, guard: AddressGuard, **retry: float) -> None:
         if not recipients or not all("@" in r for r in recipients):
@@ -284,6 +354,12 @@ class EmailDestination(Destination):
         return str(infos[0][4][0])
 
     async def attempt(self, alert: Alert) -> Outcome:
+        return await self._mail(email_message(alert, self.smtp.sender, self.recipients))
+
+    async def attempt_digest(self, digest: Digest) -> Outcome:
+        return await self._mail(email_digest(digest, self.smtp.sender, self.recipients))
+
+    async def _mail(self, message: EmailMessage) -> Outcome:
         try:
             address = await self._address()
         except BlockedAddress as exc:
@@ -292,7 +368,7 @@ class EmailDestination(Destination):
             return Outcome("retry", f"SMTP server {self.smtp.host}: {exc}")
         try:
             await aiosmtplib.send(
-                email_message(alert, self.smtp.sender, self.recipients),
+                message,
                 # connect to the address the guard checked; with STARTTLS the certificate names the host, so the
                 # name is used there (a resolver changing its answer within these milliseconds is the residual risk)
                 hostname=self.smtp.host if self.smtp.starttls else address,

@@ -1,14 +1,18 @@
-"""Destination specs (``https://...``, ``slack:``, ``mailto:``, ``file:``, ``console``) and the per-destination delivery lanes."""
+"""Destination specs (``https://...``, ``slack:``, ``mailto:``, ``file:``, ``console``), their disabled state, and delivery lanes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
-from schemas import Alert
+from schemas import Alert, DecodeError, DestinationState, decode
+from streams import ids
 from streams.config import Settings
 from streams.delivery import (
     ConsoleDestination,
@@ -16,15 +20,19 @@ from streams.delivery import (
     Destination,
     EmailDestination,
     FileDestination,
+    Gone,
     SlackDestination,
     SMTPSettings,
     WebhookDestination,
     check_url,
+    redact,
 )
 from streams.fetch import AddressGuard
 from streams.metrics import DELIVERIES
+from streams.rulebook import CompactedFollower
 
 log = logging.getLogger(__name__)
+_DIGEST_SPEC = re.compile(r"^digest:(hourly|daily):(.+)$")
 
 
 def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None = None) -> Destination:
@@ -32,9 +40,17 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
 
     ``https://host/path`` (a Standard Webhooks endpoint, signed with ``WIREWATCH_WEBHOOK_SECRET``),
     ``slack:https://hooks.slack.com/services/...``, ``mailto:a@example.org,b@example.org`` (via
-    ``WIREWATCH_SMTP_*``), ``file:PATH`` (JSON lines) or ``console``.
+    ``WIREWATCH_SMTP_*``), ``file:PATH`` (JSON lines) or ``console``; ``digest:hourly:`` or ``digest:daily:``
+    before a webhook, Slack or e-mail spec sends that destination one summary per period instead.
     """
     guard = guard or AddressGuard(settings.fetch_allow_hosts)
+    digest = _DIGEST_SPEC.match(spec.strip())
+    if digest:
+        destination = parse_destination(digest.group(2), settings, guard)
+        if not destination.digests:
+            raise ValueError(f"destination {spec!r}: only webhook, Slack and e-mail destinations take digests")
+        destination.digest_period = "hourly" if digest.group(1) == "hourly" else "daily"
+        return destination
     retry = {"attempts": settings.delivery_attempts, "base_delay": settings.delivery_base_delay_seconds,
              "max_delay": settings.delivery_max_delay_seconds}  # fmt: skip
     spec = spec.strip()
@@ -92,8 +108,65 @@ def destinations_for(alert: Alert, settings: Settings) -> list[str]:
     return specs
 
 
+def destination_id(spec: str) -> str:
+    """The key of a destination on ``wirewatch.destinations`` (specs hold tokens, so the key is a hash)."""
+    return ids.stable_id("destination", spec.strip())
+
+
+def display_name(spec: str) -> str:
+    """A destination as humans see it, with URL paths (tokens) redacted."""
+    spec = spec.strip()
+    digest = _DIGEST_SPEC.match(spec)
+    if digest:
+        return f"digest:{digest.group(1)}:{display_name(digest.group(2))}"
+    if spec.startswith("slack:"):
+        return "slack:" + redact(spec.removeprefix("slack:"))
+    return redact(spec) if spec.lower().startswith(("http://", "https://")) else spec
+
+
+def disabled_state(spec: str, reason: str, now: datetime) -> DestinationState:
+    """The record that disables ``spec`` for every worker, now and after restarts."""
+    return DestinationState(id=destination_id(spec), spec=spec.strip(), name=display_name(spec), reason=reason, since=now)
+
+
+class DestinationBook(CompactedFollower):
+    """Every worker's view of the disabled destinations (``wirewatch.destinations``); a tombstone re-enables one."""
+
+    topic_suffix = "destinations"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.disabled: dict[str, DestinationState] = {}
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            self.disabled.pop(key, None)
+            return
+        try:
+            state = decode(DestinationState, value)
+        except DecodeError as exc:
+            log.error("destination state %s ignored: %s", key, exc)
+            return
+        if state.disabled:
+            self.disabled[key] = state
+        else:
+            self.disabled.pop(key, None)
+
+    def is_disabled(self, spec: str) -> bool:
+        return destination_id(spec) in self.disabled
+
+    def loaded(self) -> None:
+        if self.disabled:
+            log.warning("%d destination(s) disabled after 410 Gone: %s", len(self.disabled),
+                        ", ".join(state.name for state in self.disabled.values()))  # fmt: skip
+
+
 #: called with the destination spec and the error when an alert cannot be delivered there (it is dead-lettered)
 FailureHandler = Callable[[str, str], Awaitable[None]]
+#: called with the destination spec, the alert and the period when the alert goes into the destination's digest instead
+DigestHandler = Callable[[str, Alert, Literal["hourly", "daily"]], Awaitable[None]]
+#: called with the disabled state of a destination that just answered 410 Gone (to publish it)
+GoneHandler = Callable[[DestinationState], Awaitable[None]]
 
 
 @dataclass
@@ -120,17 +193,46 @@ class Dispatcher:
     eventually slows the delivery agent (never the alert agents, which are separate) instead of filling memory.
     """
 
-    def __init__(self, settings: Settings, guard: AddressGuard | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        guard: AddressGuard | None = None,
+        book: DestinationBook | None = None,
+        on_gone: GoneHandler | None = None,
+        collect: DigestHandler | None = None,
+    ) -> None:
         self.settings = settings
         self.guard = guard or AddressGuard(settings.fetch_allow_hosts)
+        self.book = book
+        self.on_gone = on_gone
+        self.collect = collect
         self.destinations: dict[str, Destination] = {}
         self._queues: dict[str, asyncio.Queue[tuple[Alert, Ticket]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
+    def destination(self, spec: str) -> Destination:
+        """The destination of ``spec`` (parsed once), its disabled flag as the destination book has it now."""
+        destination = self.destinations.get(spec)
+        if destination is None:
+            destination = self.destinations[spec] = parse_destination(spec, self.settings, self.guard)
+        if self.book is not None:
+            destination.disabled = self.book.is_disabled(spec)
+        return destination
+
+    async def gone(self, spec: str, error: Gone) -> None:
+        """Record a destination's first 410, so every worker stops calling it, now and after restarts."""
+        if not error.newly:
+            return
+        state = disabled_state(spec, str(error), datetime.now(tz=UTC))
+        if self.book is not None:
+            self.book.disabled[state.id] = state  # at once, before the record comes back from the topic
+        if self.on_gone is not None:
+            await self.on_gone(state)
+
     def _lane(self, spec: str) -> asyncio.Queue[tuple[Alert, Ticket]]:
         queue = self._queues.get(spec)
         if queue is None:
-            self.destinations[spec] = parse_destination(spec, self.settings, self.guard)
+            self.destination(spec)
             queue = self._queues[spec] = asyncio.Queue(maxsize=self.settings.delivery_queue_size)
             self._tasks[spec] = asyncio.create_task(self._drain(spec, queue), name=f"deliver {spec[:40]}")
         return queue
@@ -146,6 +248,10 @@ class Dispatcher:
                 continue
             if alert.update and self.destinations[spec].pushes:
                 continue  # a later copy of the story: recorded (file, sink), never pushed again
+            period = alert.digest or self.destinations[spec].digest_period
+            if period and self.destinations[spec].digests and self.collect is not None:
+                await self.collect(spec, alert, period)  # low urgency: into the destination's digest of the period
+                continue
             lanes.append(lane)
         if not lanes:
             await done()
@@ -155,12 +261,15 @@ class Dispatcher:
             await lane.put((alert, ticket))
 
     async def _drain(self, spec: str, queue: asyncio.Queue[tuple[Alert, Ticket]]) -> None:
-        destination = self.destinations[spec]
         while True:
             alert, ticket = await queue.get()
+            destination = self.destination(spec)  # re-read: another worker may have disabled it, or the CLI re-enabled it
             error: str | None = None
             try:
                 await destination.send(alert)
+            except Gone as exc:
+                error = str(exc)
+                await self._record_gone(spec, exc)
             except DeliveryFailed as exc:
                 error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a destination bug must not kill its lane
@@ -175,6 +284,12 @@ class Dispatcher:
                 log.exception("delivery to %s: could not record the outcome of alert %s", destination.name, alert.id)
             finally:
                 queue.task_done()
+
+    async def _record_gone(self, spec: str, exc: Gone) -> None:
+        try:
+            await self.gone(spec, exc)
+        except Exception:  # noqa: BLE001 - the lane goes on; the destination stays disabled in this process
+            log.exception("could not record that %s is gone", display_name(spec))
 
     async def join(self) -> None:
         """Wait until every queued delivery has finished."""

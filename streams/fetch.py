@@ -47,6 +47,7 @@ class FetchResult:
     last_modified: str | None
     max_age: float | None
     elapsed: float
+    content_type: str = ""
 
     @property
     def not_modified(self) -> bool:
@@ -160,8 +161,11 @@ class Fetcher:
             await self._session.close()
             self._session = None
 
-    async def get(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        """GET ``url`` conditionally; raises :class:`FetchError` for anything but a usable 200 or a 304."""
+    async def get(self, url: str, etag: str | None = None, last_modified: str | None = None, accept: str | None = None) -> FetchResult:
+        """GET ``url`` conditionally; raises :class:`FetchError` for anything but a usable 200 or a 304.
+
+        ``accept`` replaces the feed types of the Accept header (full-text fetches ask for HTML pages).
+        """
         if self._session is None:
             raise RuntimeError("Fetcher used outside 'async with'")
         parts = urlsplit(url)
@@ -177,6 +181,8 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        if accept:
+            headers["Accept"] = accept
         host_slot = self._host_slots.setdefault(host_key, asyncio.Semaphore(self.settings.fetch_per_host))
         async with host_slot, self._slots:
             return await self._get(self._session, url, headers)
@@ -237,4 +243,5 @@ class Fetcher:
             last_modified=response.headers.get("Last-Modified"),
             max_age=max_age_seconds(response.headers),
             elapsed=time.monotonic() - started,
+            content_type=response.headers.get("Content-Type", ""),
         )

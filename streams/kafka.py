@@ -15,11 +15,13 @@ from streams.config import Settings
 
 log = logging.getLogger(__name__)
 
-TOPIC_NAMES = ("feeds", "rules", "articles", "enriched", "mentions", "events", "alerts", "deadletter")
-COMPACTED = frozenset({"feeds", "rules"})
+TOPIC_NAMES = (
+    "feeds", "rules", "articles", "enriched", "mentions", "events", "alerts", "deadletter", "digests", "destinations", "eventgroups",
+)  # fmt: skip
+COMPACTED = frozenset({"feeds", "rules", "destinations"})
 #: Faust tables per app role; their changelog topics are created with the others, before Faust starts,
 #: so the first rebalance never sees a missing changelog
-TABLES = {"poller": ("feed-state",), "worker": ("entity-seen",)}
+TABLES = {"poller": ("feed-state",), "worker": ("entity-seen", "digest-pending", "event-groups")}
 
 
 def changelog_topic(settings: Settings, role: str, table: str) -> str:
@@ -64,6 +66,26 @@ async def ensure_topics(settings: Settings) -> None:
             except TopicAlreadyExistsError:
                 pass  # another process created them first
             await _await_leaders(admin, [topic.name for topic in wanted])
+    finally:
+        await admin.close()
+
+
+async def delete_topics(settings: Settings) -> int:
+    """Delete every topic of this namespace (its contract topics, changelogs and Faust's own); returns how many.
+
+    For throwaway namespaces only (``wirewatch demo``, tests): each run otherwise leaves about 150
+    partitions behind, and a development broker holding tens of thousands runs out of heap.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise unavailable(settings, exc) from exc
+    try:
+        ours = [t for t in await admin.list_topics() if t.startswith((settings.topic_prefix, f"{settings.app_prefix}-"))]
+        if ours:
+            await admin.delete_topics(ours)
+        return len(ours)
     finally:
         await admin.close()
 

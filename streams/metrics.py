@@ -24,3 +24,4 @@ ROWS_WRITTEN = Counter("wirewatch_sink_rows_total", "Records written to storage"
 DEAD_LETTERS = Counter("wirewatch_dead_letters_total", "Messages sent to the dead-letter topic", ["agent"])
 LAST_PROGRESS = Gauge("wirewatch_last_progress_timestamp", "Unix time an agent last finished a message", ["agent"])
 CONSUMER_LAG = Gauge("wirewatch_consumer_lag", "Messages not yet committed on this process's partitions, per topic", ["topic"])
+FULLTEXT = Counter("wirewatch_fulltext_total", "Full-text fetches of article pages by outcome", ["outcome"])

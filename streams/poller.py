@@ -6,10 +6,13 @@ import asyncio
 import logging
 import multiprocessing
 import time
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,12 +21,14 @@ from schemas import Article, FeedSource
 from streams.config import Settings
 from streams.feeds import FeedError, ParsedFeed, parse_feed
 from streams.fetch import Fetcher, FetchError, FetchResult
+from streams.fulltext import FulltextError, add_fulltext, extract_text
 
 log = logging.getLogger(__name__)
 
 RECENT_ITEMS = 500  # item ids remembered per feed: more than any feed keeps in its window
 WEEK = 7 * 86_400.0
 CLOCK_SKEW = 86_400.0  # items dated further in the future than this are ignored by the adaptive interval
+_T = TypeVar("_T")
 
 
 class FeedState(BaseModel):
@@ -70,6 +75,8 @@ class PollOutcome:
     error_kind: str | None = None
     fetch_seconds: float = 0.0
     parse_seconds: float = 0.0
+    #: full-text fetches of this poll by outcome (ok, fetch_timeout, fetch_blocked, not_html, empty, ...)
+    fulltext: Counter[str] = field(default_factory=Counter)
 
 
 def interval_bounds(settings: Settings, source: FeedSource) -> tuple[float, float]:
@@ -131,20 +138,31 @@ class ParserPool:
         return pool
 
     async def parse(self, body: bytes, source: FeedSource, fetched: datetime) -> ParsedFeed:
+        """``parse_feed`` in a parser process; raises :class:`FeedError`."""
+        return await self._run("parsing", parse_feed, body, source, fetched)
+
+    async def extract(self, body: bytes, content_type: str, url: str, title: str) -> str:
+        """An article page's main text, extracted in a parser process; raises :class:`FulltextError`."""
+        try:
+            return await self._run("extraction", extract_text, body, content_type, url, title)
+        except FeedError as exc:
+            raise FulltextError("extract_failed", str(exc)) from exc
+
+    async def _run(self, what: str, function: Callable[..., _T], *args: Any) -> _T:
         if self._free is None:
             self._free = asyncio.Queue()
             for index in range(len(self._pools)):
                 self._free.put_nowait(index)
         index = await self._free.get()
         try:
-            future = asyncio.get_running_loop().run_in_executor(self._executor(index), parse_feed, body, source, fetched)
+            future = asyncio.get_running_loop().run_in_executor(self._executor(index), function, *args)
             try:
                 return await asyncio.wait_for(future, self.timeout)
             except TimeoutError as exc:
                 self._kill(index)
-                raise FeedError(f"parsing took longer than {self.timeout:g} s (parser process killed)") from exc
+                raise FeedError(f"{what} took longer than {self.timeout:g} s (parser process killed)") from exc
             except BrokenProcessPool as exc:
-                self._kill(index)  # the process died (out of memory, a crash in C code): a fresh one parses the next feed
+                self._kill(index)  # the process died (out of memory, a crash in C code): a fresh one takes the next job
                 raise FeedError(f"the parser process died: {exc}") from exc
         finally:
             self._free.put_nowait(index)
@@ -192,6 +210,8 @@ async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, sett
     outcome = _new_items(state, parsed, result)
     outcome.fetch_seconds = result.elapsed
     outcome.parse_seconds = time.monotonic() - parse_started
+    # only the new articles and revisions reach here: a page is fetched once per item version, never per poll
+    outcome.articles, outcome.fulltext = await add_fulltext(outcome.articles, source, fetcher, parser, settings)
     hint = result.max_age if result.max_age is not None else parsed.ttl_seconds
     low, high = interval_bounds(settings, source)
     published = [article.published.timestamp() for article in parsed.articles if article.published is not None]

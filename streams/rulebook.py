@@ -1,4 +1,4 @@
-"""Follows the compacted rules topic from its start in every worker, so rule changes apply within seconds."""
+"""Follows compacted topics (rules, destination states) from their start in every worker, so changes apply within seconds."""
 
 from __future__ import annotations
 
@@ -15,27 +15,26 @@ from streams.watch import Watchlist
 log = logging.getLogger(__name__)
 
 
-class RuleBook:
-    """The worker's live watchlist: a group-less consumer reads every partition of ``wirewatch.rules``."""
+class CompactedFollower:
+    """Reads every partition of a compacted topic from its start with a group-less consumer, then follows it.
+
+    ``ready`` is set once the state as of start-up has been read, so callers never act on a partial view.
+    """
+
+    topic_suffix = ""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.watchlist = Watchlist()
         self.ready = asyncio.Event()
 
     def apply(self, key: str, value: bytes | None) -> None:
-        if value is None:
-            self.watchlist.remove(key)
-            return
-        try:
-            rule = decode(WatchRule, value)
-        except DecodeError as exc:
-            log.error("rule %s ignored: %s", key, exc, extra={"rule_id": key})
-            return
-        self.watchlist.put(rule)
+        raise NotImplementedError
+
+    def loaded(self) -> None:
+        """Called once the start-up state has been read."""
 
     async def run(self) -> None:
-        topic = self.settings.topic("rules")
+        topic = self.settings.topic(self.topic_suffix)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None)
         await consumer.start()
         try:
@@ -49,7 +48,7 @@ class RuleBook:
                     for record in records:
                         self.apply(record.key.decode("utf-8", "replace") if record.key else "", record.value)
                 if not self.ready.is_set() and await caught_up(consumer, end):
-                    log.info("rules loaded: %d watched", len(self.watchlist.rules))
+                    self.loaded()
                     self.ready.set()
         finally:
             await consumer.stop()
@@ -61,3 +60,27 @@ class RuleBook:
                 return found
             await asyncio.sleep(0.5)
         raise RuntimeError(f"topic {topic} does not exist on {self.settings.kafka_bootstrap}")
+
+
+class RuleBook(CompactedFollower):
+    """The worker's live watchlist: every rule of ``wirewatch.rules``."""
+
+    topic_suffix = "rules"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.watchlist = Watchlist()
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            self.watchlist.remove(key)
+            return
+        try:
+            rule = decode(WatchRule, value)
+        except DecodeError as exc:
+            log.error("rule %s ignored: %s", key, exc, extra={"rule_id": key})
+            return
+        self.watchlist.put(rule)
+
+    def loaded(self) -> None:
+        log.info("rules loaded: %d watched", len(self.watchlist.rules))

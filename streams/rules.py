@@ -183,6 +183,7 @@ def build_alert(rule: WatchRule, mention: Mention, now: datetime, story: Story |
         sources=list(story.sources) if story else [],
         update=update,
         destinations=list(rule.destinations),
+        digest=rule.digest,
         published=mention.published,
         fetched=mention.fetched,
         detected=now,
@@ -215,39 +216,6 @@ def event_matches(rule: WatchRule, event: Event) -> bool:
 def _names(wanted: str, found: str) -> bool:
     """Whether ``found`` names ``wanted`` (whole words, case-insensitive: "Mosul" matches "Mosul, Iraq")."""
     return f" {' '.join(stories.words(wanted))} " in f" {' '.join(stories.words(found))} "
-
-
-def event_fingerprint(event: Event) -> str:
-    """What identifies one real-world event across syndicated copies: type, location, magnitudes and the sentence."""
-    magnitudes = ",".join(sorted(f"{m.kind.casefold()}={m.value}" for m in event.magnitudes))
-    sentence = " ".join(stories.words(event.sentence))
-    return ids.stable_id("event", event.type.upper(), (event.location or "").casefold(), magnitudes, sentence)
-
-
-def build_event_alert(rule: WatchRule, event: Event, now: datetime) -> Alert:
-    """The alert of an event rule; copies of the same event sentence share its id, so they alert once downstream."""
-    fingerprint = event_fingerprint(event)
-    magnitudes = ", ".join(f"{m.value} {m.kind}" for m in event.magnitudes)
-    where = f" in {event.location}" if event.location else ""
-    return Alert(
-        id=ids.alert_id(rule.id, "event", fingerprint),
-        rule_id=rule.id,
-        kind="event",
-        entity_id="",
-        entity_name=f"{event.type}{where}" + (f" ({magnitudes})" if magnitudes else ""),
-        article_id=event.article_id,
-        title=rule.entity.name,
-        url="",
-        feed_id="",
-        sentence=event.sentence,
-        evidence=event.sentence,
-        story_id=fingerprint,
-        event_id=event.id,
-        destinations=list(rule.destinations),
-        fetched=now,
-        detected=now,
-        latency_seconds=0.0,
-    )
 
 
 def utcnow() -> datetime:

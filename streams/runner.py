@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ from rich.table import Table
 from schemas import FeedSource
 from streams import ids, sampleserver
 from streams.config import ROOT, Settings, get_settings
-from streams.kafka import ensure_topics, publish, read_topic
+from streams.kafka import delete_topics, ensure_topics, publish, read_topic
 from streams.watch import load_rules_yaml
 
 
@@ -207,6 +208,9 @@ def run_demo(timeout: float, as_json: bool, console: Console) -> int:
         finally:
             await asyncio.get_running_loop().run_in_executor(None, stop_processes, processes)
             await server.cleanup()
+            # the demo's topics are throwaway: left behind, every run would add about 150 partitions to the broker
+            with contextlib.suppress(Exception):
+                await delete_topics(settings)
 
     try:
         counts = asyncio.run(go())

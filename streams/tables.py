@@ -23,3 +23,19 @@ entity_seen_table = worker_app.Table(
     key_type=str,
     value_type=bytes,
 )
+
+#: destination + period → PendingDigest JSON (alerts waiting for their digest); co-partitioned with wirewatch.digests
+digest_table = worker_app.Table(
+    TABLES["worker"][1],
+    partitions=settings.partitions,
+    key_type=str,
+    value_type=bytes,
+)
+
+#: type, place and day → EventGroup JSON (reports of one real event); co-partitioned with wirewatch.eventgroups
+event_group_table = worker_app.Table(
+    TABLES["worker"][2],
+    partitions=settings.partitions,
+    key_type=str,
+    value_type=bytes,
+)

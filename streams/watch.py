@@ -104,7 +104,7 @@ def _word_boundary(text: str, start: int, end: int) -> bool:
 RULE_OPTIONS = (
     "lookback_days", "destinations", "enabled", "min_confidence", "min_sources", "spike_window_minutes", "spike_baseline_hours",
     "spike_sensitivity", "spike_min_mentions", "cooldown_minutes", "event_types", "event_modes", "event_actor", "event_location",
-    "magnitude_kind", "magnitude_min",
+    "magnitude_kind", "magnitude_min", "digest",
 )  # fmt: skip
 
 
@@ -225,4 +225,6 @@ def describe(rule: WatchRule) -> str:
         parts.append(f"≥{rule.min_sources} sources")
     if rule.destinations:
         parts.append("→ " + ", ".join(rule.destinations))
+    if rule.digest:
+        parts.append(f"{rule.digest} digest")
     return "; ".join(parts)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from streams.config import Settings
+from streams.kafka import delete_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -29,15 +33,20 @@ def namespace() -> str:
 
 
 @pytest.fixture
-def kafka_settings(namespace: str, tmp_path: Path) -> Settings:
-    """Settings pointing at the real broker under a namespace of this test's own."""
-    return Settings(
+def kafka_settings(namespace: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings pointing at the real broker under a namespace of this test's own, whose topics are deleted after."""
+    settings = Settings(
         kafka_bootstrap=os.environ.get("WIREWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         topic_prefix=f"{namespace}.",
         app_prefix=namespace,
         data_dir=tmp_path / "data",
         sqlite_path=tmp_path / "wirewatch.db",
     )
+    yield settings
+    try:
+        asyncio.run(delete_topics(settings))
+    except Exception as exc:  # noqa: BLE001 - a broker the test itself stopped or broke must not fail the teardown
+        warnings.warn(f"could not delete the topics of {namespace}: {exc}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")

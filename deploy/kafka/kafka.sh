@@ -323,7 +323,7 @@ cmd_start() {
     java=$(java_bin)
     command -v setsid >/dev/null 2>&1 && launcher=(setsid)
     # shellcheck disable=SC2086  # WIREWATCH_KAFKA_JVM_OPTS is a word list
-    nohup "${launcher[@]}" "$java" -Xmx512m -Xms256m \
+    nohup "${launcher[@]}" "$java" -Xmx1g -Xms256m \
       -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
       -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$LOG4J_CONFIG" \

@@ -157,13 +157,6 @@ def test_poison_dead_lettered_and_replays_change_nothing(kafka_settings: Setting
         assert checksum(settings.sqlite_path) == before, f"replay {replay} changed the sink"
 
 
-@pytest.mark.xfail(
-    reason="open defect (issue 6 note): with outputs now acknowledged before commit (agents.common.Outbox) and every "
-    "agent iterating its stream before it waits for rules or resources, one run passed; others still lose or strand a "
-    "contiguous range of wirewatch.articles after a kill and the double rebalance that follows it (a range committed "
-    "unprocessed, or a partition whose commit stalls while Faust drops the re-fetched messages as already read)",
-    strict=False,
-)
 def test_kill_nine_loses_and_duplicates_nothing(kafka_settings: Settings, tmp_path: Path) -> None:
     settings = kafka_settings
     articles, expected_alerts = prepare(settings)

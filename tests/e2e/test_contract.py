@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ import pytest
 from schemas import decode
 from schemas.generate import OUT, TOPIC_RECORDS
 from streams.config import Settings
-from streams.kafka import TOPIC_NAMES, read_topic
+from streams.kafka import TOPIC_NAMES, delete_topics, read_topic
 from tests.conftest import free_port
 from tests.e2e.helpers import ROOT, FeedServer, cli, http_get, stack_env, start, stop, wait_for
 
@@ -115,6 +116,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     finally:
         codes = [stop(process) for process in processes]
         feeds.close()
+        with contextlib.suppress(Exception):  # best effort: a run leaves about 150 partitions on the broker
+            asyncio.run(delete_topics(settings))
     assert codes == [0, 0], f"exit codes {codes}; logs in {tmp}"
 
 

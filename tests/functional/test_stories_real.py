@@ -9,11 +9,12 @@ import pytest
 
 import agents.alert as alert_agent
 import agents.common as common
-from schemas import Alert, Article, Mention, WatchRule, encode
+from schemas import Alert, Article, Event, Mention, WatchRule, encode
 from streams import ids
 from streams.enrich import enrich_articles
+from streams.eventgroups import EventGroup, evaluate_event, group_key
 from streams.nlp import load_model
-from streams.rules import EntitySeen, evaluate_mention
+from streams.rules import EntitySeen, evaluate_mention, event_matches
 from streams.stories import NEAR_DUPLICATE_BITS, distance, sketch
 from streams.tables import entity_seen_table
 from streams.watch import Watchlist, make_rule, watched_entity_id
@@ -142,3 +143,35 @@ async def test_raise_alerts_agent_on_real_copies(mentions: tuple[list[WatchRule]
     assert len(recorder.sent) == 3 + 9
     state = EntitySeen.loads(entity_seen_table[items[0].entity_id])
     assert sorted(len(story.sources) for story in state.stories) == [4, 4, 4]
+
+
+def test_one_event_alert_per_real_event_across_copies() -> None:
+    """Key events of real articles, extracted by spaCy: copies attach to the original's event alerts, never add one."""
+    articles = stream_of_copies()
+    originals_ids = {a.id for a in articles if a.url.startswith(f"https://{HOSTS[0]}/")}  # each story's first copy
+    enriched = enrich_articles(load_model("en_core_web_sm"), articles, None, 8)
+    events = [event for result in enriched for event in result.item.events]
+    rule = make_rule("Any key event", [], kind="event")
+    now = T0 + timedelta(hours=1)
+
+    def raise_all(items: list[Event]) -> list[Alert]:
+        groups: dict[str, EventGroup] = {}
+        out: list[Alert] = []
+        for item in items:
+            if event_matches(rule, item):
+                key = group_key(item, now)
+                groups[key], alerts = evaluate_event(groups.get(key), item, [rule], now)
+                out += alerts
+        return out
+
+    from_originals = [a for a in raise_all([e for e in events if e.article_id in originals_ids]) if not a.update]
+    alerts = raise_all(events)
+    fresh = [a for a in alerts if not a.update]
+    updates = [a for a in alerts if a.update]
+    assert len(from_originals) >= 10  # the three real articles hold that many distinct key events
+    # the syndicated, edited and revised copies raise no new event alert: exactly the originals' ones
+    assert sorted(a.id for a in fresh) == sorted(a.id for a in from_originals)
+    assert {a.article_id for a in fresh} <= originals_ids
+    # each of the 3 other articles per story (2 syndicated, 1 edited) attaches once to each alert; the revision adds nothing
+    assert len(updates) == 3 * len(fresh)
+    assert {u.id for u in updates} == {a.id for a in fresh} and max(u.source_count for u in updates) == 4

@@ -34,7 +34,8 @@ def test_watch_kinds_and_alerts_listing_and_replay(kafka_settings: Settings) -> 
         added = cli(env, "watch", "add", "Assault in Mosul", "--kind", "event", "--event-type", "ASSAULT", "--location", "Mosul",
                     "--magnitude", "killed>=10", "--destination", receiver.url)  # fmt: skip
         assert added.returncode == 0, added.stderr
-        spike = cli(env, "watch", "add", "Marta Kowalczyk", "--kind", "spike", "--window", "30", "--min-confidence", "0.5")
+        spike = cli(env, "watch", "add", "Marta Kowalczyk", "--kind", "spike", "--window", "30", "--min-confidence", "0.5",
+                    "--digest", "daily")  # fmt: skip
         assert spike.returncode == 0, spike.stderr
         gated = cli(env, "watch", "add", "Marta Kowalczyk", "--kind", "spike", "--min-sources", "2")
         assert gated.returncode == 2 and "min_sources applies to mention" in gated.stderr
@@ -49,6 +50,7 @@ def test_watch_kinds_and_alerts_listing_and_replay(kafka_settings: Settings) -> 
         assert rules["event"]["magnitude_kind"] == "killed" and rules["event"]["magnitude_min"] == 10
         assert rules["event"]["destinations"] == [receiver.url]
         assert rules["spike"]["spike_window_minutes"] == 30 and rules["spike"]["min_confidence"] == 0.5
+        assert rules["spike"]["digest"] == "daily" and rules["event"]["digest"] is None
         table = cli(env, "watch", "list")
         assert table.returncode == 0 and "ASSAULT;" in table.stdout and "killed" in table.stdout  # rich may wrap the column
 

@@ -291,6 +291,7 @@ async def test_deliver_agent_dead_letters_exhausted_retries_once(receivers: Any,
     monkeypatch.setattr(common, "deadletter_topic", dead_letters)
     lanes = Dispatcher(settings(tmp_path, delivery_attempts=3))
     monkeypatch.setattr(deliver, "dispatcher", lanes)
+    deliver.book.ready.set()  # no destination disabled (the worker reads wirewatch.destinations first)
     try:
         async with deliver.deliver_alerts.test_context() as agent:
             await agent.put(key="alert-1", value=encode(alert(1, destinations=[failing.url])))

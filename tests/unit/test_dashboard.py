@@ -1,11 +1,16 @@
-"""The dashboard's HTML: escaped feed text, marked evidence, sparklines, feed health parsed from a poller's metrics."""
+"""The dashboard's HTML: escaped feed text, marked evidence, sparklines, per-feed health from the registry and feed-state changelog."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas import Alert
-from streams.dashboard import DashboardData, evidence_html, feed_health, render_dashboard
+import orjson
+
+from schemas import Alert, encode
+from streams.dashboard import DashboardData, dashboard_json, evidence_html, render_dashboard
+from streams.feedhealth import FeedBoard, table_key
+from streams.poller import FeedState
+from streams.registry import make_source
 from streams.search import EntitySummary, Trend, hour_buckets, sparkline_points
 
 T = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
@@ -25,18 +30,20 @@ def test_page_escapes_feed_text_and_shows_everything() -> None:
     trend = Trend(EntitySummary("e", "Redmoor & Co", "ORG", 3), [0, 1, 2])
     data = DashboardData(now=T, alerts=[alert("<b>Bridge</b> vote", "**Ana Lima** won")], trends=[trend],
                          counters={"articles enriched": 12.0}, dead_letters=2.0, lag={"w.articles": 5.0},
-                         feeds={"ok": 3.0, "broken": 1.0}, polls={"ok": 9.0})  # fmt: skip
+                         feeds=board().rows(now=1000.0))  # fmt: skip
     page = render_dashboard(data)
     assert "&lt;b&gt;Bridge&lt;/b&gt; vote" in page and "<b>Bridge</b>" not in page
     assert "Ana &lt;Lima&gt;" in page and "<mark>Ana Lima</mark> won" in page
     assert 'href="http://127.0.0.1/x?a=1&amp;b=2"' in page
     assert "Redmoor &amp; Co" in page and "<polyline" in page
     assert 'data-lag="w.articles">5</span>' in page and "broken: 1" in page and 'id="dead-letters">2<' in page
+    assert "<strong>Valley &lt;News&gt;</strong>" in page and '<span class="status-broken">broken</span>' in page
+    assert "1970-01-01 00:15:00" in page and "in 3 min" in page and "<td>due</td>" in page  # last poll (UTC), next checks
 
 
 def test_empty_page_says_so() -> None:
     page = render_dashboard(DashboardData(now=T, alerts=[], trends=[], counters={}, dead_letters=0, lag={}))
-    assert "no alerts yet" in page and "no mentions in the last 24 hours" in page and "not reachable" in page
+    assert "no alerts yet" in page and "no mentions in the last 24 hours" in page and "no feeds registered" in page
 
 
 def test_sparkline_scales_to_the_box() -> None:
@@ -49,6 +56,61 @@ def test_hour_buckets_end_with_the_current_hour() -> None:
     assert hour_buckets(T, 3) == ["2026-11-28T07", "2026-11-28T08", "2026-11-28T09"]
 
 
-def test_feed_health_from_poller_metrics() -> None:
-    text = 'wirewatch_feeds{status="ok"} 4.0\nwirewatch_feeds{status="broken"} 1.0\nwirewatch_polls_total{status="not_modified"} 7.0\n'
-    assert feed_health(text) == ({"ok": 4.0, "broken": 1.0}, {"not_modified": 7.0})
+VALLEY = make_source("http://valley.example/feed.xml", title="Valley <News>")
+DEAD = make_source("http://dead.example/rss")
+FRESH = make_source("http://fresh.example/rss")
+
+
+def board() -> FeedBoard:
+    """Three registered feeds: one polled fine, one broken, one not polled yet; states keyed as Faust writes them."""
+    b = FeedBoard()
+    for source in (VALLEY, DEAD, FRESH):
+        b.apply(b.registry, source.id, encode(source))
+    ok = FeedState(source=VALLEY, partition=0, last_poll=900.0, next_check=1200.0, last_status="ok", items_seen=41)
+    broken = FeedState(source=DEAD, partition=1, last_poll=950.0, next_check=990.0, last_status="broken", error_count=10,
+                       last_error="timeout: no complete response within 20 s")  # fmt: skip
+    b.apply(b.states, orjson.dumps(VALLEY.id).decode(), ok.dumps())
+    b.apply(b.states, orjson.dumps(DEAD.id).decode(), broken.dumps())
+    return b
+
+
+def test_feed_rows_join_registry_and_changelog_with_the_broken_flag() -> None:
+    rows = {row["url"]: row for row in board().rows(now=1000.0)}
+    assert (rows[VALLEY.url]["status"], rows[VALLEY.url]["items_seen"], rows[VALLEY.url]["next_check_in"]) == ("ok", 41, 200.0)
+    assert (rows[DEAD.url]["status"], rows[DEAD.url]["broken"], rows[DEAD.url]["error_count"]) == ("broken", True, 10)
+    assert (rows[FRESH.url]["status"], rows[FRESH.url]["broken"], rows[FRESH.url]["last_poll"]) == ("new", False, None)
+    assert not rows[VALLEY.url]["broken"]
+
+
+def test_tombstones_remove_feeds_and_bad_entries_are_named() -> None:
+    b = board()
+    b.apply(b.registry, DEAD.id, None)  # `wirewatch feeds remove`
+    b.apply(b.states, orjson.dumps(VALLEY.id).decode(), None)  # the poller dropped its state
+    b.apply(b.registry, "bad1", b"{not json")
+    notes: list[str] = []
+    rows = {row["url"]: row for row in b.rows(now=1000.0, warn=notes.append)}
+    assert set(rows) == {VALLEY.url, FRESH.url} and rows[VALLEY.url]["status"] == "new"
+    assert len(notes) == 1 and notes[0].startswith("feed bad1: ")
+
+
+def test_changelog_keys_are_decoded_to_feed_ids() -> None:
+    assert table_key('"abc"') == "abc" and table_key("abc") == "abc" and table_key('"not json') == '"not json'
+
+
+def test_json_carries_feed_rows_and_notes() -> None:
+    data = DashboardData(now=T, alerts=[], trends=[], counters={}, dead_letters=0, lag={}, feeds=board().rows(now=1000.0),
+                         feed_notes=["feed health may be stale: cannot read x"])  # fmt: skip
+    figures = orjson.loads(orjson.dumps(dashboard_json(data)))
+    assert [row["status"] for row in figures["feeds"]] == ["broken", "new", "ok"]  # sorted by URL
+    assert figures["feed_notes"] == ["feed health may be stale: cannot read x"]
+    assert "feed health may be stale: cannot read x" in render_dashboard(data)
+
+
+def test_states_are_kept_without_their_recent_item_memory() -> None:
+    b = FeedBoard()
+    state = FeedState(source=VALLEY, partition=0, last_poll=900.0, items_seen=3, recent={f"a{n}": ["h", 1] for n in range(500)})
+    b.apply(b.states, orjson.dumps(VALLEY.id).decode(), state.dumps())
+    kept = FeedState.loads(b.states[VALLEY.id])
+    assert kept.recent == {} and kept.items_seen == 3 and len(b.states[VALLEY.id]) < len(state.dumps()) / 10
+    b.apply(b.states, "broken-bytes", b"\x00not json")  # kept as is: health shows the feed as not polled yet
+    assert b.states["broken-bytes"] == b"\x00not json"

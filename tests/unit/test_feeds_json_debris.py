@@ -133,3 +133,10 @@ def test_remove_debris(text: str, expected: str) -> None:
 
 def test_remove_debris_without_a_title_keeps_lines() -> None:
     assert remove_debris("Bridge vote\nBridge vote", "") == "Bridge vote\nBridge vote"
+
+
+def test_remove_debris_normalizes_what_it_keeps() -> None:
+    # one pass over the lines both removes debris and normalizes: spaces collapsed (no-break ones too),
+    # lines trimmed, one blank line between paragraphs, none at either end
+    text = "\n\n  The\xa0 bridge   vote passed. \n\n\nAdd new comment\n\n\n\tWork starts in May.\t\n\n"
+    assert remove_debris(text, TITLE) == "The bridge vote passed.\n\nWork starts in May."

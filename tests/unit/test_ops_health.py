@@ -1,13 +1,16 @@
-"""Liveness as progress, JSON log lines with stable keys, and sink writes that wait out an unavailable database."""
+"""Liveness as progress, JSON log lines with stable keys, sink writes that wait out a database, bounded consumer buffers."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import orjson
 import pytest
 
 from agents.web import Health
+from streams.app import create_app
+from streams.config import Settings
 from streams.logs import STABLE_KEYS, JsonFormatter
 from streams.sinks import SinkUnavailable, write_with_retry
 
@@ -64,3 +67,11 @@ async def test_write_with_retry_passes_other_errors_on() -> None:
 
     with pytest.raises(ValueError, match="refused"):
         await write_with_retry(broken, [1], lambda exc, pause: None)
+
+
+def test_backpressure_settings_reach_faust(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, stream_buffer_size=64, consumer_fetch_bytes=65_536, consumer_poll_records=32)
+    conf = create_app("worker", settings).conf
+    assert (conf.stream_buffer_maxsize, conf.consumer_max_fetch_size, conf.broker_max_poll_records) == (64, 65_536, 32)
+    defaults = create_app("worker", Settings(data_dir=tmp_path)).conf
+    assert defaults.stream_buffer_maxsize < 4096 and defaults.broker_max_poll_records is not None  # below Faust's unbounded defaults

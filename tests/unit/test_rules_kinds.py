@@ -8,7 +8,8 @@ import pytest
 
 from schemas import Event, Magnitude, Mention, WatchRule
 from streams import ids
-from streams.rules import EntitySeen, build_event_alert, evaluate_mention, event_matches, is_spike, spike_counts
+from streams.eventgroups import EventGroup, evaluate_event, event_day, group_key
+from streams.rules import EntitySeen, evaluate_mention, event_matches, is_spike, spike_counts
 from streams.watch import describe, load_rules_yaml, make_rule, parse_magnitude, watched_entity_id
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -198,13 +199,75 @@ def test_event_matches(rule: WatchRule, changes: dict[str, object], fires: bool)
     assert event_matches(rule, event(**changes)) is fires
 
 
-def test_event_alert_ids_are_shared_by_copies_of_the_same_sentence() -> None:
-    now = T0
-    one = build_event_alert(MOSUL, event(), now)
-    copy = build_event_alert(MOSUL, event(id="ev2", article_id="art2"), now)
-    other = build_event_alert(MOSUL, event(id="ev3", sentence="Another strike in Mosul killed 12."), now)
-    assert one.id == copy.id != other.id
-    assert one.event_id == "ev1" and one.kind == "event" and "12 killed" in one.entity_name
+def run_events(events: list[Event], rules: list[WatchRule] | None = None, now: datetime = T0) -> list[tuple[str, str, bool, int]]:
+    """(alert id, event id, update?, source count) of every alert the events raise, grouped as the agent groups them."""
+    groups: dict[str, EventGroup] = {}
+    out = []
+    for item in events:
+        key = group_key(item, now)
+        groups[key], alerts = evaluate_event(groups.get(key), item, rules or [MOSUL], now)
+        out += [(alert.id, alert.event_id or "", alert.update, alert.source_count) for alert in alerts]
+    return out
+
+
+def test_syndicated_and_lightly_edited_copies_of_an_event_alert_once() -> None:
+    raised = run_events([
+        event(),  # the original
+        event(id="ev2", article_id="art2"),  # a syndicated copy: the same sentence in another article
+        event(id="ev3", article_id="art3", sentence="An air strike on Mosul has killed 12 people, officials said."),  # lightly edited
+        event(id="ev1b", article_id="art1", sentence="Twelve people died in the Mosul strike."),  # same article again: nothing
+        event(),  # a replay: nothing
+    ])  # fmt: skip
+    assert len(raised) == 3
+    ((first, _, update, sources), *updates) = raised
+    assert not update and sources == 1
+    assert [(alert_id, event_id, update, sources) for alert_id, event_id, update, sources in updates] == [
+        (first, "ev2", True, 2), (first, "ev3", True, 3)
+    ]  # fmt: skip
+    assert len({alert_id for alert_id, *_ in raised}) == 1  # one alert id: receivers see one alert
+
+
+def test_one_event_reported_by_two_outlets_in_different_words_is_grouped() -> None:
+    raised = run_events([
+        event(),
+        # another outlet: its own sentence, overlapping actors, same type, place and day
+        event(id="ev9", article_id="art9", actors=["coalition forces", "Iraqi army"], location="Mosul",
+              sentence="Twelve civilians were reported dead after coalition forces bombed a district of Mosul on Monday."),
+    ])  # fmt: skip
+    assert [(update, sources) for _, _, update, sources in raised] == [(False, 1), (True, 2)]
+    assert raised[0][0] == raised[1][0]
+
+
+def test_different_events_of_one_type_place_and_day_each_alert() -> None:
+    raised = run_events([
+        event(),
+        event(id="ev4", article_id="art4", actors=["Islamic State"], sentence="Gunmen in Mosul killed 15 at a market."),  # other actors
+        event(id="ev5", article_id="art5", location="Baghdad"),  # another place
+        event(id="ev6", article_id="art6", date="2026-11-02"),  # another day
+    ])  # fmt: skip
+    assert [(update, sources) for _, _, update, sources in raised] == [(False, 1)] * 4
+    assert len({alert_id for alert_id, *_ in raised}) == 4
+
+
+def test_without_actors_same_magnitudes_or_wording_group_and_others_do_not() -> None:
+    bare = {"actors": [], "recipients": []}
+    raised = run_events([
+        event(**bare),
+        event(id="e2", article_id="a2", sentence="Mosul: 12 killed in an air strike.", **bare),  # same magnitudes
+        event(id="e3", article_id="a3", magnitudes=[Magnitude(kind="killed", value=30)], sentence="A car bomb in Mosul killed 30.",
+              **bare),  # another event
+    ])  # fmt: skip
+    assert [(update, sources) for _, _, update, sources in raised] == [(False, 1), (True, 2), (False, 1)]
+
+
+def test_group_state_round_trips_and_each_rule_fires_once_per_event() -> None:
+    anywhere = make_rule("Any assault", [], kind="event", event_types=["ASSAULT"])
+    group, alerts = evaluate_event(None, event(), [MOSUL, anywhere], T0)
+    assert [(a.rule_id, a.update) for a in alerts] == [(MOSUL.id, False), (anywhere.id, False)]
+    group, alerts = evaluate_event(EventGroup.loads(group.dumps()), event(id="ev2", article_id="art2"), [MOSUL, anywhere], T0)
+    assert [(a.rule_id, a.update, a.sources) for a in alerts] == [(MOSUL.id, True, ["art1", "art2"]), (anywhere.id, True, ["art1", "art2"])]
+    assert alerts[0].kind == "event" and "12 killed" in alerts[0].entity_name and alerts[0].story_id == "ev1"
+    assert event_day(event(date="2026-11-05"), T0).isoformat() == "2026-11-05" and event_day(event(date="Monday"), T0) == T0.date()
 
 
 def test_watchlist_yaml_every_kind() -> None:
@@ -228,6 +291,7 @@ watch:
   - name: Lindenport
     kind: mention
     min_confidence: 0.7
+    digest: hourly
 """
     )
     assert [r.kind for r in rules] == ["spike", "co_mention", "event", "mention"]
@@ -236,6 +300,9 @@ watch:
     assert (rules[2].magnitude_kind, rules[2].magnitude_min) == ("killed", 10)
     assert describe(rules[2]) == "ASSAULT; in Mosul; ≥10 killed"
     assert describe(rules[1]) == "with Bo Berg; ≥2 sources"
+    assert rules[3].digest == "hourly" and rules[0].digest is None and describe(rules[3]) == "confidence ≥0.7; hourly digest"
+    with pytest.raises(ValueError, match="entry 1 .*digest"):
+        load_rules_yaml("watch:\n  - name: X\n    digest: weekly\n")
     with pytest.raises(ValueError, match=r"entry 1 \(X\): unknown key\(s\) treshold"):
         load_rules_yaml("watch:\n  - name: X\n    treshold: 3\n")
     with pytest.raises(ValueError, match="entry 1 .*co_mention rule needs the other entity"):

@@ -1,0 +1,86 @@
+"""The worker's consumer commits only over offsets its streams acked, and hands each message over once per seek."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from faust.types import TP, Message
+
+from streams.app import ReliableConsumer, worker_app
+from streams.topics import articles_topic, destinations_topic
+
+
+@pytest.fixture
+def consumer() -> Iterator[ReliableConsumer]:
+    consumer = worker_app.consumer
+    assert isinstance(consumer, ReliableConsumer)
+    worker_app.topics.add(articles_topic)
+    worker_app.topics.add(destinations_topic)
+    # what subscribing does when the agents start (Conductor._update_indices, which would also declare topics)
+    worker_app.topics.acking_topics.update([*articles_topic.topics, *destinations_topic.topics])
+    yield consumer
+    for state in (consumer._acked, consumer._acked_index, consumer._gap, consumer._committed_offset):
+        state.clear()
+    consumer._delivered.clear()
+
+
+def articles(partition: int = 0) -> TP:
+    return TP(articles_topic.get_topic_name(), partition)
+
+
+def message(tp: TP, offset: int) -> Message:
+    return Message(tp.topic, tp.partition, offset, 0.0, 0, [], b"k", b"{}", None)
+
+
+def test_a_commit_never_passes_the_committed_offset_while_it_is_unacked(consumer: ReliableConsumer) -> None:
+    tp = articles()
+    consumer._committed_offset[tp] = 31
+    consumer._acked[tp].extend([32, 33, 34])
+    # stock Faust commits 35 here: offset 31 is one below the first ack, which its check lets through
+    assert consumer._new_offset(tp) is None
+    consumer._acked[tp].append(31)
+    assert consumer._new_offset(tp) == 35
+    assert consumer._acked[tp] == []
+
+
+def test_a_partition_never_committed_counts_from_its_first_offset(consumer: ReliableConsumer) -> None:
+    tp = articles(1)
+    consumer._committed_offset[tp] = 0  # perform_seek sets the first offset when the group has no commit
+    consumer._acked[tp].extend([5, 6, 7])
+    assert consumer._new_offset(tp) is None  # stock Faust skips its check when the committed offset is 0
+    consumer._acked[tp].extend([0, 1, 2, 3, 4, 9])
+    assert consumer._new_offset(tp) == 8
+    assert consumer._acked[tp] == [9]  # waits for 8
+
+
+def test_acks_below_the_committed_offset_are_dropped(consumer: ReliableConsumer) -> None:
+    tp = articles(2)
+    consumer._committed_offset[tp] = 10
+    consumer._acked[tp].extend([7, 8, 10, 11])
+    assert consumer._new_offset(tp) == 12
+
+
+def test_each_message_is_handed_over_once_per_seek(consumer: ReliableConsumer) -> None:
+    tp = articles(3)
+    consumer._restart_count(tp, 40)  # what a seek to the committed offset 40 does
+    delivered = [offset for offset in (40, 41, 41, 40, 42) if asyncio.run(consumer._in_order(message(tp, offset)))]
+    assert delivered == [40, 41, 42]
+    consumer._acked[tp].extend([50])  # an ack left from before the seek
+    consumer._restart_count(tp, 41)
+    assert consumer._acked[tp] == []
+    assert asyncio.run(consumer._in_order(message(tp, 41)))  # re-fetched after the seek: handed over again
+
+
+def test_offsets_removed_by_compaction_count_as_done(consumer: ReliableConsumer) -> None:
+    tp = TP(destinations_topic.get_topic_name(), 0)
+    consumer._committed_offset[tp] = 3
+    consumer._restart_count(tp, 3)
+    for offset in (3, 7):  # 4 to 6 were compacted away
+        assert asyncio.run(consumer._in_order(message(tp, offset)))
+    consumer._acked[tp].append(3)
+    assert consumer._new_offset(tp) == 4  # 7 is not acked yet, so the gap cannot be passed
+    consumer._committed_offset[tp] = 4  # what the commit records
+    consumer._acked[tp].append(7)
+    assert consumer._new_offset(tp) == 8
