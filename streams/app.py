@@ -46,9 +46,6 @@ class _NoReadOffsets(dict[TP, int | None]):
     Reads always answer "nothing read yet" and writes are ignored.
     """
 
-    def __missing__(self, tp: TP) -> None:
-        return None
-
     def __getitem__(self, tp: TP) -> None:
         return None
 

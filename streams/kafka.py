@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -39,14 +40,23 @@ def unavailable(settings: Settings, exc: Exception) -> BrokerUnavailable:
     )
 
 
-async def ensure_topics(settings: Settings) -> None:
-    """Create every Wirewatch topic that does not exist yet, compacted where the contract says so."""
+@contextlib.asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client for the configured broker, closed on exit; BrokerUnavailable when none answers."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
     try:
         await admin.start()
     except KafkaConnectionError as exc:
         raise unavailable(settings, exc) from exc
     try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create every Wirewatch topic that does not exist yet, compacted where the contract says so."""
+    async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         names = {settings.topic(name): name in COMPACTED for name in TOPIC_NAMES}
         names.update({changelog_topic(settings, role, table): True for role, tables in TABLES.items() for table in tables})
@@ -66,8 +76,6 @@ async def ensure_topics(settings: Settings) -> None:
             except TopicAlreadyExistsError:
                 pass  # another process created them first
             await _await_leaders(admin, [topic.name for topic in wanted])
-    finally:
-        await admin.close()
 
 
 async def delete_topics(settings: Settings) -> int:
@@ -76,18 +84,11 @@ async def delete_topics(settings: Settings) -> int:
     For throwaway namespaces only (``wirewatch demo``, tests): each run otherwise leaves about 150
     partitions behind, and a development broker holding tens of thousands runs out of heap.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise unavailable(settings, exc) from exc
-    try:
+    async with admin_client(settings) as admin:
         ours = [t for t in await admin.list_topics() if t.startswith((settings.topic_prefix, f"{settings.app_prefix}-"))]
         if ours:
             await admin.delete_topics(ours)
         return len(ours)
-    finally:
-        await admin.close()
 
 
 async def _await_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> None:

@@ -62,9 +62,10 @@ class FeedServer:
 
 
 class WebhookReceiver:
-    """Records every POST: headers and body."""
+    """Records every POST (headers and body) and answers ``status``, which a test may change."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 204) -> None:
+        self.status = status
         self.received: list[tuple[dict[str, str], bytes]] = []
         receiver = self
 
@@ -72,7 +73,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
+                self.send_response(receiver.status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -81,6 +82,11 @@ class WebhookReceiver:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def ids(self) -> list[str]:
+        """The ``webhook-id`` of every request, in arrival order."""
+        return [headers.get("webhook-id", "") for headers, _ in self.received]
 
     def close(self) -> None:
         self.httpd.shutdown()

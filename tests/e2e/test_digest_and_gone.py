@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +19,11 @@ from streams.delivery import verify_webhook
 from streams.destinations import destination_id
 from streams.kafka import changelog_topic, ensure_topics, read_topic
 from tests.conftest import free_port
-from tests.e2e.helpers import cli, stack_env, start, stop, wait_for
+from tests.e2e.helpers import WebhookReceiver, cli, stack_env, start, stop, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 SECRET = "e2e-digest-secret"
-
-
-class Hook:
-    """A loopback webhook answering ``status`` (changeable), recording every request's headers and body."""
-
-    def __init__(self, status: int = 204) -> None:
-        self.status = status
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                hook.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(hook.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def ids(self) -> list[str]:
-        return [headers.get("webhook-id", "") for headers, _ in self.requests]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
 
 
 def an_alert(number: int, detected: datetime, **changes: Any) -> Alert:
@@ -88,7 +56,7 @@ def values(settings: Settings, topic: str) -> list[tuple[str | None, bytes | Non
 
 
 def test_a_410_destination_stays_disabled_across_a_restart_until_re_enabled(kafka_settings: Settings, tmp_path: Path) -> None:
-    hook = Hook(status=410)
+    hook = WebhookReceiver(status=410)
     env = stack_env(kafka_settings, {"WIREWATCH_WEB_PORT": str(free_port()), "WIREWATCH_WEBHOOK_URL": hook.url})
     log = tmp_path / "worker.log"
     now = datetime.now(tz=UTC)
@@ -136,7 +104,7 @@ def pending_counts(settings: Settings) -> dict[str, int]:
 
 
 def test_a_pending_digest_survives_a_restart_and_is_sent_once(kafka_settings: Settings, tmp_path: Path) -> None:
-    hook = Hook()
+    hook = WebhookReceiver()
     base = {"WIREWATCH_WEB_PORT": str(free_port()), "WIREWATCH_WEBHOOK_URL": hook.url, "WIREWATCH_WEBHOOK_SECRET": SECRET,
             "WIREWATCH_DIGEST_CHECK_SECONDS": "1"}  # fmt: skip
     log = tmp_path / "worker.log"
@@ -152,7 +120,7 @@ def test_a_pending_digest_survives_a_restart_and_is_sent_once(kafka_settings: Se
     worker = start("worker", stack_env(kafka_settings, {**base, "WIREWATCH_DIGEST_GRACE_SECONDS": "604800"}), log)
     try:
         wait_for("five alerts in three pending digests", lambda: pending_counts(kafka_settings) == expected_keys, 180, 0.5, [worker])
-        assert hook.requests == []  # digest alerts are never pushed one by one
+        assert hook.received == []  # digest alerts are never pushed one by one
     finally:
         assert stop(worker) == 0, f"log in {log}"
 
@@ -160,7 +128,7 @@ def test_a_pending_digest_survives_a_restart_and_is_sent_once(kafka_settings: Se
     env = stack_env(kafka_settings, {**base, "WIREWATCH_DIGEST_GRACE_SECONDS": "0"})
     worker = start("worker", env, log)
     try:
-        wait_for("two digests", lambda: len(hook.requests) >= 2, 180, 0.2, [worker])
+        wait_for("two digests", lambda: len(hook.received) >= 2, 180, 0.2, [worker])
     finally:
         assert stop(worker) == 0, f"log in {log}"
 
@@ -168,16 +136,16 @@ def test_a_pending_digest_survives_a_restart_and_is_sent_once(kafka_settings: Se
     produce(kafka_settings, [an_alert(6, one_ago + timedelta(minutes=1), digest="hourly")])
     worker = start("worker", env, log)
     try:
-        wait_for("the third digest", lambda: len(hook.requests) >= 3, 180, 0.2, [worker])
+        wait_for("the third digest", lambda: len(hook.received) >= 3, 180, 0.2, [worker])
         time.sleep(3)  # three more checks: anything else would be a second send
     finally:
         code = stop(worker)
         hook.close()
     assert code == 0, f"log in {log}"
     assert hook.ids == [digest.digest_id(hook.url, "hourly", start) for start in (three_ago, two_ago, one_ago)]
-    bodies = [orjson.loads(body) for _, body in hook.requests]
+    bodies = [orjson.loads(body) for _, body in hook.received]
     assert [sorted(a["id"] for a in body["alerts"]) for body in bodies] == [["e2e-alert-1", "e2e-alert-2", "e2e-alert-3"], ["e2e-alert-4"],
                                                                        ["e2e-alert-6"]]  # fmt: skip
     assert [body["count"] for body in bodies] == [3, 1, 1]
-    assert all(verify_webhook(SECRET, headers, body) for headers, body in hook.requests)
+    assert all(verify_webhook(SECRET, headers, body) for headers, body in hook.received)
     assert pending_counts(kafka_settings)[digest.digest_key(hook.url, "hourly", three_ago)] == -1  # marked sent in the table

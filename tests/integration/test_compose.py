@@ -27,6 +27,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from streams.config import Settings
+from streams.kafka import delete_topics
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,19 +167,6 @@ def http_status(url: str) -> int | None:
         return None
 
 
-async def _delete_topics(bootstrap: str, prefixes: tuple[str, ...]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if name.startswith(prefixes)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
-
-
 # ---------------------------------------------------------------- structure
 
 
@@ -244,7 +234,7 @@ def bootstrap(run_id: str) -> Any:
         pytest.skip(f"no Kafka broker at {address} (start one with 'bash deploy/kafka/kafka.sh start')")
     yield address
     try:  # best effort: the topics this run created
-        asyncio.run(_delete_topics(address, (f"{run_id}.", f"{run_id}-")))
+        asyncio.run(delete_topics(Settings(kafka_bootstrap=address, topic_prefix=f"{run_id}.", app_prefix=run_id)))
     except Exception as exc:  # noqa: BLE001 - cleanup must not fail the run
         print(f"could not delete the topics of {run_id}: {exc}", file=sys.stderr)
 
