@@ -100,7 +100,7 @@ def topic_ids(settings: Settings, topic: str) -> list[str]:
 
 
 @pytest.mark.xfail(
-    reason="open defect (issue 5 note): in 2 of 6 runs on 2026-11-28 the restarted worker re-delivered the uncommitted "
+    reason="open defect (issue 5 note): in 3 of 7 runs on 2026-11-28 the restarted worker re-delivered the uncommitted "
     "alerts to the console but some never reached the webhook within 180 s; cause not found yet",
     strict=False,
 )
