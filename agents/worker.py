@@ -1,5 +1,15 @@
-"""The worker process: importing this module registers every worker agent on ``worker_app``."""
+"""The worker process: importing this module registers the agents of the worker's role (WIREWATCH_WORKER_ROLE)."""
 
-from agents import alert, common, dashboard, deliver, enrich, store
+from importlib import import_module
 
-__all__ = ["alert", "common", "dashboard", "deliver", "enrich", "store"]
+from streams.config import get_settings
+
+#: the agent modules each role runs; ``nlp`` and ``core`` together run what ``all`` runs
+ROLES: dict[str, tuple[str, ...]] = {
+    "all": ("enrich", "alert", "deliver", "store", "dashboard"),
+    "nlp": ("enrich",),
+    "core": ("alert", "deliver", "store", "dashboard"),
+}
+
+for _module in ROLES[get_settings().worker_role]:
+    import_module(f"agents.{_module}")

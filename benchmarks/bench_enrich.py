@@ -61,6 +61,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def broker_pid() -> int | None:
+    """The local broker's process id (``deploy/kafka/kafka.sh`` writes it), to count its CPU time too."""
+    state = Path(os.environ.get("WIREWATCH_KAFKA_STATE_DIR", ROOT / ".local" / "kafka"))
+    try:
+        return int((state / "kafka.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def ready_partitions(port: int) -> int:
     """Partitions a worker holds once its ``/ready`` page says ready, else 0."""
     try:
@@ -94,8 +103,11 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def agent_docs_per_second(articles: list[Article], workers: int, workdir: Path) -> dict[str, float]:
-    """Articles/s from ``wirewatch.articles`` to ``wirewatch.enriched`` with ``workers`` worker processes on a fresh namespace.
+async def agent_docs_per_second(articles: list[Article], workers: int, workdir: Path, role: str = "nlp") -> dict[str, float]:
+    """Articles/s from ``wirewatch.articles`` to ``wirewatch.enriched`` with ``workers`` worker processes of ``role``.
+
+    ``nlp`` workers run the enrich agent alone (how NLP scales apart from alerting); an ``all`` worker also runs
+    the alert, delivery and storage agents on the mentions and enriched articles it produces.
 
     The workers start first and the backlog is published once every one holds its share of the partitions, so the
     consumer group's rebalances come before the clock; the rate is taken between the 10th and the 90th percent of
@@ -111,7 +123,7 @@ async def agent_docs_per_second(articles: list[Article], workers: int, workdir: 
     for n, port in enumerate(ports):
         env = child_env(settings, {"WIREWATCH_TOPIC_PREFIX": settings.topic_prefix, "WIREWATCH_APP_PREFIX": namespace,
                                    "WIREWATCH_WEB_PORT": str(port), "WIREWATCH_DATA_DIR": str(workdir / f"{namespace}-{n}"),
-                                   "WIREWATCH_LOG_LEVEL": "warning"})  # fmt: skip
+                                   "WIREWATCH_LOG_LEVEL": "warning", "WIREWATCH_WORKER_ROLE": role})  # fmt: skip
         log = (workdir / f"{namespace}-{n}.log").open("ab")
         processes.append(
             subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -129,6 +141,8 @@ async def agent_docs_per_second(articles: list[Article], workers: int, workdir: 
     seen: set[str] = set()
     first, last = len(articles) // 10, len(articles) * 9 // 10
     cpu: dict[int, float] = {}
+    broker = broker_pid()
+    broker_cpu: dict[int, float] = {}
     try:
         await wait_assigned(ports)
         await publish(settings, "articles", [(a.id, a) for a in articles])
@@ -145,6 +159,7 @@ async def agent_docs_per_second(articles: list[Article], workers: int, workdir: 
                         arrivals.append(time.monotonic())
                         if len(arrivals) - 1 in (first, last):
                             cpu[len(arrivals) - 1] = sum(cpu_seconds(p.pid) for p in processes)
+                            broker_cpu[len(arrivals) - 1] = cpu_seconds(broker) if broker else 0.0
         rss = [peak_rss_mb(p.pid) for p in processes]
     finally:
         await consumer.stop()
@@ -155,7 +170,9 @@ async def agent_docs_per_second(articles: list[Article], workers: int, workdir: 
     if len(arrivals) <= last:
         raise RuntimeError(f"only {len(arrivals)} of {len(articles)} articles were enriched; see the logs in {workdir}")
     rate = (last - first) / (arrivals[last] - arrivals[first])
-    return {"docs": len(arrivals), "docs_s": rate, "cpu_ms": (cpu[last] - cpu[first]) * 1000 / (last - first), "rss_mb": max(rss)}
+    per_doc = 1000 / (last - first)
+    return {"docs": len(arrivals), "docs_s": rate, "cpu_ms": (cpu[last] - cpu[first]) * per_doc, "rss_mb": max(rss),
+            "broker_cpu_ms": (broker_cpu[last] - broker_cpu[first]) * per_doc}  # fmt: skip
 
 
 def extract_run(articles: list[Article], workdir: Path) -> dict[str, float]:
@@ -185,10 +202,13 @@ def bench_enrich(limit: int = 400) -> dict[str, Any]:
         bare, bare_cpu_ms = bare_docs_per_second(articles, batch)
         one = asyncio.run(agent_docs_per_second(articles, 1, workdir))
         two = asyncio.run(agent_docs_per_second(articles, 2, workdir))
+        full = asyncio.run(agent_docs_per_second(articles, 1, workdir, role="all"))
     return {"docs": len(articles), "bare_docs_s": bare, "one_docs_s": one["docs_s"], "two_docs_s": two["docs_s"],
             "ratio": one["docs_s"] / bare, "scaling": two["docs_s"] / one["docs_s"], "worker_rss_mb": max(one["rss_mb"], two["rss_mb"]),
             "bare_cpu_ms": bare_cpu_ms, "one_cpu_ms": one["cpu_ms"], "two_cpu_ms": two["cpu_ms"], "cpu_ratio": bare_cpu_ms / one["cpu_ms"],
-            "extract_docs_s": extract["docs_s"], "extract_rss_mb": extract["rss_mb"]}  # fmt: skip
+            "extract_docs_s": extract["docs_s"], "extract_rss_mb": extract["rss_mb"],
+            "full_docs_s": full["docs_s"], "full_ratio": full["docs_s"] / bare, "full_cpu_ms": full["cpu_ms"],
+            "one_broker_cpu_ms": one["broker_cpu_ms"], "two_broker_cpu_ms": two["broker_cpu_ms"]}  # fmt: skip
 
 
 def main() -> int:

@@ -158,7 +158,8 @@ def main() -> int:
     from benchmarks.bench_enrich import bench_enrich
 
     agent = bench_enrich()
-    print(f"  ratio {agent['ratio']:.2f}, two workers {agent['scaling']:.2f} x, extract {agent['extract_docs_s']:.1f} docs/s")
+    print(f"  ratio {agent['ratio']:.2f} (all-agents worker {agent['full_ratio']:.2f}), two workers {agent['scaling']:.2f} x, "
+          f"extract {agent['extract_docs_s']:.1f} docs/s")  # fmt: skip
     print("sinks: SQLite and PostgreSQL throughput, search on 100k articles ...", flush=True)
     from benchmarks.bench_sinks import bench_sinks, describe
 
@@ -176,8 +177,9 @@ in the same run (1.00 = no overhead). The machines are shared: compare ratios, n
 |---|---|---|---|---|
 | feed parsing: refusal checks, feedparser, text cleaning, ids | {parse["feeds"]:.0f} real feeds (feedjira 2009 captures, those not refused up front), {parse["items"]:.0f} items | `feedparser.parse` with the same options: {parse["bare_feeds_s"]:.1f} feeds/s | {parse["ours_feeds_s"]:.1f} feeds/s, {parse["ours_items_s"]:.0f} items/s | {parse["ratio"]:.2f} |
 | entity extraction: nlp.pipe, canonical entities, 1,000-name gazetteer | {extract["docs"]:.0f} BBC News articles | `nlp.pipe` (`en_core_web_sm` 3.8, lemmatizer off): {extract["bare_docs_s"]:.1f} docs/s | {extract["ours_docs_s"]:.1f} docs/s | {extract["ratio"]:.2f} |
-| enrich agent on the real broker, one worker process: `wirewatch.articles` → entities, events → `wirewatch.enriched` (target ≥ 0.9) | {agent["docs"]:.0f} BBC News articles | `nlp.pipe` with the worker's components, one process: {agent["bare_docs_s"]:.1f} docs/s | {agent["one_docs_s"]:.1f} docs/s, peak RSS {agent["worker_rss_mb"]:.0f} MB per worker | {agent["ratio"]:.2f} |
-| enrich agent, two worker processes vs one (target ≥ 1.7) | the same articles | one worker: {agent["one_docs_s"]:.1f} docs/s | two workers: {agent["two_docs_s"]:.1f} docs/s | {agent["scaling"]:.2f} |
+| enrich agent on the real broker, one worker process (`--role nlp`: the enrich agent alone): `wirewatch.articles` → entities, events → `wirewatch.enriched` (target ≥ 0.9) | {agent["docs"]:.0f} BBC News articles | `nlp.pipe` with the worker's components, one process: {agent["bare_docs_s"]:.1f} docs/s, {agent["bare_cpu_ms"]:.0f} CPU ms/doc | {agent["one_docs_s"]:.1f} docs/s, {agent["one_cpu_ms"]:.0f} CPU ms/doc, peak RSS {agent["worker_rss_mb"]:.0f} MB per worker | {agent["ratio"]:.2f} |
+| enrich agent, two `--role nlp` worker processes vs one (target ≥ 1.7) | the same articles | one worker: {agent["one_docs_s"]:.1f} docs/s | two workers: {agent["two_docs_s"]:.1f} docs/s ({agent["two_cpu_ms"]:.0f} worker CPU ms/doc; the broker on the same two cores: {agent["two_broker_cpu_ms"]:.1f} CPU ms/doc) | {agent["scaling"]:.2f} |
+| enrich agent in one `all` worker (the default: alert, delivery and storage agents in the same process) | the same articles | `nlp.pipe`: {agent["bare_docs_s"]:.1f} docs/s | {agent["full_docs_s"]:.1f} docs/s, {agent["full_cpu_ms"]:.0f} CPU ms/doc | {agent["full_ratio"]:.2f} |
 | `wirewatch extract` (JSON lines in and out, model load included) | the same articles | `nlp.pipe`: {agent["bare_docs_s"]:.1f} docs/s | {agent["extract_docs_s"]:.1f} docs/s, peak RSS {agent["extract_rss_mb"]:.0f} MB | {agent["extract_docs_s"] / agent["bare_docs_s"]:.2f} |
 
 Quality (`benchmarks/eval_ner.py`, `benchmarks/eval_events.py`), each next to raw spaCy measured by the same harness:

@@ -264,8 +264,8 @@ R = TypeVar("R", bound=Record)
 
 
 def encode(record: Record) -> bytes:
-    """Serialize a record to JSON bytes."""
-    return orjson.dumps(record.model_dump(mode="json"))
+    """Serialize a record to JSON bytes (pydantic's serializer writes them directly: half the time of dump-then-orjson)."""
+    return type(record).__pydantic_serializer__.to_json(record)
 
 
 def decode(model: type[R], data: bytes | None) -> R:

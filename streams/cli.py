@@ -72,8 +72,18 @@ def poller() -> None:
 
 
 @main.command()
-def worker() -> None:
-    """Run a worker process: enrich, alert, deliver and store."""
+@click.option(
+    "--role",
+    type=click.Choice(["all", "nlp", "core"]),
+    default=None,
+    help="all: every agent (the default, or WIREWATCH_WORKER_ROLE); nlp: only the enrich agent, in its own consumer "
+    "group; core: every agent but enrich. Scale NLP apart by running nlp and core workers instead of all.",
+)
+def worker(role: str | None) -> None:
+    """Run a worker process: enrich, alert, deliver and store (or one role's share of them)."""
+    if role is not None:
+        os.environ["WIREWATCH_WORKER_ROLE"] = role
+        get_settings.cache_clear()  # the apps are created from the settings on import, after this
     _start_faust("worker")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     )
     enrich_concurrency: int = Field(
         2, ge=1, description="NLP batches in flight per worker: the next batch parses while the last one's outputs are published."
+    )
+    worker_role: Literal["all", "nlp", "core"] = Field(
+        "all",
+        description="What a worker runs: every agent (all); only the enrich agent, in its own consumer group "
+        "wirewatch-nlp (nlp); every agent but enrich (core). Scale NLP apart with nlp + core workers, never all + nlp.",
     )
 
     # Poller

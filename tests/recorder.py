@@ -19,3 +19,7 @@ class Recorder:
         acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         acknowledged.set_result(None)
         return acknowledged
+
+    async def send_raw(self, key: str, value: bytes) -> asyncio.Future[None]:
+        """What :meth:`streams.app.Topic.send_raw` does: straight to the producer."""
+        return await self.send(key, value)
