@@ -18,7 +18,7 @@ from spacy.language import Language
 
 from schemas import Entity, Event, MentionSpan
 from streams import ids
-from streams.events import extract_events
+from streams.events import ParsedDoc, extract_events
 from streams.watch import Watchlist, watched_entity_id
 
 #: the two names the same 3.8 small English pipeline is installed under (see README)
@@ -51,6 +51,22 @@ def _title_pattern() -> re.Pattern[str]:
 @functools.cache
 def _title_before_pattern() -> re.Pattern[str]:
     return re.compile(r"(?:^|\W)(?:" + _titles() + r")\.?\s+$", re.IGNORECASE)
+
+
+@functools.cache
+def _longest_title() -> int:
+    return max(len(title) for title in name_lexicon()["titles"])
+
+
+def _title_before(text: str, start: int) -> bool:
+    """Whether a title ("President", "Mr.") stands right before ``start``, with only spaces between.
+
+    The pattern ends in ``\\s+$``, so a match starts no earlier than the longest title, its "." and the ``\\W``
+    before it back from where the trailing spaces begin: the search starts there, not 40 characters back
+    (``search(string, pos)`` does not take ``pos`` for the ``^`` of the pattern).
+    """
+    window = text[max(0, start - 40) : start]
+    return _title_before_pattern().search(window, max(0, len(window.rstrip()) - _longest_title() - 2)) is not None
 
 
 @functools.cache
@@ -167,8 +183,8 @@ def canonical_entities(text: str, spans: list[tuple[int, int, str]], watchlist: 
         taken[span_start:span_end] = b"\x01" * (span_end - span_start)  # any model span, kept or not, blocks a later guess
         if label not in KEPT_LABELS:
             continue
-        for start, end in _pieces(text, span_start, span_end):
-            _add_mention(text, groups, start, end, label)
+        for start, end in _pieces(text[span_start:span_end]):
+            _add_mention(text, groups, span_start + start, span_start + end, label)
     _join_acronyms(text, groups)
     _join_short_forms(groups)
     types = {key: _decide_type(group) for key, group in groups.items()}
@@ -209,28 +225,41 @@ def _merge_split_names(text: str, spans: list[tuple[int, int, str]]) -> list[tup
     return out
 
 
-def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """A model span cut at line breaks, dashes and commas between names, without trailing numbers ("Kent 108-3")."""
+@functools.lru_cache(maxsize=65536)
+def _pieces(surface: str) -> tuple[tuple[int, int], ...]:
+    """A model span cut at line breaks, dashes and commas between names, without trailing numbers ("Kent 108-3").
+
+    Offsets are within ``surface``; memoised, as the same names recur in an article and across articles.
+    """
     out = []
-    cursor = start
-    for match in [*_SPLIT.finditer(text, start, end), None]:
-        piece_end = match.start() if match else end
-        words = list(_WORD.finditer(text, cursor, piece_end))
+    cursor = 0
+    for match in [*_SPLIT.finditer(surface), None]:
+        piece_end = match.start() if match else len(surface)
+        words = list(_WORD.finditer(surface, cursor, piece_end))
         while words and any(ch.isdigit() for ch in words[-1].group()):
             words.pop()
         if words:
             out.append((words[0].start(), words[-1].end()))
         if match:
             cursor = match.end()
-    return out
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=65536)
+def _mention_name(surface: str) -> tuple[str, int, bool] | None:
+    """The name a mention's text holds, where in the text it starts, and whether a title opens the text (memoised: names recur)."""
+    name = canonical_name(surface)
+    if not _is_name(name):
+        return None
+    return name, surface.find(name), bool(_title_pattern().match(surface.strip()))
 
 
 def _add_mention(text: str, groups: dict[str, _Group], start: int, end: int, label: str) -> None:
     surface = text[start:end]
-    name = canonical_name(surface)
-    if not _is_name(name):
+    found = _mention_name(surface)
+    if found is None:
         return
-    offset = surface.find(name)
+    name, offset, titled = found
     if offset >= 0:  # keep the mention to the name itself, without title or possessive
         start, end = start + offset, start + offset + len(name)
     key = name.casefold()
@@ -241,7 +270,7 @@ def _add_mention(text: str, groups: dict[str, _Group], start: int, end: int, lab
         group.name = name  # "NEW YORK" in a headline, "New York" in the body: the body spells it
     group.forms.add(name)
     group.labels[label] += 1
-    if _title_pattern().match(surface.strip()) or _title_before_pattern().search(text[max(0, start - 40) : start]):
+    if titled or _title_before(text, start):
         group.person_evidence += 1  # "President X", "Mr X": a title is strong evidence of a person
     elif label == "PERSON" and len(name.split()) > 1:
         group.person_evidence += 1
@@ -262,6 +291,7 @@ def _decide_type(group: _Group) -> str:
     return top
 
 
+@functools.lru_cache(maxsize=65536)
 def _initials(name: str) -> str:
     connectors = set(name_lexicon()["connectors"])
     return "".join(word[0] for word in re.split(r"[\s-]+", name) if word and word.casefold() not in connectors and word[0].isupper())
@@ -328,14 +358,20 @@ def _particle_free(token: str) -> str:
 
 def _join_short_forms(groups: dict[str, _Group]) -> None:
     """Fold "Velayati" into "Ali Akbar Velayati" when the longer name is in the same article (and only one is)."""
+    # a shorter name is part of a longer one if it is its first or last words, or its last words without particles
+    # ("Maliki" of "Nouri al-Maliki"); every such part is indexed once: comparing every name with every other was
+    # quadratic in the names of an article. Names do not change while joining, groups only leave.
+    longer: dict[tuple[str, ...], list[str]] = {}
+    for key, group in groups.items():
+        tokens = group.name.split()
+        bare = [_particle_free(token) for token in tokens]
+        for n in range(1, len(tokens)):
+            for part in {tuple(tokens[-n:]), tuple(tokens[:n]), tuple(bare[-n:])}:
+                longer.setdefault(part, []).append(key)
     for key in sorted(groups, key=len):
         group = groups[key]
         tokens = group.name.split()
-        candidates = [
-            other
-            for other_key, other in groups.items()
-            if other_key != key and len(other.name.split()) > len(tokens) and _is_part(tokens, other.name.split())
-        ]
+        candidates = [groups[other] for other in longer.get(tuple(tokens), ()) if other != key and other in groups]
         if len(candidates) == 1 and _may_join(group, candidates[0], tokens):
             candidates[0].absorb(group)
             del groups[key]
@@ -355,12 +391,6 @@ def _may_join(short: _Group, long: _Group, tokens: list[str]) -> bool:
     return long.name.split()[: len(tokens)] == tokens  # an organisation's short form is its first words
 
 
-def _is_part(short: list[str], long: list[str]) -> bool:
-    n = len(short)
-    bare = [_particle_free(token) for token in long]
-    return long[-n:] == short or long[:n] == short or bare[-n:] == short
-
-
 def _surname(group: _Group, label: str) -> str | None:
     tokens = group.name.split()
     if label != "PERSON" or len(tokens) < 2:
@@ -374,7 +404,9 @@ def _add_unlabelled_mentions(text: str, groups: dict[str, _Group], types: dict[s
     for key, group in groups.items():
         for form in {group.name, *group.forms, _surname(group, types[key]) or group.name}:
             owners.setdefault(form, set()).add(key)
-    for form, keys in owners.items():
+    # the longest form first, so that "Anja Lindqvist" claims its occurrences before "Lindqvist" takes part of one;
+    # in set order, the mentions changed from one process to the next (str hashes are salted per process)
+    for form, keys in sorted(owners.items(), key=lambda item: (-len(item[0]), item[0])):
         if len(keys) != 1 or len(form) < 2:
             continue  # a surname two people share stays unattributed
         acronym = form.isupper()
@@ -430,7 +462,9 @@ def _watched(text: str, groups: dict[str, _Group], watchlist: Watchlist) -> list
 
 
 def sentence_bounds(doc: Any) -> list[tuple[int, int]]:
-    """Character offsets of every sentence of a spaCy doc (``doc.sents`` walks the whole doc each time it is read)."""
+    """Character offsets of every sentence of a spaCy doc or a ``ParsedDoc``."""
+    if isinstance(doc, ParsedDoc):
+        return [(doc.idx[start], doc.end_char(end - 1)) for start, end in doc.sents]
     return [(sent.start_char, sent.end_char) for sent in doc.sents]
 
 
@@ -453,12 +487,12 @@ class Extraction:
 
 def extract_doc(doc: Any, watchlist: Watchlist | None = None, article_id: str = "") -> Extraction:
     """Canonical entities and PLOVER events of one parsed spaCy doc."""
-    text = doc.text  # Doc.text joins every token on each read: read it once
-    spans = [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
-    entities = canonical_entities(text, spans, watchlist)
-    bounds = sentence_bounds(doc)
+    parse = ParsedDoc(doc)  # the parse read once: token and span attributes are costly to read from spaCy
+    text = parse.text
+    entities = canonical_entities(text, [(start, end, label) for _, _, start, end, label in parse.ents], watchlist)
+    bounds = sentence_bounds(parse)
     sentences = {e.id: sentence_at(bounds, e.mentions[0].start, len(text)) for e in entities if e.mentions}
-    return Extraction(entities, sentences, extract_events(doc, entities, article_id, text))
+    return Extraction(entities, sentences, extract_events(parse, entities, article_id))
 
 
 def extract_texts(

@@ -7,7 +7,7 @@ import pytest
 
 from schemas import Event
 from streams import ids
-from streams.events import extract_events, lemma_candidates, lexicon
+from streams.events import ParsedDoc, extract_events, lemma_candidates, lexicon
 from streams.nlp import extract_doc, load_model
 
 
@@ -108,6 +108,55 @@ def test_actor_of_a_reported_pronoun_is_the_speaker(nlp: Any) -> None:
 def test_entities_are_passed_not_recomputed(nlp: Any) -> None:
     doc = nlp("Rebels attacked Kessin.")
     assert extract_events(doc, [], "a")[0].actors == [] and extract_events(doc, [], "a")[0].location is None
+
+
+PARSE_TEXT = (
+    "ESTMARK TALKS\n\nPresident Anja Lindqvist, 61, met Chidi Okonkwo in Kessin on Tuesday. "
+    "Police said 1,200 people had fled and twelve soldiers were wounded; the talks didn't end.\n"
+    "Valdoria’s envoy will return in May."
+)
+
+
+def test_parsed_doc_reads_what_spacy_tokens_say(nlp: Any) -> None:
+    doc = nlp(PARSE_TEXT)
+    parse = ParsedDoc(doc)
+    assert parse.text == doc.text == PARSE_TEXT
+    assert parse.sents == [(sent.start, sent.end) for sent in doc.sents] and len(parse.sents) >= 4
+    assert parse.ents == [(e.start, e.end, e.start_char, e.end_char, e.label_) for e in doc.ents]
+    for token in doc:
+        i = token.i
+        assert (parse.pos[i], parse.tag[i], parse.dep[i], parse.ent_type[i], parse.lower[i]) == (
+            token.pos_, token.tag_, token.dep_, token.ent_type_, token.lower_
+        )  # fmt: skip
+        assert (parse.head[i], parse.idx[i], parse.end_char(i), bool(parse.like_num[i])) == (
+            token.head.i, token.idx, token.idx + len(token.text), token.like_num
+        )  # fmt: skip
+        assert parse.children(i) == [child.i for child in token.children]
+        assert parse.edges(i) == (token.left_edge.i, token.right_edge.i)
+    for start, end in parse.sents:
+        assert parse.root(start, end) == doc[start:end].root.i
+
+
+def test_parsed_doc_of_an_empty_text(nlp: Any) -> None:
+    parse = ParsedDoc(nlp(""))
+    assert (parse.text, parse.sents, parse.ents, parse.head) == ("", [], [], [])
+    assert extract_events(parse, [], "a") == []
+
+
+def test_parsed_doc_entities_side_by_side_and_at_the_end(nlp: Any) -> None:
+    from spacy.tokens import Span
+
+    doc = nlp.make_doc("Anja Lindqvist Estmark Bank")
+    doc.ents = [Span(doc, 0, 2, "PERSON"), Span(doc, 2, 4, "ORG")]
+    assert ParsedDoc(doc).ents == [(e.start, e.end, e.start_char, e.end_char, e.label_) for e in doc.ents]
+    assert ParsedDoc(doc).ents == [(0, 2, 0, 14, "PERSON"), (2, 4, 15, 27, "ORG")]
+
+
+def test_events_of_a_doc_and_of_its_parse_are_the_same(nlp: Any) -> None:
+    doc = nlp(PARSE_TEXT)
+    entities = extract_doc(doc, None, "a").entities
+    events = extract_events(doc, entities, "a")
+    assert events and events == extract_events(ParsedDoc(doc), entities, "a") == extract_events(doc, entities, "a", PARSE_TEXT)
 
 
 def test_lemma_candidates_cover_regular_and_irregular_forms() -> None:

@@ -7,7 +7,16 @@ import pytest
 
 from schemas import Article
 from streams.enrich import enrich_articles
-from streams.nlp import MODEL_ALIASES, ModelNotInstalled, canonical_entities, canonical_name, extract_doc, load_model
+from streams.nlp import (
+    MODEL_ALIASES,
+    ModelNotInstalled,
+    _title_before,
+    _title_before_pattern,
+    canonical_entities,
+    canonical_name,
+    extract_doc,
+    load_model,
+)
 from streams.watch import Watchlist, make_rule
 
 
@@ -46,6 +55,41 @@ def test_short_forms_join_and_a_full_name_read_as_person_decides_the_type() -> N
     assert entity.name == "Ali Akbar Velayati"
     assert entity.type == "PERSON"  # two ORG votes on the bare surname lose to the full name read as a person
     assert [text[m.start : m.end] for m in entity.mentions] == ["Ali Akbar Velayati", "Velayati", "Velayati", "Velayati"]
+
+
+def test_an_untagged_full_name_is_one_mention_not_its_surname() -> None:
+    # four people, so a search that let a surname go first (as set order did, by process) could not pass by luck
+    people = ["Anja Lindqvist", "Chidi Okonkwo", "Ilse Marrow", "Tomas Verhoek"]
+    text = " ".join(f"{p} spoke. {p.split()[1]} left." for p in people) + " Later " + ", ".join(people) + " met."
+    spans = spans_of(text, *[(p, "PERSON", 0) for p in people], *[(p.split()[1], "PERSON", 1) for p in people])
+    entities = {e.name: e for e in canonical_entities(text, spans)}
+    assert sorted(entities) == sorted(people)
+    for person in people:
+        later = text.rindex(person)
+        assert [(m.start, m.end) for m in entities[person].mentions][-1] == (later, later + len(person))
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "Mr ",
+        "Mr. ",
+        "met Prime Minister ",
+        "the deputy prime minister  \n ",
+        "(President ",
+        "Secretary-General ",
+        "a long sentence that ends with the word Colonel ",
+        "no title here ",
+        "Mrs",
+        "ex-President ",
+        "xPresident ",
+        "President.\n",
+    ],
+)
+def test_title_before_agrees_with_a_search_of_the_whole_window(before: str) -> None:
+    text = before + "Anja Lindqvist"
+    window = text[max(0, len(before) - 40) : len(before)]
+    assert _title_before(text, len(before)) == bool(_title_before_pattern().search(window))
 
 
 def test_without_person_evidence_the_majority_decides() -> None:
