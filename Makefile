@@ -48,7 +48,7 @@ lint: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
 
-bench: $(STAMP) kafka
+bench: $(STAMP) kafka postgres
 	$(BIN)/python -m benchmarks.run
 
 stop:
