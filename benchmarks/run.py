@@ -188,9 +188,10 @@ in the same run (1.00 = no overhead). The machines are shared: compare ratios, n
 Where the enrich agent's time goes (`benchmarks/bench_extract_doc.py`, CPU ms per article on the same BBC articles, parsed
 once): `nlp.pipe` {split["pipe_ms"]:.1f} ms; Wirewatch's own extraction after it (`extract_doc` with a 1,000-name
 watchlist) {split["extract_doc_ms"]:.2f} ms = {split["share_of_pipe"]:.1%} of the parse: reading the parse once
-{split["parse_ms"]:.2f} ms, canonical entities {split["entities_ms"]:.2f} ms, PLOVER events {split["events_ms"]:.2f} ms. The
-rest of the gap to bare `nlp.pipe` is the worker's event loop (Kafka I/O, decoding, encoding), which waits for the
-interpreter lock that spaCy holds; an `all` worker adds the alert, delivery and storage agents to that loop.
+{split["parse_ms"]:.2f} ms, canonical entities {split["entities_ms"]:.2f} ms, PLOVER events {split["events_ms"]:.2f} ms. In an
+`--role nlp` worker the NLP thread uses about 95 % of the process's CPU (per-thread CPU from /proc); the event loop and
+the Kafka client thread the rest. An `all` worker adds the alert, delivery and storage agents to that loop, and spaCy
+holds the interpreter lock for most of a parse, so their work delays it.
 
 Quality (`benchmarks/eval_ner.py`, `benchmarks/eval_events.py`), each next to raw spaCy measured by the same harness:
 
