@@ -2,10 +2,10 @@
 
 from importlib import import_module
 
-from streams.config import get_settings
+from streams.config import WorkerRole, get_settings
 
 #: the agent modules each role runs; ``nlp`` and ``core`` together run what ``all`` runs
-ROLES: dict[str, tuple[str, ...]] = {
+ROLES: dict[WorkerRole, tuple[str, ...]] = {
     "all": ("enrich", "alert", "deliver", "store", "dashboard"),
     "nlp": ("enrich",),
     "core": ("alert", "deliver", "store", "dashboard"),

@@ -7,14 +7,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from streams.config import get_settings
+from streams.config import WorkerRole, get_settings
 
 console = Console(stderr=True)
 out = Console()
@@ -74,7 +74,7 @@ def poller() -> None:
 @main.command()
 @click.option(
     "--role",
-    type=click.Choice(["all", "nlp", "core"]),
+    type=click.Choice(get_args(WorkerRole)),
     default=None,
     help="all: every agent (the default, or WIREWATCH_WORKER_ROLE); nlp: only the enrich agent, in its own consumer "
     "group; core: every agent but enrich. Scale NLP apart by running nlp and core workers instead of all.",

@@ -25,6 +25,10 @@ def default_parse_workers() -> int:
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
+#: what a worker process runs (agents/worker.py maps each role to its agent modules)
+WorkerRole = Literal["all", "nlp", "core"]
+
+
 class Settings(BaseSettings):
     """Every setting Wirewatch reads; each field's env var is ``WIREWATCH_`` + its upper-case name.
 
@@ -72,7 +76,7 @@ class Settings(BaseSettings):
     enrich_concurrency: int = Field(
         2, ge=1, description="NLP batches in flight per worker: the next batch parses while the last one's outputs are published."
     )
-    worker_role: Literal["all", "nlp", "core"] = Field(
+    worker_role: WorkerRole = Field(
         "all",
         description="What a worker runs: every agent (all); only the enrich agent, in its own consumer group "
         "wirewatch-nlp (nlp); every agent but enrich (core). Scale NLP apart with nlp + core workers, never all + nlp.",
