@@ -44,6 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check streams agents schemas tests benchmarks
 	$(BIN)/ruff format --check streams agents schemas tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate

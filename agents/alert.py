@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from agents.common import decode_or_dead_letter, health, publish, rulebook, settings
 from schemas import Alert, Event, Mention, encode
-from streams.app import worker_app
-from streams.eventgroups import EventGroup, evaluate_event, group_key
-from streams.metrics import ALERT_LATENCY, ALERTS
-from streams.rules import EntitySeen, evaluate_mention, event_matches, utcnow
-from streams.tables import entity_seen_table, event_group_table
-from streams.topics import alerts_topic, event_groups_topic, events_topic, mentions_topic
+from streams.alert.events import EventGroup, evaluate_event, event_matches, group_key
+from streams.alert.mentions import EntitySeen, evaluate_mention
+from streams.alert.metrics import ALERT_LATENCY, ALERTS
+from streams.clock import utcnow
+from streams.kafka.apps import worker_app
+from streams.kafka.topology import alerts_topic, entity_seen_table, event_group_table, event_groups_topic, events_topic, mentions_topic
 
 
 async def _send(alert: Alert) -> None:

@@ -7,19 +7,19 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from agents.web import Health, register_pages
+from agents.web import register_pages
 from schemas import DecodeError, decode, encode
 from schemas.records import R
-from streams.app import worker_app
+from streams.alert.rulebook import RuleBook
 from streams.config import get_settings
-from streams.deadletter import dead_letter
-from streams.metrics import (
-    DEAD_LETTERS,
-)
-from streams.nlp import load_model
-from streams.rulebook import RuleBook
-from streams.sinks import Sink, create_sink
-from streams.topics import deadletter_topic
+from streams.enrich.model import load_model
+from streams.kafka.apps import worker_app
+from streams.kafka.deadletter import dead_letter
+from streams.kafka.health import Health
+from streams.kafka.metrics import DEAD_LETTERS
+from streams.kafka.topology import deadletter_topic
+from streams.store.base import Sink
+from streams.store.connect import create_sink
 
 log = logging.getLogger(__name__)
 settings = get_settings()

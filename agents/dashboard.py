@@ -8,10 +8,10 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from agents.common import resources, settings
-from streams.app import worker_app
-from streams.dashboard import DashboardData, dashboard_json, render_dashboard, worker_figures
-from streams.feedhealth import FeedBoard, follow_feed_board
-from streams.rules import utcnow
+from streams.clock import utcnow
+from streams.kafka.apps import worker_app
+from streams.poll.health import FeedBoard, follow_feed_board
+from streams.web.dashboard import DashboardData, dashboard_json, render_dashboard, worker_figures
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,14 @@ from typing import Any, Literal
 
 from agents.common import decode_or_dead_letter, health, publish, send_dead_letter, settings
 from schemas import Alert, DestinationState, DigestItem, encode
-from streams import digest
-from streams.app import worker_app
-from streams.delivery import DeliveryFailed, Gone
-from streams.destinations import DestinationBook, Dispatcher, destinations_for, display_name
-from streams.rules import utcnow
-from streams.tables import digest_table
-from streams.topics import alerts_topic, destinations_topic, digests_topic
+from streams.clock import utcnow
+from streams.deliver import digests as digest
+from streams.deliver.disabled import DestinationBook
+from streams.deliver.dispatcher import Dispatcher
+from streams.deliver.specs import destinations_for, display_name
+from streams.errors import DeliveryFailed, Gone
+from streams.kafka.apps import worker_app
+from streams.kafka.topology import alerts_topic, destinations_topic, digest_table, digests_topic
 
 log = logging.getLogger(__name__)
 book = DestinationBook(settings)

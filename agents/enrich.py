@@ -8,10 +8,10 @@ from typing import Any
 
 from agents.common import Outbox, decode_or_dead_letter, health, nlp_executor, resources, rulebook, send_dead_letter, settings
 from schemas import Article, encode
-from streams.app import worker_app
-from streams.enrich import enrich_articles
-from streams.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
-from streams.topics import articles_topic, enriched_topic, events_topic, mentions_topic
+from streams.enrich.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
+from streams.enrich.step import enrich_articles
+from streams.kafka.apps import worker_app
+from streams.kafka.topology import articles_topic, enriched_topic, events_topic, mentions_topic
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # More than one batch in flight: while one batch's outputs wait for Kafka's acknowledgement, the next batch is
 # already parsing on the NLP thread (the executor's single thread runs the batches one after the other). Each
 # batch still acknowledges its inputs only after its own outputs are delivered, and the consumer commits only
-# a contiguous run of acknowledged offsets (streams/app.py), so a batch finished early never commits another's.
+# a contiguous run of acknowledged offsets (streams/kafka/transport.py), so a batch finished early never commits another's.
 @worker_app.agent(articles_topic, concurrency=settings.enrich_concurrency)
 async def enrich(stream):  # type: ignore[no-untyped-def]
     """Articles → canonical entities and events → ``wirewatch.enriched``, ``wirewatch.mentions``, ``wirewatch.events``."""

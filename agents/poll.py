@@ -6,16 +6,19 @@ import asyncio
 import logging
 import time
 
-from agents.web import Health, recovered, register_pages
+from agents.web import register_pages
 from schemas import DecodeError, FeedSource, decode, encode
-from streams.app import poller_app
 from streams.config import get_settings
-from streams.deadletter import dead_letter
-from streams.fetch import Fetcher
-from streams.metrics import ARTICLES_PUBLISHED, DEAD_LETTERS, FEEDS, FETCH_ERRORS, FETCH_SECONDS, FULLTEXT, PARSE_SECONDS, POLLS
-from streams.poller import FeedState, ParserPool, poll_feed
-from streams.tables import feed_state_table
-from streams.topics import articles_out_topic, feeds_topic, poller_deadletter_topic
+from streams.kafka.apps import poller_app
+from streams.kafka.deadletter import dead_letter
+from streams.kafka.health import Health, recovered
+from streams.kafka.metrics import DEAD_LETTERS
+from streams.kafka.topology import articles_out_topic, feed_state_table, feeds_topic, poller_deadletter_topic
+from streams.poll.fetch import Fetcher
+from streams.poll.metrics import ARTICLES_PUBLISHED, FEEDS, FETCH_ERRORS, FETCH_SECONDS, FULLTEXT, PARSE_SECONDS, POLLS
+from streams.poll.parserpool import ParserPool
+from streams.poll.state import FeedState
+from streams.poll.steps import poll_feed
 
 log = logging.getLogger(__name__)
 settings = get_settings()

@@ -8,10 +8,11 @@ from typing import Any
 
 from agents.common import decode_or_dead_letter, health, resources, send_dead_letter, settings
 from schemas import Alert, DecodeError, EnrichedArticle, Record, decode
-from streams.app import worker_app
-from streams.metrics import ROWS_WRITTEN
-from streams.sinks import SinkUnavailable, write_with_retry
-from streams.topics import alerts_topic, enriched_topic
+from streams.errors import SinkUnavailable
+from streams.kafka.apps import worker_app
+from streams.kafka.topology import alerts_topic, enriched_topic
+from streams.store.base import write_with_retry
+from streams.store.metrics import ROWS_WRITTEN
 
 log = logging.getLogger(__name__)
 

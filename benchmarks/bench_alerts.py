@@ -24,11 +24,14 @@ import orjson
 
 from schemas import Article, Mention, encode
 from streams import ids
+from streams.alert.mentions import EntitySeen, evaluate_mention
+from streams.alert.rulefile import make_rule
 from streams.config import Settings
-from streams.kafka import BrokerUnavailable, delete_topics, ensure_topics, publish
-from streams.rules import EntitySeen, evaluate_mention
-from streams.stories import sketch
-from streams.watch import Watchlist, make_rule, watched_entity_id
+from streams.enrich.fingerprint import sketch
+from streams.enrich.gazetteer import Watchlist, watched_entity_id
+from streams.errors import BrokerUnavailable
+from streams.kafka.admin import delete_topics, ensure_topics
+from streams.kafka.client import publish
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 KINDS = ("new_mention", "mention", "spike", "co_mention")
@@ -196,7 +199,7 @@ def bench_latency(rate: float, count: int = 120, entities: int = 1000, overrides
 
 async def _enriched_times(settings: Settings) -> dict[str, float]:
     """Article id → when the enrich agent finished it (the ``enriched`` stamp on wirewatch.enriched)."""
-    from streams.kafka import read_topic
+    from streams.kafka.client import read_topic
 
     found: dict[str, float] = {}
     async for _, value in read_topic(settings, "enriched"):

@@ -19,10 +19,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from schemas import Article
+from streams.cli.stack import child_env, free_port, stop_processes
 from streams.config import Settings, get_settings
-from streams.kafka import delete_topics, ensure_topics, publish, topic_partitions
-from streams.nlp import load_model
-from streams.runner import child_env, free_port, stop_processes
+from streams.enrich.model import load_model
+from streams.kafka.admin import delete_topics, ensure_topics
+from streams.kafka.client import publish, topic_partitions
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

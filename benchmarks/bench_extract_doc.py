@@ -11,10 +11,14 @@ from typing import Any
 import orjson
 
 from benchmarks.bench_enrich import bbc_articles
+from streams.alert.rulefile import make_rule
 from streams.config import get_settings
-from streams.events import ParsedDoc, extract_events
-from streams.nlp import canonical_entities, extract_doc, load_model
-from streams.watch import Watchlist, make_rule
+from streams.enrich.entities import canonical_entities
+from streams.enrich.events import extract_events
+from streams.enrich.gazetteer import Watchlist
+from streams.enrich.model import load_model
+from streams.enrich.parsed import ParsedDoc
+from streams.enrich.step import extract_doc
 
 
 def best_ms(docs: list[Any], step: Callable[[Any], object], rounds: int) -> float:

@@ -19,10 +19,13 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import FeedSource, encode
 from streams.config import Settings
-from streams.feeds import FeedError, parse_feed
-from streams.fetch import Fetcher
-from streams.kafka import delete_topics, ensure_topics
-from streams.poller import FeedState, ParserPool, poll_feed
+from streams.errors import FeedError
+from streams.kafka.admin import delete_topics, ensure_topics
+from streams.poll.fetch import Fetcher
+from streams.poll.parse import parse_feed
+from streams.poll.parserpool import ParserPool
+from streams.poll.state import FeedState
+from streams.poll.steps import poll_feed
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # Real captures of news sites and blogs; feedparser's own test documents are left out (one tiny item each).

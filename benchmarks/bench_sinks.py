@@ -18,18 +18,12 @@ from typing import Any
 
 from schemas import Article, EnrichedArticle, Entity, MentionSpan
 from streams import ids
-from streams.search import SearchQuery
-from streams.sinks import (
-    POSTGRES_MIGRATIONS,
-    SQLITE_MIGRATIONS,
-    PostgresSink,
-    Sink,
-    SQLiteSink,
-    article_row,
-    entity_rows,
-    mention_row,
-    split_statements,
-)
+from streams.store.base import Sink
+from streams.store.migrations import migrations, split_statements
+from streams.store.postgres import PostgresSink
+from streams.store.queries import SearchQuery
+from streams.store.rows import article_row, entity_rows, mention_row
+from streams.store.sqlite import SQLiteSink
 
 ROOT = Path(__file__).resolve().parent.parent
 BBC = ROOT.parent / "shared" / "data" / "articles" / "bbc-news" / "bbc"
@@ -87,7 +81,7 @@ def sqlite_bare(path: Path, items: list[EnrichedArticle], size: int) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    for migration in SQLITE_MIGRATIONS:
+    for migration in migrations("sqlite"):
         for statement in split_statements(migration):
             conn.execute(statement)
     rows = [([article_row(i) for i in b], entity_rows(b), [mention_row(i, e) for i in b for e in i.entities]) for b in batches(items, size)]
@@ -180,7 +174,7 @@ async def postgres_bare(url: str, items: list[EnrichedArticle], size: int) -> fl
 
     conn = await asyncpg.connect(url)
     try:
-        for migration in POSTGRES_MIGRATIONS:
+        for migration in migrations("postgres"):
             await conn.execute(migration)
         rows = [
             ([(*article_row(i)[:8], i.article.published, i.article.fetched, *article_row(i)[10:13], i.enriched) for i in b],

@@ -8,7 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from streams.nlp import extract_doc, load_model
+from streams.enrich.model import load_model
+from streams.enrich.step import extract_doc
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 GSR_DEV = DATA / "events" / "plover-gsr-dev.json"

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.nlp import extract_doc, load_model
+from streams.enrich.model import load_model
+from streams.enrich.step import extract_doc
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CONLL_DEV = DATA / "ner" / "conll2003" / "dev.txt"

@@ -14,10 +14,12 @@ from pathlib import Path
 import feedparser
 
 from schemas import FeedSource
-from streams.enrich import enrich_articles
-from streams.feeds import FeedError, check_feed_bytes, parse_feed
-from streams.nlp import load_model
-from streams.watch import Watchlist, make_rule
+from streams.alert.rulefile import make_rule
+from streams.enrich.gazetteer import Watchlist
+from streams.enrich.model import load_model
+from streams.enrich.step import enrich_articles
+from streams.errors import FeedError
+from streams.poll.parse import check_feed_bytes, parse_feed
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

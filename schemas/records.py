@@ -8,6 +8,8 @@ from typing import Literal, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from streams.errors import DecodeError
+
 SCHEMA_VERSION = 1
 MAX_VALUE_BYTES = 4 * 1024 * 1024
 
@@ -254,10 +256,6 @@ class DeadLetter(Record):
     offset: int
     agent: str
     time: datetime
-
-
-class DecodeError(ValueError):
-    """A topic value that is not a valid record of the expected type."""
 
 
 R = TypeVar("R", bound=Record)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from streams.config import Settings
-from streams.kafka import delete_topics
+from streams.kafka.admin import delete_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -21,5 +21,5 @@ class Recorder:
         return acknowledged
 
     async def send_raw(self, key: str, value: bytes) -> asyncio.Future[None]:
-        """What :meth:`streams.app.Topic.send_raw` does: straight to the producer."""
+        """What :meth:`streams.kafka.transport.Topic.send_raw` does: straight to the producer."""
         return await self.send(key, value)

@@ -22,7 +22,8 @@ import pytest
 
 from schemas import FeedSource
 from streams.config import Settings
-from streams.kafka import ensure_topics, publish, read_topic
+from streams.kafka.admin import ensure_topics
+from streams.kafka.client import publish, read_topic
 from tests.conftest import free_port
 from tests.e2e.helpers import http_get, stack_env, start, stop, wait_for
 

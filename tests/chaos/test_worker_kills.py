@@ -19,9 +19,10 @@ import orjson
 import pytest
 
 from schemas import Article
+from streams.alert.rulefile import make_rule
 from streams.config import Settings
-from streams.kafka import ensure_topics, publish, read_topic
-from streams.watch import make_rule
+from streams.kafka.admin import ensure_topics
+from streams.kafka.client import publish, read_topic
 from tests.conftest import free_port
 from tests.e2e.helpers import stack_env, start, stop, wait_for
 from tests.e2e.synthetic import PEOPLE, count, invented_article, produce

@@ -18,9 +18,11 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import Mention, encode
 from streams import ids
+from streams.alert.rulefile import make_rule
 from streams.config import Settings
-from streams.kafka import ensure_topics, publish, read_topic
-from streams.watch import make_rule, watched_entity_id
+from streams.enrich.gazetteer import watched_entity_id
+from streams.kafka.admin import ensure_topics
+from streams.kafka.client import publish, read_topic
 from tests.conftest import free_port
 from tests.e2e.helpers import stack_env, start, stop, wait_for
 

@@ -17,7 +17,7 @@ import pytest
 
 from schemas import EnrichedArticle, encode
 from streams.config import Settings
-from streams.kafka import ensure_topics
+from streams.kafka.admin import ensure_topics
 from tests.conftest import free_port
 from tests.e2e.helpers import stack_env, start, stop, wait_for
 from tests.e2e.synthetic import PEOPLE, TOWNS, count, invented_article, produce

@@ -23,7 +23,9 @@ import pytest
 from schemas import decode
 from schemas.generate import OUT, TOPIC_RECORDS
 from streams.config import Settings
-from streams.kafka import TOPIC_NAMES, delete_topics, read_topic
+from streams.kafka.admin import delete_topics
+from streams.kafka.catalogue import TOPIC_NAMES
+from streams.kafka.client import read_topic
 from tests.conftest import free_port
 from tests.e2e.helpers import ROOT, FeedServer, cli, http_get, stack_env, start, stop, wait_for
 

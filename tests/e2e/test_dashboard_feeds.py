@@ -11,9 +11,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.config import Settings
-from streams.feedhealth import feed_state_topic, table_key
-from streams.kafka import compacted_state
-from streams.poller import FeedState
+from streams.kafka.client import compacted_state
+from streams.poll.health import feed_state_topic, table_key
+from streams.poll.state import FeedState
 from tests.conftest import FIXTURES, free_port
 from tests.e2e.helpers import FeedServer, cli, http_get, stack_env, start, stop, wait_for
 

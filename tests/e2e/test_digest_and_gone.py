@@ -13,11 +13,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import Alert, encode
-from streams import digest
 from streams.config import Settings
-from streams.delivery import verify_webhook
-from streams.destinations import destination_id
-from streams.kafka import changelog_topic, ensure_topics, read_topic
+from streams.deliver import digests as digest
+from streams.deliver.signing import verify_webhook
+from streams.deliver.specs import destination_id
+from streams.kafka.admin import ensure_topics
+from streams.kafka.catalogue import changelog_topic
+from streams.kafka.client import read_topic
 from tests.conftest import free_port
 from tests.e2e.helpers import WebhookReceiver, cli, stack_env, start, stop, wait_for
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from streams.config import Settings
-from streams.kafka import ensure_topics
+from streams.kafka.admin import ensure_topics
 from tests.conftest import free_port
 from tests.e2e.helpers import http_get, stack_env, start, stop, wait_for
 from tests.e2e.synthetic import count, invented_article, produce_articles
@@ -95,5 +95,5 @@ def test_sigterm_under_load_drains_commits_and_exits_zero(kafka_settings: Settin
     assert code == 0
     assert count(db, "SELECT count(*) FROM (SELECT article_id, entity_id FROM mentions GROUP BY 1, 2 HAVING count(*) > 1)") == 0
     # exactly the rest: the drained worker's last commit covered everything it stored, and the restarted worker
-    # processed nothing twice while its tables recovered (streams.app.ReliableConsumer)
+    # processed nothing twice while its tables recovered (streams.kafka.transport.ReliableConsumer)
     assert written == remainder, f"{written} rows written after restart, {remainder} expected"

@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.config import Settings
-from streams.delivery import verify_webhook
-from streams.kafka import read_topic
+from streams.deliver.signing import verify_webhook
+from streams.kafka.client import read_topic
 from tests.conftest import FIXTURES, free_port
 from tests.e2e.helpers import FeedServer, WebhookReceiver, cli, http_get, stack_env, start, stop, wait_for
 

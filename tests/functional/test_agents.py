@@ -11,9 +11,9 @@ import agents.alert as alert
 import agents.common as common
 import agents.poll as poll
 from schemas import FeedSource, Mention, encode
-from streams.poller import FeedState
-from streams.tables import entity_seen_table
-from streams.watch import make_rule
+from streams.alert.rulefile import make_rule
+from streams.kafka.topology import entity_seen_table
+from streams.poll.state import FeedState
 from tests.recorder import Recorder
 
 T = datetime(2026, 11, 1, tzinfo=UTC)

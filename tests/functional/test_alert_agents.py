@@ -10,7 +10,7 @@ import pytest
 import agents.alert as alert
 import agents.common as common
 from schemas import Event, Magnitude, encode
-from streams.watch import make_rule
+from streams.alert.rulefile import make_rule
 from tests.recorder import Recorder
 
 

@@ -41,7 +41,9 @@ async def test_enrich_publishes_entities_mentions_and_events(sent: dict[str, Rec
         await agent.put(key="huge", value=encode(article("huge", "word " * 200_001)))
         await agent.put(key="a2", value=encode(article("a2", "Valdoria imposed sanctions on Estmark.")))
         for _ in range(600):  # the agent batches (take_events ... within=) and runs NLP on a thread: wait for its output
-            if len(sent["enriched"].sent) + len(sent["deadletter"].sent) >= 4:
+            # the positive signal: both good articles enriched and both bad ones dead-lettered (test_context hands each
+            # message to every one of the agent's concurrent actors, so counts alone would be reached by copies)
+            if {"a1", "a2"} <= {key for key, _ in sent["enriched"].sent} and {"bad", "huge"} <= {key for key, _ in sent["deadletter"].sent}:
                 break
             await asyncio.sleep(0.1)
     enriched: dict[str, Any] = {key: value for key, value in sent["enriched"].sent}

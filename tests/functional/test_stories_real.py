@@ -11,13 +11,15 @@ import agents.alert as alert_agent
 import agents.common as common
 from schemas import Alert, Article, Event, Mention, WatchRule, encode
 from streams import ids
-from streams.enrich import enrich_articles
-from streams.eventgroups import EventGroup, evaluate_event, group_key
-from streams.nlp import load_model
-from streams.rules import EntitySeen, evaluate_mention, event_matches
-from streams.stories import NEAR_DUPLICATE_BITS, distance, sketch
-from streams.tables import entity_seen_table
-from streams.watch import Watchlist, make_rule, watched_entity_id
+from streams.alert.events import EventGroup, evaluate_event, event_matches, group_key
+from streams.alert.mentions import EntitySeen, evaluate_mention
+from streams.alert.rulefile import make_rule
+from streams.alert.stories import NEAR_DUPLICATE_BITS
+from streams.enrich.fingerprint import distance, sketch
+from streams.enrich.gazetteer import Watchlist, watched_entity_id
+from streams.enrich.model import load_model
+from streams.enrich.step import enrich_articles
+from streams.kafka.topology import entity_seen_table
 from tests.conftest import SHARED_DATA
 from tests.recorder import Recorder
 

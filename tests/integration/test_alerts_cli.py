@@ -10,8 +10,8 @@ import pytest
 
 from schemas import Alert
 from streams.config import Settings
-from streams.delivery import verify_webhook
-from streams.kafka import publish
+from streams.deliver.signing import verify_webhook
+from streams.kafka.client import publish
 from tests.e2e.helpers import WebhookReceiver, cli, stack_env
 
 pytestmark = pytest.mark.kafka

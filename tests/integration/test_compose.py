@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from streams.config import Settings
-from streams.kafka import delete_topics
+from streams.kafka.admin import delete_topics
 
 pytestmark = pytest.mark.e2e
 

@@ -21,18 +21,15 @@ import agents.common as common
 import agents.deliver as deliver
 from schemas import Alert, encode
 from streams.config import Settings
-from streams.delivery import (
-    DeliveryFailed,
-    EmailDestination,
-    Gone,
-    SlackDestination,
-    SMTPSettings,
-    WebhookDestination,
-    backoff_delay,
-    verify_webhook,
-)
-from streams.destinations import Dispatcher, destinations_for, parse_destination
-from streams.fetch import AddressGuard
+from streams.deliver.base import backoff_delay
+from streams.deliver.dispatcher import Dispatcher
+from streams.deliver.email import EmailDestination, SMTPSettings
+from streams.deliver.signing import verify_webhook
+from streams.deliver.slack import SlackDestination
+from streams.deliver.specs import destinations_for, parse_destination
+from streams.deliver.webhook import WebhookDestination
+from streams.errors import DeliveryFailed, Gone
+from streams.http.guard import AddressGuard
 from tests.conftest import free_port
 from tests.recorder import Recorder
 

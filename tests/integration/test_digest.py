@@ -12,9 +12,14 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from schemas import Alert, DestinationState
-from streams import digest
-from streams.delivery import EmailDestination, SlackDestination, SMTPSettings, WebhookDestination, verify_webhook
-from streams.destinations import DestinationBook, Dispatcher, destination_id, display_name, parse_destination
+from streams.deliver import digests as digest
+from streams.deliver.disabled import DestinationBook
+from streams.deliver.dispatcher import Dispatcher
+from streams.deliver.email import EmailDestination, SMTPSettings
+from streams.deliver.signing import verify_webhook
+from streams.deliver.slack import SlackDestination
+from streams.deliver.specs import destination_id, display_name, parse_destination
+from streams.deliver.webhook import WebhookDestination
 from tests.conftest import free_port
 from tests.integration.test_delivery import LOCAL, SECRET, Inbox, alert, receivers, settings
 

@@ -16,9 +16,11 @@ from aiohttp import web
 
 from schemas import Article, FeedSource, encode
 from streams.config import Settings
-from streams.fetch import Fetcher
-from streams.poller import FeedState, ParserPool, PollOutcome, poll_feed
-from streams.text import html_to_text
+from streams.poll.fetch import Fetcher
+from streams.poll.pagetext import html_to_text
+from streams.poll.parserpool import ParserPool
+from streams.poll.state import FeedState
+from streams.poll.steps import PollOutcome, poll_feed
 from tests.loopback import serve
 
 FEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "feeds"
@@ -129,7 +131,8 @@ def test_feedparser_expectations_on_link_id_and_date(files: dict[str, bytes]) ->
     """
     from datetime import UTC, datetime
 
-    from streams.feeds import FeedError, parse_feed
+    from streams.errors import FeedError
+    from streams.poll.parse import parse_feed
 
     checked = 0
     mismatches = []

@@ -13,8 +13,11 @@ from aiohttp import web
 from schemas import FeedSource
 from streams import ids
 from streams.config import Settings
-from streams.fetch import Fetcher, FetchError
-from streams.poller import FeedState, ParserPool, poll_feed
+from streams.errors import FetchError
+from streams.poll.fetch import Fetcher
+from streams.poll.parserpool import ParserPool
+from streams.poll.state import FeedState
+from streams.poll.steps import poll_feed
 from tests.loopback import serve
 
 FEED = (Path(__file__).resolve().parent.parent / "fixtures" / "valley-news.xml").read_bytes()
@@ -152,15 +155,15 @@ async def test_poll_feed_publishes_once_then_304(server: tuple[Scripted, str]) -
 
 
 async def test_revisions_keep_the_article_id() -> None:
-    from streams.feeds import ParsedFeed
-    from streams.fetch import FetchResult
-    from streams.poller import _new_items
+    from streams.poll.fetch import FetchResult
+    from streams.poll.parse import ParsedFeed
+    from streams.poll.steps import _new_items
 
     body_v1 = FEED
     body_v2 = FEED.replace(b"eleven votes to four", b"eleven votes to five")
     from datetime import UTC, datetime
 
-    from streams.feeds import parse_feed
+    from streams.poll.parse import parse_feed
 
     source = FeedSource(id="f", url="http://x/")
     result = FetchResult(200, b"", "http://x/", None, None, None, 0.0)

@@ -17,8 +17,11 @@ from yarl import URL
 
 from schemas import FeedSource
 from streams.config import Settings
-from streams.fetch import Fetcher, FetchError
-from streams.poller import FeedState, ParserPool, poll_feed
+from streams.errors import FetchError
+from streams.poll.fetch import Fetcher
+from streams.poll.parserpool import ParserPool
+from streams.poll.state import FeedState
+from streams.poll.steps import poll_feed
 from tests.loopback import serve
 
 FEED = (Path(__file__).resolve().parent.parent / "fixtures" / "valley-news.xml").read_bytes()

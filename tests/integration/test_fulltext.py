@@ -12,9 +12,12 @@ from aiohttp import web
 
 from schemas import FeedSource
 from streams.config import Settings
-from streams.fetch import Fetcher
-from streams.fulltext import FulltextError, extract_text
-from streams.poller import FeedState, ParserPool, poll_feed
+from streams.errors import FulltextError
+from streams.poll.fetch import Fetcher
+from streams.poll.pagetext import extract_text
+from streams.poll.parserpool import ParserPool
+from streams.poll.state import FeedState
+from streams.poll.steps import poll_feed
 from tests.loopback import serve
 
 BODY = [
@@ -135,7 +138,7 @@ def settings(**overrides: object) -> Settings:
 async def test_fulltext_replaces_summaries_once_per_item(site: Site, parser: ParserPool, caplog: pytest.LogCaptureFixture) -> None:
     url = f"{site.base}/feed"
     state = FeedState(source=FeedSource(id="valley", url=url, fulltext=True), partition=0)
-    caplog.set_level(logging.WARNING, logger="streams.fulltext")
+    caplog.set_level(logging.WARNING, logger="streams.poll.fulltext")
     async with Fetcher(settings()) as fetcher:
         first = await poll_feed(state, fetcher, parser, settings(), now=1000.0)
         second = await poll_feed(first.state, fetcher, parser, settings(), now=2000.0)
@@ -166,7 +169,7 @@ async def test_fulltext_replaces_summaries_once_per_item(site: Site, parser: Par
         "/article/redirect": 1,
         "/article/huge": 1,
     }
-    lines = [record.getMessage() for record in caplog.records if record.name == "streams.fulltext"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "streams.poll.fulltext"]
     assert len(lines) == 6
     private_line = next(line for line in lines if "/article/private" in line)
     assert "feed valley" in private_line and f"{site.private_base}/article/private" in private_line

@@ -8,7 +8,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas import FeedSource, decode
 from streams.config import Settings
-from streams.kafka import TOPIC_NAMES, compacted_state, ensure_topics, publish, read_topic
+from streams.kafka.admin import ensure_topics
+from streams.kafka.catalogue import TOPIC_NAMES
+from streams.kafka.client import compacted_state, publish, read_topic
 
 pytestmark = pytest.mark.kafka
 

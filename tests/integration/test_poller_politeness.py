@@ -13,8 +13,11 @@ from aiohttp import web
 
 from schemas import FeedSource
 from streams.config import Settings
-from streams.fetch import Fetcher
-from streams.poller import WEEK, FeedState, ParserPool, adaptive_interval, poll_feed
+from streams.poll.fetch import Fetcher
+from streams.poll.parserpool import ParserPool
+from streams.poll.schedule import WEEK, adaptive_interval
+from streams.poll.state import FeedState
+from streams.poll.steps import poll_feed
 from tests.loopback import serve
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

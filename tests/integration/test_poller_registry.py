@@ -11,11 +11,15 @@ from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 
 from streams import ids
-from streams.cli import main
+from streams.cli.main import main
 from streams.config import Settings, get_settings
-from streams.kafka import changelog_topic, compacted_state, ensure_topics
-from streams.poller import FeedState
-from streams.registry import RegistryError, health_rows, make_source, parse_opml, parse_yaml
+from streams.errors import RegistryError
+from streams.kafka.admin import ensure_topics
+from streams.kafka.catalogue import changelog_topic
+from streams.kafka.client import compacted_state
+from streams.poll.feedlist import make_source, parse_opml, parse_yaml
+from streams.poll.health import health_rows
+from streams.poll.state import FeedState
 
 OPML = """<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0">
@@ -78,7 +82,7 @@ def test_yaml_options() -> None:
     ],
 )
 def test_bad_registry_files_are_refused_by_entry(text: str, error: str) -> None:
-    from streams.registry import parse_registry_file
+    from streams.poll.feedlist import parse_registry_file
 
     with pytest.raises(RegistryError, match=error.replace("(", r"\(").replace(")", r"\)")):
         parse_registry_file(text)
@@ -152,7 +156,7 @@ def test_cli_add_import_and_list_health(kafka_settings: Settings, tmp_path: Path
         assert rows["http://valley.example/feed.xml"]["error_count"] == 12 and rows["http://valley.example/feed.xml"]["items_seen"] == 41
         assert rows["http://one.example/feed"]["status"] == "disabled"
         assert rows["https://harbour.example/rss"]["status"] == "new"
-        from streams import cli
+        from streams.cli import common as cli
 
         monkeypatch.setattr(cli.out, "width", 250)  # the test's terminal is narrow: keep the table whole
         table = runner.invoke(main, ["feeds", "list"])

@@ -15,8 +15,12 @@ import pytest
 
 from schemas import Article, EnrichedArticle, Entity, MentionSpan
 from streams import ids
-from streams.search import QueryError, SearchQuery, parse_since
-from streams.sinks import PostgresSink, Sink, SQLiteSink
+from streams.clock import parse_since
+from streams.errors import QueryError
+from streams.store.base import Sink
+from streams.store.postgres import PostgresSink
+from streams.store.queries import SearchQuery
+from streams.store.sqlite import SQLiteSink
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(tz=UTC).replace(microsecond=0)

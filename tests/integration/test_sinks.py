@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from schemas import Alert, Article, EnrichedArticle, Entity, MentionSpan
-from streams.sinks import PostgresSink, Sink, SQLiteSink
+from streams.store.base import Sink
+from streams.store.postgres import PostgresSink
+from streams.store.sqlite import SQLiteSink
 
 T = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 from faust.types import TP, Message
 
-from streams.app import ReliableConsumer, worker_app
-from streams.topics import articles_topic, destinations_topic
+from streams.kafka.apps import worker_app
+from streams.kafka.topology import articles_topic, destinations_topic
+from streams.kafka.transport import ReliableConsumer
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import orjson
 
 from schemas import Alert, encode
-from streams.dashboard import DashboardData, dashboard_json, evidence_html, render_dashboard
-from streams.feedhealth import FeedBoard, table_key
-from streams.poller import FeedState
-from streams.registry import make_source
-from streams.search import EntitySummary, Trend, hour_buckets, sparkline_points
+from streams.poll.feedlist import make_source
+from streams.poll.health import FeedBoard, table_key
+from streams.poll.state import FeedState
+from streams.store.queries import EntitySummary, Trend, hour_buckets
+from streams.web.dashboard import DashboardData, dashboard_json, evidence_html, render_dashboard, sparkline_points
 
 T = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from schemas import Alert, DigestItem
-from streams import digest
-from streams.digest import PendingDigest, collect, due_digests, expired_digests, item_for, period_start
+from streams.deliver import digests as digest
+from streams.deliver.digests import PendingDigest, collect, due_digests, expired_digests, item_for, period_start
 
 T = datetime(2026, 11, 1, 9, 17, 42, tzinfo=UTC)
 HOOK = "https://hooks.example.org/desk"

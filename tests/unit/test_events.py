@@ -7,8 +7,11 @@ import pytest
 
 from schemas import Event
 from streams import ids
-from streams.events import ParsedDoc, extract_events, lemma_candidates, lexicon
-from streams.nlp import extract_doc, load_model
+from streams.enrich.events import extract_events
+from streams.enrich.lexicon import lemma_candidates, lexicon
+from streams.enrich.model import load_model
+from streams.enrich.parsed import ParsedDoc
+from streams.enrich.step import extract_doc
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +170,7 @@ def test_lemma_candidates_cover_regular_and_irregular_forms() -> None:
 
 
 def test_lexicon_refuses_an_unknown_type(tmp_path: Path) -> None:
-    from streams.events import LEXICON_FILE
+    from streams.enrich.lexicon import LEXICON_FILE
 
     bad = tmp_path / "events.yaml"
     bad.write_text(LEXICON_FILE.read_text("utf-8").replace("  agree: AGREE\n", "  agree: AGREEMENT\n", 1), "utf-8")

@@ -7,8 +7,8 @@ import orjson
 from click.testing import CliRunner
 from rich.console import Console
 
-from streams.cli import main
-from streams.extract_cli import run_extract
+from streams.cli.extract import run_extract
+from streams.cli.main import main
 
 ENTITY_KEYS = {"id", "name", "type", "aliases", "mentions"}
 EVENT_KEYS = {"id", "type", "mode", "actors", "recipients", "location", "date", "magnitudes", "negated", "future",

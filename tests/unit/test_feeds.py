@@ -7,8 +7,9 @@ import pytest
 
 from schemas import FeedSource
 from streams import ids
-from streams.feeds import FeedError, parse_feed
-from streams.sampleserver import SAMPLES
+from streams.cli.sampleserver import SAMPLES
+from streams.errors import FeedError
+from streams.poll.parse import parse_feed
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)

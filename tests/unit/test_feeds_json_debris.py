@@ -8,8 +8,9 @@ import orjson
 import pytest
 
 from schemas import FeedSource, encode
-from streams.feeds import FeedError, check_feed_bytes, parse_feed
-from streams.text import remove_debris
+from streams.errors import FeedError
+from streams.poll.pagetext import remove_debris
+from streams.poll.parse import check_feed_bytes, parse_feed
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 SOURCE = FeedSource(id="f", url="http://127.0.0.1/feed.json")

@@ -6,8 +6,10 @@ import pytest
 
 from schemas import FeedSource
 from streams.config import Settings
-from streams.fetch import AddressGuard, BlockedAddress, max_age_seconds, retry_after_seconds
-from streams.poller import next_interval
+from streams.errors import BlockedAddress
+from streams.http.guard import AddressGuard
+from streams.http.headers import max_age_seconds, retry_after_seconds
+from streams.poll.schedule import next_interval
 
 
 @pytest.mark.parametrize(

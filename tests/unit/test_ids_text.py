@@ -3,7 +3,8 @@
 import pytest
 
 from streams import ids
-from streams.text import html_to_text, strip_controls
+from streams.poll.pagetext import html_to_text
+from streams.text import strip_controls
 
 
 @pytest.mark.parametrize(

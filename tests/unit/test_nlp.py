@@ -6,18 +6,13 @@ from pathlib import Path
 import pytest
 
 from schemas import Article
-from streams.enrich import enrich_articles
-from streams.nlp import (
-    MODEL_ALIASES,
-    ModelNotInstalled,
-    _title_before,
-    _title_before_pattern,
-    canonical_entities,
-    canonical_name,
-    extract_doc,
-    load_model,
-)
-from streams.watch import Watchlist, make_rule
+from streams.alert.rulefile import make_rule
+from streams.enrich.entities import canonical_entities
+from streams.enrich.gazetteer import Watchlist
+from streams.enrich.model import MODEL_ALIASES, load_model
+from streams.enrich.names import _title_before_pattern, canonical_name, title_before
+from streams.enrich.step import enrich_articles, extract_doc
+from streams.errors import ModelNotInstalled
 
 
 @pytest.mark.parametrize(
@@ -89,7 +84,7 @@ def test_an_untagged_full_name_is_one_mention_not_its_surname() -> None:
 def test_title_before_agrees_with_a_search_of_the_whole_window(before: str) -> None:
     text = before + "Anja Lindqvist"
     window = text[max(0, len(before) - 40) : len(before)]
-    assert _title_before(text, len(before)) == bool(_title_before_pattern().search(window))
+    assert title_before(text, len(before)) == bool(_title_before_pattern().search(window))
 
 
 def test_without_person_evidence_the_majority_decides() -> None:

@@ -9,10 +9,11 @@ import orjson
 import pytest
 
 from agents.web import Health
-from streams.app import create_app
 from streams.config import Settings
+from streams.errors import SinkUnavailable
+from streams.kafka.apps import create_app
 from streams.logs import STABLE_KEYS, JsonFormatter
-from streams.sinks import SinkUnavailable, write_with_retry
+from streams.store.base import write_with_retry
 
 
 def test_agent_busy_too_long_is_stuck() -> None:
@@ -39,11 +40,11 @@ def test_lagging_topic_without_progress_is_stuck() -> None:
 
 
 def test_json_log_lines_have_stable_keys() -> None:
-    record = logging.LogRecord("streams.poller", logging.ERROR, __file__, 1, "feed %s failed", ("f1",), None)
+    record = logging.LogRecord("streams.poll.steps", logging.ERROR, __file__, 1, "feed %s failed", ("f1",), None)
     record.feed_id = "f1"
     record.agent = "poll"
     entry = orjson.loads(JsonFormatter().format(record))
-    assert entry["message"] == "feed f1 failed" and entry["level"] == "error" and entry["logger"] == "streams.poller"
+    assert entry["message"] == "feed f1 failed" and entry["level"] == "error" and entry["logger"] == "streams.poll.steps"
     assert entry["feed_id"] == "f1" and entry["agent"] == "poll" and "time" in entry
     assert {"feed_id", "article_id", "agent"} <= set(STABLE_KEYS)
 

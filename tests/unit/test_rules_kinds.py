@@ -8,9 +8,10 @@ import pytest
 
 from schemas import Event, Magnitude, Mention, WatchRule
 from streams import ids
-from streams.eventgroups import EventGroup, evaluate_event, event_day, group_key
-from streams.rules import EntitySeen, evaluate_mention, event_matches, is_spike, spike_counts
-from streams.watch import describe, load_rules_yaml, make_rule, parse_magnitude, watched_entity_id
+from streams.alert.events import EventGroup, evaluate_event, event_day, event_matches, group_key
+from streams.alert.mentions import EntitySeen, evaluate_mention, is_spike, spike_counts
+from streams.alert.rulefile import describe, load_rules_yaml, make_rule, parse_magnitude
+from streams.enrich.gazetteer import watched_entity_id
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -323,7 +324,7 @@ def test_parse_magnitude(text: str, expected: tuple[str | None, int]) -> None:
 
 
 def test_event_rules_stay_out_of_the_gazetteer() -> None:
-    from streams.watch import Watchlist
+    from streams.enrich.gazetteer import Watchlist
 
     watchlist = Watchlist([MOSUL, make_rule("Mosul", [], "GPE")])
     assert [hit.text for hit in watchlist.find("Assault in Mosul reported")] == ["Mosul"]
@@ -331,7 +332,7 @@ def test_event_rules_stay_out_of_the_gazetteer() -> None:
 
 
 def test_short_template_stories_are_never_near_duplicates() -> None:
-    from streams.stories import sketch
+    from streams.enrich.fingerprint import sketch
 
     template = "{0} visited {1} on Tuesday to open the new depot number {2}. Officials said it brings forty jobs."
     assert sketch("t", template.format("Ana Lima", "Redmoor", 1)) == sketch("t", template.format("Ana Lima", "Saltmere", 7)) == ""

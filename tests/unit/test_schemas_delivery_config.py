@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from schemas import Alert, Article, DecodeError, FeedSource, decode, encode
 from schemas.generate import OUT, TOPIC_RECORDS, schema_files
 from streams.config import Settings
-from streams.delivery import sign_webhook, verify_webhook
+from streams.deliver.signing import sign_webhook, verify_webhook
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 

@@ -6,8 +6,9 @@ import pytest
 
 from schemas import Mention
 from streams import ids
-from streams.rules import EntitySeen, evaluate_mention, mark_evidence
-from streams.watch import Watchlist, load_rules_yaml, make_rule, watched_entity_id
+from streams.alert.mentions import EntitySeen, evaluate_mention, mark_evidence
+from streams.alert.rulefile import load_rules_yaml, make_rule
+from streams.enrich.gazetteer import Watchlist, watched_entity_id
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""The alert stage: watch rules, the live rulebook, stories per entity, mention rules and event rules."""

@@ -1,0 +1,1 @@
+"""The ``wirewatch`` command line: one module per command group, thin over the stages."""

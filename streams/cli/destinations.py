@@ -1,0 +1,69 @@
+"""``wirewatch destinations``: destinations in use and which are disabled after a 410 Gone."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from streams.cli.common import console, out, print_json, run_async
+from streams.config import get_settings
+
+
+@click.group("destinations", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.pass_context
+def destinations(ctx: click.Context, as_json: bool) -> None:
+    """List alert destinations (defaults and rules' own) and which are disabled after a 410 Gone."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from schemas import DestinationState, WatchRule, decode
+    from streams.deliver.specs import default_destinations, destination_id, display_name
+    from streams.kafka.client import compacted_state
+
+    settings = get_settings()
+
+    async def load() -> tuple[dict[str, bytes], dict[str, bytes]]:
+        return await compacted_state(settings, "destinations"), await compacted_state(settings, "rules")
+
+    states, rule_values = run_async(load())
+    disabled = {key: decode(DestinationState, value) for key, value in states.items()}
+    rules_of: dict[str, int] = {}
+    specs = list(default_destinations(settings))
+    for value in rule_values.values():
+        for spec in decode(WatchRule, value).destinations:
+            rules_of[spec] = rules_of.get(spec, 0) + 1
+            if spec not in specs:
+                specs.append(spec)
+    specs += [state.spec for state in disabled.values() if state.spec not in specs]
+    rows = []
+    for spec in specs:
+        state = disabled.get(destination_id(spec))
+        rows.append({"id": destination_id(spec), "destination": display_name(spec), "rules": rules_of.get(spec, 0),
+                     "disabled": state is not None, "since": state.since.isoformat() if state else None,
+                     "reason": state.reason if state else ""})  # fmt: skip
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "destination", "rules", "state")
+    for row in rows:
+        status = f"[red]disabled[/] since {str(row['since'])[:19]}: {row['reason']}" if row["disabled"] else "enabled"
+        table.add_row(str(row["id"]), str(row["destination"]), str(row["rules"]) if row["rules"] else "default", status)
+    out.print(table)
+    if disabled:
+        console.print(f"{len(disabled)} disabled; re-enable one with: wirewatch destinations enable ID")
+
+
+@destinations.command("enable")
+@click.argument("id_or_spec")
+def destinations_enable(id_or_spec: str) -> None:
+    """Re-enable a destination disabled after a 410 Gone (by id from 'destinations', or its spec); workers resume within seconds."""
+    from streams.deliver.specs import destination_id
+    from streams.kafka.client import compacted_state, publish
+
+    settings = get_settings()
+    states = run_async(compacted_state(settings, "destinations"))
+    key = id_or_spec if id_or_spec in states else destination_id(id_or_spec)
+    if key not in states:
+        raise click.ClickException(f"{id_or_spec!r} is not a disabled destination (see 'wirewatch destinations')")
+    run_async(publish(settings, "destinations", [(key, None)]))
+    out.print(f"re-enabled destination {key}")

@@ -1,0 +1,24 @@
+"""The ``wirewatch`` command: one group; each command group lives in a module of its own."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from streams.cli import alerts, config, data, destinations, extract, feeds, processes, topics, watch
+
+
+@click.group()
+@click.version_option(package_name="wirewatch")
+def main() -> None:
+    """Wirewatch: live news feeds to entities, key events and alerts on Apache Kafka."""
+    # aiokafka logs retried produce errors (a new topic's leader not yet elected) that need no action
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+
+
+for _command in (
+    processes.poller, processes.worker, processes.run, processes.demo, feeds.feeds, watch.watch, alerts.alerts,
+    destinations.destinations, topics.tail, extract.extract, config.config, data.search, data.entity,
+):  # fmt: skip
+    main.add_command(_command)

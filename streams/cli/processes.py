@@ -1,0 +1,75 @@
+"""``wirewatch poller``, ``worker``, ``run`` and ``demo``: the processes, and the stack on the sample feeds."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import get_args
+
+import click
+
+from streams.cli.common import console, run_async
+from streams.config import WorkerRole, get_settings
+
+
+def _start_faust(role: str) -> None:
+    from faust import Worker
+
+    from streams.kafka.admin import ensure_topics
+    from streams.logs import setup_logging
+
+    settings = get_settings()
+    run_async(ensure_topics(settings))
+    setup_logging(settings)
+    if role == "poller":
+        import agents.poll  # noqa: F401 - registers the poller's agents
+        from streams.kafka.apps import poller_app as app
+    else:
+        import agents.worker  # noqa: F401 - registers the worker's agents
+        from streams.kafka.apps import worker_app as app
+    worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False, override_logging=False)
+    worker.spinner = None  # its terminal codes would break JSON log lines when output is not a terminal
+    worker.execute_from_commandline()
+
+
+@click.command()
+def poller() -> None:
+    """Run a poller process (one consumer-group member of wirewatch-poller)."""
+    _start_faust("poller")
+
+
+@click.command()
+@click.option(
+    "--role",
+    type=click.Choice(get_args(WorkerRole)),
+    default=None,
+    help="all: every agent (the default, or WIREWATCH_WORKER_ROLE); nlp: only the enrich agent, in its own consumer "
+    "group; core: every agent but enrich. Scale NLP apart by running nlp and core workers instead of all.",
+)
+def worker(role: str | None) -> None:
+    """Run a worker process: enrich, alert, deliver and store (or one role's share of them)."""
+    if role is not None:
+        os.environ["WIREWATCH_WORKER_ROLE"] = role
+        get_settings.cache_clear()  # the apps are created from the settings on import, after this
+    _start_faust("worker")
+
+
+@click.command()
+@click.option("--feed", "extra_feeds", multiple=True, help="A real feed URL to poll besides the samples (repeatable).")
+@click.option("--samples-port", type=int, default=8765, show_default=True, help="Port of the local sample-feed server.")
+def run(extra_feeds: tuple[str, ...], samples_port: int) -> None:
+    """Run poller and worker on the sample feeds (plus --feed URLs); show alerts and counts until Ctrl-C."""
+    from streams.cli.stack import run_stack
+
+    feeds_env = [url for url in os.environ.get("WIREWATCH_FEEDS", "").split(",") if url.strip()]
+    sys.exit(run_stack(list(extra_feeds) + feeds_env, samples_port, bounded=False, console=console))
+
+
+@click.command()
+@click.option("--timeout", type=float, default=240.0, show_default=True, help="Give up after this many seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def demo(timeout: float, as_json: bool) -> None:
+    """Process the sample feeds once on fresh topics, print a summary and exit (0 when alerts came out)."""
+    from streams.cli.stack import run_demo
+
+    sys.exit(run_demo(timeout, as_json, console))

@@ -1,0 +1,51 @@
+"""A local HTTP server for the sample feeds the project ships, with ETag and Last-Modified like a real site."""
+
+from __future__ import annotations
+
+import hashlib
+from email.utils import formatdate
+from pathlib import Path
+
+from aiohttp import web
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+FEED_FILES = sorted(path.name for path in SAMPLES.glob("*.xml"))
+WATCHLIST = SAMPLES / "watchlist.yaml"
+
+
+def sample_feed_urls(port: int, host: str = "127.0.0.1") -> list[str]:
+    return [f"http://{host}:{port}/feeds/{name}" for name in FEED_FILES]
+
+
+def sample_article_count() -> int:
+    """How many articles the sample feeds hold (what a demo run must see)."""
+    return sum(path.read_text("utf-8").count("<item>") + path.read_text("utf-8").count("<entry>") for path in SAMPLES.glob("*.xml"))
+
+
+async def _feed(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in FEED_FILES:
+        raise web.HTTPNotFound(text=f"no sample feed {name}")
+    path = SAMPLES / name
+    body = path.read_bytes()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+    last_modified = formatdate(path.stat().st_mtime, usegmt=True)
+    headers = {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": "max-age=5"}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    content_type = "application/atom+xml" if b"<feed" in body[:300] else "application/rss+xml"
+    return web.Response(body=body, headers=headers, content_type=content_type)
+
+
+def make_app() -> web.Application:
+    app = web.Application()
+    app.router.add_get("/feeds/{name}", _feed)
+    return app
+
+
+async def start(port: int, host: str = "127.0.0.1") -> web.AppRunner:
+    """Start serving the samples; stop with ``await runner.cleanup()``."""
+    runner = web.AppRunner(make_app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -1,0 +1,109 @@
+"""``wirewatch watch``: watch rules on the compacted topic ``wirewatch.rules``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from streams.cli.common import out, print_json, run_async
+from streams.config import get_settings
+
+
+@click.group()
+def watch() -> None:
+    """Manage watched names (the compacted topic wirewatch.rules)."""
+
+
+@watch.command("add")
+@click.argument("name")
+@click.option("--alias", "aliases", multiple=True, help="Another name for the same entity (repeatable).")
+@click.option("--type", "entity_type", default=None, help="spaCy type: PERSON, ORG, GPE, ...")
+@click.option("--wikidata", default=None, help="Wikidata id, e.g. Q42.")
+@click.option(
+    "--kind", type=click.Choice(["new_mention", "mention", "spike", "event", "co_mention"]), default="new_mention", show_default=True
+)
+@click.option("--lookback-days", type=click.IntRange(min=1), default=None, help="new_mention: look-back window (default 30).")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=None, help="Gate: minimum mention/event confidence.")
+@click.option("--min-sources", type=click.IntRange(min=1), default=None, help="Gate: fire once this many sources carry the story.")
+@click.option("--window", "spike_window_minutes", type=click.IntRange(min=15), default=None, help="spike: window in minutes (60).")
+@click.option("--baseline", "spike_baseline_hours", type=click.IntRange(min=1), default=None, help="spike: baseline in hours (168).")
+@click.option("--sensitivity", "spike_sensitivity", type=click.FloatRange(min=0, min_open=True), help="spike: × baseline (3).")
+@click.option("--min-mentions", "spike_min_mentions", type=click.IntRange(min=1), default=None, help="spike: stories in the window (3).")
+@click.option("--cooldown", "cooldown_minutes", type=click.IntRange(min=0), default=None, help="spike: quiet minutes after firing (360).")
+@click.option("--event-type", "event_types", multiple=True, help="event: PLOVER type, e.g. ASSAULT (repeatable).")
+@click.option("--mode", "event_modes", multiple=True, help="event: PLOVER mode (repeatable).")
+@click.option("--actor", "event_actor", default=None, help="event: an actor's name.")
+@click.option("--location", "event_location", default=None, help="event: a place name, e.g. Mosul.")
+@click.option("--magnitude", default=None, help="event: KIND>=N, e.g. killed>=10 or displaced>=1000.")
+@click.option("--with", "other", default=None, help="co_mention: the other watched name.")
+@click.option("--destination", "destinations", multiple=True, help="https://..., slack:https://..., mailto:a@x, file:PATH (repeatable).")
+@click.option("--digest", type=click.Choice(["hourly", "daily"]), default=None, help="Low urgency: one summary per UTC hour/day.")
+def watch_add(
+    name: str, aliases: tuple[str, ...], entity_type: str | None, wikidata: str | None, kind: str, magnitude: str | None,
+    other: str | None, **options: Any,
+) -> None:  # fmt: skip
+    """Watch NAME: alert when it is mentioned (for --kind event, NAME labels the rule)."""
+    from streams.alert.rulefile import make_rule, parse_magnitude
+    from streams.deliver.specs import validate_destination
+    from streams.kafka.client import publish
+
+    settings = get_settings()
+    try:
+        for spec in options["destinations"]:
+            validate_destination(spec, settings)
+        if magnitude:
+            options.update(parse_magnitude(magnitude))
+        options = {key: (list(value) if isinstance(value, tuple) else value) for key, value in options.items()}
+        rule = make_rule(name, list(aliases), entity_type, wikidata, kind, other={"name": other} if other else None, **options)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    run_async(publish(settings, "rules", [(rule.id, rule)]))
+    out.print(f"watching {rule.entity.name!r} ({rule.kind}) as rule {rule.id}")
+
+
+@watch.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def watch_import(path: Path) -> None:
+    """Add every entry of a watchlist YAML file."""
+    from streams.alert.rulefile import load_rules_yaml
+    from streams.kafka.client import publish
+
+    try:
+        rules = load_rules_yaml(path.read_text("utf-8"))
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+    run_async(publish(get_settings(), "rules", [(rule.id, rule) for rule in rules]))
+    out.print(f"imported {len(rules)} watch rule(s) from {path}")
+
+
+@watch.command("remove")
+@click.argument("rule_id")
+def watch_remove(rule_id: str) -> None:
+    """Stop watching (by rule id, see 'watch list')."""
+    from streams.kafka.client import publish
+
+    run_async(publish(get_settings(), "rules", [(rule_id, None)]))
+    out.print(f"removed rule {rule_id}")
+
+
+@watch.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def watch_list(as_json: bool) -> None:
+    """List the watch rules in force."""
+    from schemas import WatchRule, decode
+    from streams.kafka.client import compacted_state
+
+    state = run_async(compacted_state(get_settings(), "rules"))
+    rules = [decode(WatchRule, value) for value in state.values()]
+    if as_json:
+        print_json([rule.model_dump(mode="json") for rule in rules])
+        return
+    from streams.alert.rulefile import describe
+
+    table = Table("rule id", "kind", "name", "aliases", "type", "settings")
+    for rule in rules:
+        table.add_row(rule.id, rule.kind, rule.entity.name, ", ".join(rule.entity.aliases), rule.entity.type or "", describe(rule))
+    out.print(table)

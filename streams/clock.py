@@ -1,0 +1,75 @@
+"""Time as Wirewatch reads and shows it: now in UTC, ``--since`` values, durations in words."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from streams.errors import InputError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: the longest look-back a ``--since`` may ask for; more is a typo, not a question
+MAX_SINCE = timedelta(days=3660)
+
+
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime."""
+    return datetime.now(tz=UTC)
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """``30m``, ``12h``, ``2d``, ``1w`` back from ``now`` (at most ten years), or an ISO date/time (UTC when no zone is given).
+
+    Raises :class:`~streams.errors.InputError` with the accepted forms.
+    """
+    now = now or utcnow()
+    match = _DURATION.match(value)
+    if match:
+        amount = float(match.group(1))
+        unit = _UNITS[match.group(2).lower()]
+        try:
+            back = timedelta(**{unit: amount})
+        except OverflowError:
+            back = MAX_SINCE + timedelta(days=1)
+        if back > MAX_SINCE:
+            raise InputError(f"--since {value.strip()!r}: at most {MAX_SINCE.days} days back")
+        return now - back
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InputError(f"--since {value!r}: expected a duration like 30m, 12h, 2d, 1w or an ISO date such as 2026-11-27") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def human_duration(seconds: float) -> str:
+    """A duration in words a person reads at a glance: ``45 s``, ``12 min``, ``23 h 59 min``, ``3 d 4 h``."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def human_in(seconds: float | None) -> str:
+    """When something is due, in words: ``in 23 h 59 min``, ``now`` when overdue, ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds <= 0:
+        return "now"
+    return f"in {human_duration(seconds)}"
+
+
+def human_ago(seconds: float | None) -> str:
+    """How long ago, in words: ``12 min ago``, ``just now``, ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return "just now"
+    return f"{human_duration(seconds)} ago"

@@ -1,0 +1,54 @@
+"""Destinations on this machine: the console line and the JSON-lines file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from schemas import Alert, encode
+from streams.deliver.base import Destination, Outcome
+
+alert_log = logging.getLogger("wirewatch.alerts")
+
+
+class FileDestination(Destination):
+    """Appends every alert, updates included, as one JSON line."""
+
+    kind = "file"
+    pushes = False
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"file {path}", attempts=1)
+        self.path = path
+
+    async def attempt(self, alert: Alert) -> Outcome:
+        try:
+            append_jsonl(self.path, alert)
+        except OSError as exc:
+            return Outcome("refused", f"cannot write {self.path}: {exc}")
+        return Outcome("ok")
+
+
+class ConsoleDestination(Destination):
+    """One log line per alert on the ``wirewatch.alerts`` logger."""
+
+    kind = "console"
+
+    def __init__(self) -> None:
+        super().__init__("console", attempts=1)
+
+    async def attempt(self, alert: Alert) -> Outcome:
+        alert_log.warning(console_line(alert), extra={"alert_id": alert.id, "article_id": alert.article_id})
+        return Outcome("ok")
+
+
+def append_jsonl(path: Path, alert: Alert) -> None:
+    """Append the alert as one JSON line (the file destination)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as handle:
+        handle.write(encode(alert) + b"\n")
+
+
+def console_line(alert: Alert) -> str:
+    """One human line for the console destination."""
+    return f"ALERT [{alert.kind}] {alert.entity_name}: {alert.evidence} ({alert.title} <{alert.url}>)"

@@ -1,0 +1,7 @@
+"""Prometheus metrics of the delivery stage."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+DELIVERIES = Counter("wirewatch_deliveries_total", "Alert deliveries by destination and outcome", ["destination", "outcome"])

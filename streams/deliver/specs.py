@@ -1,0 +1,107 @@
+"""Destination specs (``https://...``, ``slack:``, ``mailto:``, ``file:``, ``console``, ``digest:PERIOD:``): parsed, checked, named."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from schemas import Alert
+from streams import ids
+from streams.config import Settings
+from streams.deliver.base import Destination
+from streams.deliver.email import EmailDestination, SMTPSettings
+from streams.deliver.local import ConsoleDestination, FileDestination
+from streams.deliver.slack import SlackDestination
+from streams.deliver.webhook import WebhookDestination, check_url, redact
+from streams.http.guard import AddressGuard
+
+_DIGEST_SPEC = re.compile(r"^digest:(hourly|daily):(.+)$")
+
+
+def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None = None) -> Destination:
+    """The destination a spec names; raises ValueError with the reason when it cannot be one.
+
+    ``https://host/path`` (a Standard Webhooks endpoint, signed with ``WIREWATCH_WEBHOOK_SECRET``),
+    ``slack:https://hooks.slack.com/services/...``, ``mailto:a@example.org,b@example.org`` (via
+    ``WIREWATCH_SMTP_*``), ``file:PATH`` (JSON lines) or ``console``; ``digest:hourly:`` or ``digest:daily:``
+    before a webhook, Slack or e-mail spec sends that destination one summary per period instead.
+    """
+    guard = guard or AddressGuard(settings.fetch_allow_hosts)
+    digest = _DIGEST_SPEC.match(spec.strip())
+    if digest:
+        destination = parse_destination(digest.group(2), settings, guard)
+        if not destination.digests:
+            raise ValueError(f"destination {spec!r}: only webhook, Slack and e-mail destinations take digests")
+        destination.digest_period = "hourly" if digest.group(1) == "hourly" else "daily"
+        return destination
+    retry = {"attempts": settings.delivery_attempts, "base_delay": settings.delivery_base_delay_seconds,
+             "max_delay": settings.delivery_max_delay_seconds}  # fmt: skip
+    spec = spec.strip()
+    if spec == "console":
+        return ConsoleDestination()
+    if spec.startswith("file:"):
+        path = spec.removeprefix("file:").removeprefix("//")
+        if not path:
+            raise ValueError("destination file: needs a path, e.g. file:.local/alerts.jsonl")
+        return FileDestination(Path(path))
+    if spec.startswith("slack:"):
+        return SlackDestination(spec.removeprefix("slack:"), guard, min_interval=settings.slack_min_interval_seconds, **retry)
+    if spec.startswith("mailto:"):
+        if not settings.smtp_host:
+            raise ValueError(f"destination {spec}: set WIREWATCH_SMTP_HOST to send e-mail")
+        smtp = SMTPSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
+        )
+        recipients = [r.strip() for r in spec.removeprefix("mailto:").split(",") if r.strip()]
+        return EmailDestination(recipients, smtp, guard, **retry)
+    if spec.lower().startswith(("http://", "https://")):
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        return WebhookDestination(spec, secret, guard, **retry)
+    raise ValueError(f"destination {spec!r}: expected https://..., slack:https://..., mailto:..., file:PATH or console")
+
+
+def validate_destination(spec: str, settings: Settings) -> None:
+    """Check a spec as ``wirewatch watch add --destination`` accepts it (URL and address literal included)."""
+    destination = parse_destination(spec, settings)
+    if isinstance(destination, WebhookDestination | SlackDestination):
+        check_url(destination.url, destination.guard)
+
+
+def default_destinations(settings: Settings) -> list[str]:
+    """Where an alert goes when its rule names no destination: ``WIREWATCH_ALERT_DESTINATIONS`` and the webhook."""
+    specs = list(settings.alert_destinations)
+    if settings.webhook_url and settings.webhook_url not in specs:
+        specs.append(settings.webhook_url)
+    return specs
+
+
+def destinations_for(alert: Alert, settings: Settings) -> list[str]:
+    """Every destination of one alert: the console and alerts file always, then the rule's own or the defaults."""
+    specs = ["console"]
+    if settings.alerts_file is not None:
+        specs.append(f"file:{settings.alerts_file}")
+    for spec in alert.destinations or default_destinations(settings):
+        if spec not in specs:
+            specs.append(spec)
+    return specs
+
+
+def destination_id(spec: str) -> str:
+    """The key of a destination on ``wirewatch.destinations`` (specs hold tokens, so the key is a hash)."""
+    return ids.stable_id("destination", spec.strip())
+
+
+def display_name(spec: str) -> str:
+    """A destination as humans see it, with URL paths (tokens) redacted."""
+    spec = spec.strip()
+    digest = _DIGEST_SPEC.match(spec)
+    if digest:
+        return f"digest:{digest.group(1)}:{display_name(digest.group(2))}"
+    if spec.startswith("slack:"):
+        return "slack:" + redact(spec.removeprefix("slack:"))
+    return redact(spec) if spec.lower().startswith(("http://", "https://")) else spec

@@ -1,0 +1,89 @@
+"""Topic administration: create the catalogue's topics (compacted where it says so), wait for leaders, delete a namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from streams.config import Settings
+from streams.kafka.catalogue import COMPACTED, TABLES, TOPIC_NAMES, changelog_topic
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """No Kafka broker answers at the configured address."""
+
+
+def unavailable(settings: Settings, exc: Exception) -> BrokerUnavailable:
+    return BrokerUnavailable(
+        f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}). Start the local broker with "
+        f"'bash deploy/kafka/kafka.sh start' (make run does it) or set WIREWATCH_KAFKA_BOOTSTRAP."
+    )
+
+
+@contextlib.asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client for the configured broker, closed on exit; BrokerUnavailable when none answers."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise unavailable(settings, exc) from exc
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create every Wirewatch topic that does not exist yet, compacted where the contract says so."""
+    async with admin_client(settings) as admin:
+        existing = set(await admin.list_topics())
+        names = {settings.topic(name): name in COMPACTED for name in TOPIC_NAMES}
+        names.update({changelog_topic(settings, role, table): True for role, tables in TABLES.items() for table in tables})
+        wanted = [
+            NewTopic(
+                name=name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs={"cleanup.policy": "compact"} if compacted else {},
+            )
+            for name, compacted in names.items()
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+            await _await_leaders(admin, [topic.name for topic in wanted])
+
+
+async def delete_topics(settings: Settings) -> int:
+    """Delete every topic of this namespace (its contract topics, changelogs and Faust's own); returns how many.
+
+    For throwaway namespaces only (``wirewatch demo``, tests): each run otherwise leaves about 150
+    partitions behind, and a development broker holding tens of thousands runs out of heap.
+    """
+    async with admin_client(settings) as admin:
+        ours = [t for t in await admin.list_topics() if t.startswith((settings.topic_prefix, f"{settings.app_prefix}-"))]
+        if ours:
+            await admin.delete_topics(ours)
+        return len(ours)
+
+
+async def _await_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> None:
+    """Wait until every partition of new ``topics`` has a leader, so the first reads and writes succeed."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"]) for t in described):
+            return
+        await asyncio.sleep(0.2)
+    log.warning("topics %s still have partitions without a leader after %g s", topics, timeout)

@@ -1,0 +1,60 @@
+"""The two Faust apps, ``wirewatch-poller`` and ``wirewatch-worker``, built from the settings."""
+
+from __future__ import annotations
+
+import faust
+
+from streams.config import Settings, get_settings
+from streams.kafka.transport import Topic, broker_url
+
+
+def create_app(role: str, settings: Settings | None = None) -> faust.App:
+    """A Faust app for ``role`` (``poller``, ``worker`` or ``nlp``) configured from the settings."""
+    settings = settings or get_settings()
+    port = settings.poller_web_port if role == "poller" else settings.web_port
+    datadir = settings.data_dir / "faust" / role
+    datadir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        f"{settings.app_prefix}-{role}",
+        broker=broker_url(settings),
+        autodiscover=False,
+        store="memory://",
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        key_serializer="utf8",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # aiokafka's default 16 KiB batch holds one or two enriched articles: every further send to that partition
+        # then waits for a produce round trip (one request per ~1.5 messages measured); 512 KiB stays well under
+        # the broker's 1 MiB message limit.
+        producer_max_batch_size=512 * 1024,
+        # One standby would double every changelog read on a two-process machine for little gain;
+        # the changelog itself is the durable copy.
+        table_standby_replicas=0,
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=port,
+        web_in_thread=False,
+        broker_commit_every=100,
+        # Faust's default of 60 s leaves a killed process's partitions idle for a minute; heartbeats
+        # run on the event loop, which NLP never blocks, so a shorter timeout is safe.
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=settings.kafka_session_timeout_seconds / 5,
+        broker_commit_interval=1.0,
+        stream_wait_empty=True,
+        # Backpressure: a stalled agent (a slow database) pauses fetching instead of buffering the topic.
+        stream_buffer_maxsize=settings.stream_buffer_size,
+        consumer_max_fetch_size=settings.consumer_fetch_bytes,
+        broker_max_poll_records=settings.consumer_poll_records,
+        logging_config=None,
+        Topic=Topic,
+    )
+
+
+poller_app = create_app("poller")
+# An NLP-only worker is a consumer group of its own (wirewatch-nlp): its members subscribe to the articles topic
+# alone, and Faust's assignor expects one set of topics per group.
+worker_app = create_app("nlp" if get_settings().worker_role == "nlp" else "worker")

@@ -1,0 +1,9 @@
+"""Prometheus metrics every process has: progress per agent, consumer lag, dead letters."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+DEAD_LETTERS = Counter("wirewatch_dead_letters_total", "Messages sent to the dead-letter topic", ["agent"])
+LAST_PROGRESS = Gauge("wirewatch_last_progress_timestamp", "Unix time an agent last finished a message", ["agent"])
+CONSUMER_LAG = Gauge("wirewatch_consumer_lag", "Messages not yet committed on this process's partitions, per topic", ["topic"])

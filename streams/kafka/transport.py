@@ -1,0 +1,229 @@
+"""Wirewatch's Kafka transport for Faust: UTF-8 keys, an idempotent producer and a consumer that commits only what was processed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+import faust
+from faust.serializers import codecs
+from faust.transport import drivers
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP, Message
+
+from streams.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Utf8(codecs.Codec):
+    """Keys are UTF-8 strings on every topic and in every table."""
+
+    def _loads(self, s: bytes) -> Any:
+        return s.decode("utf-8", "replace")
+
+    def _dumps(self, s: Any) -> bytes:
+        return s if isinstance(s, bytes) else str(s).encode("utf-8")
+
+
+codecs.register("utf8", _Utf8())
+
+
+class IdempotentProducer(aiokafka_driver.Producer):
+    """Faust's producer with ``acks=all`` and idempotence on, so retries never duplicate a message."""
+
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class _NoReadOffsets(dict[TP, int | None]):
+    """Faust's read offsets, switched off: :class:`ReliableConsumer` decides what is delivered instead.
+
+    Faust's fetch loop stores each delivered offset here and drops any fetched message below it. When a
+    rebalance empties the streams' buffers and the partition is seeked back to its committed offset,
+    the stored offset can be left ahead of it (the loop writes it after the seek), and every re-fetched
+    message below it is dropped as "already read": never processed, and the partition's commit stalls.
+    Reads always answer "nothing read yet" and writes are ignored.
+    """
+
+    def __getitem__(self, tp: TP) -> None:
+        return None
+
+    def __setitem__(self, tp: TP, offset: int | None) -> None:
+        pass
+
+
+class ReliableConsumer(aiokafka_driver.Consumer):
+    """Faust's aiokafka consumer, with commits that never pass an offset the streams have not acked.
+
+    Stock faust-streaming commits the first run of consecutive acked offsets even when it does not
+    start at the committed offset (off by one, and unchecked when nothing was committed), keeps acks
+    from before a seek, counts the message after a skipped range as acked, and drops re-fetched
+    messages after a rebalance (see :class:`_NoReadOffsets`). After a killed worker's partitions move,
+    that could commit a range that was never processed, or strand one. Here:
+
+    - every seek (assignment, recovery) restarts the count at the committed offset, or at the
+      partition's first offset when nothing was committed (``auto_offset_reset`` is ``earliest``);
+    - a message is handed to the streams once per seek, in offset order, and again after Faust empties the
+      streams' buffers (every resume of the flow seeks back to the committed offset);
+    - a message fetched before the last rebalance never counts as acked (Faust acks it unprocessed);
+    - a commit moves only over a contiguous run of acks that starts at the committed offset; offsets
+      missing from a compacted topic count as done, while a jump in any other topic (whose offsets
+      are contiguous) means a fetch from before a seek, so the partition is fetched again from the
+      first offset not yet delivered.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_offset = _NoReadOffsets()
+        # the last offset handed to the streams since the partition's last seek, per partition
+        self._delivered: dict[TP, int] = {}
+        deliver = self.callback
+
+        async def callback(message: Message) -> None:
+            if await self._in_order(message):
+                await deliver(message)
+
+        self.callback = callback
+
+    async def _in_order(self, message: Message) -> bool:
+        """Whether ``message`` is the next one to hand to the streams (recording it if so)."""
+        tp, offset = message.tp, message.offset
+        if not self.app.topics.acks_enabled_for(message.topic):
+            return True
+        if not self.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            # Faust lets stream partitions flow while the tables recover, then empties the buffers and seeks back
+            # (see resume_flow): whatever an agent did with a message before that, it would do again.
+            return False
+        last = self._delivered.get(tp)
+        if last is not None:
+            if offset <= last:
+                return False  # already handed over since the last seek
+            if offset > last + 1 and message.topic not in self._compacted_topics():
+                # The offsets of a topic that is not compacted have no holes: either this record comes from a
+                # fetch made before a seek, or retention deleted the skipped ones.
+                earliest = (await self.earliest_offsets(tp)).get(tp, 0)
+                if earliest <= last + 1:
+                    log.info("%s: offset %d fetched before a seek follows %d; fetching again from %d", tp, offset, last, last + 1)
+                    await self._seek(tp, last + 1)
+                    return False
+                log.warning("%s: offsets %d to %d are no longer on the broker (retention); skipped", tp, last + 1, offset - 1)
+            if offset > last + 1:
+                self._gap[tp].addi(last + 1, offset)  # nothing left to process there
+        self._delivered[tp] = offset
+        return True
+
+    def _compacted_topics(self) -> set[str]:
+        return {name for topic in self.app.topics for name in topic.topics if getattr(topic, "compacting", False)}
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        await super().seek(partition, offset)
+        self._restart_count(partition, offset)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        streamed = {tp for tp in self.assignment() if not self._is_changelog_tp(tp)}
+        never_committed = [tp for tp in streamed if self._committed_offset.get(tp) is None]
+        if never_committed:
+            for tp, offset in (await self.earliest_offsets(*never_committed)).items():
+                await self._seek(tp, offset)
+                self._committed_offset[tp] = offset
+        for tp in streamed:
+            committed = self._committed_offset.get(tp)
+            if committed is not None:
+                self._restart_count(tp, committed)
+
+    def ack(self, message: Message) -> bool:
+        if message.generation_id is not None and message.generation_id != self.app.consumer_generation_id:
+            # Fetched before the last rebalance, after which every partition is fetched again from its committed
+            # offset. Faust acks such a message without handing it to an agent (a stale generation is skipped), so
+            # its offset says nothing about what was processed and must not move a commit.
+            message.acked = True
+            self._unacked_messages.discard(message)
+            return False
+        return bool(super().ack(message))
+
+    def resume_flow(self) -> None:
+        super().resume_flow()
+        # Faust resumes the flow right after ``app.flow_control.resume()``, which empties every stream's buffer:
+        # messages already handed over but not yet taken by an agent are dropped, while the fetch position is
+        # past them, and with no newer record to reveal the hole they would wait for the next rebalance
+        # (tests/e2e/test_alert_chaos.py caught a restarted worker holding 107 alerts so). Fetch every stream
+        # partition again from its committed offset; a message an agent is handling now comes twice (at least once).
+        # A message one agent had taken while another's copy was dropped would never be fully acked and would hold
+        # up every graceful shutdown (``wait_empty``): forget them all, their offsets are fetched again.
+        self._unacked_messages.clear()
+        for tp in self.assignment():
+            committed = self._committed_offset.get(tp)
+            if committed is not None and not self._is_changelog_tp(tp):
+                self._thread.seek(tp, committed)
+                self._restart_count(tp, committed)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            self._delivered.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
+    def _restart_count(self, tp: TP, offset: int) -> None:
+        # Acks of messages read before the seek say nothing about the offsets read after it.
+        self._acked.pop(tp, None)
+        self._acked_index.pop(tp, None)
+        self._gap.pop(tp, None)
+        self._delivered[tp] = offset - 1
+
+    def _new_offset(self, tp: TP) -> int | None:
+        acked = self._acked[tp]
+        if not acked:
+            return None
+        gap = self._gap[tp]
+        if gap:
+            top = max(acked) + 1
+            for interval in gap.overlap(0, top):
+                acked.extend(range(interval.begin, interval.end))
+                top = max(top, interval.end)
+            gap.chop(0, top)
+        ordered = sorted(set(acked))
+        committed = self._committed_offset[tp]
+        if committed is not None:
+            ordered = [offset for offset in ordered if offset >= committed]
+            if not ordered or ordered[0] != committed:
+                acked[:] = ordered
+                self._acked_index[tp] = set(ordered)
+                return None
+        run = 1
+        while run < len(ordered) and ordered[run] == ordered[run - 1] + 1:
+            run += 1
+        acked[:] = ordered[run:]
+        self._acked_index[tp] = set(acked)
+        return ordered[run - 1] + 1
+
+
+class Topic(faust.Topic):
+    """Faust's topic, with :meth:`send_raw` for agents that send many messages per input."""
+
+    async def send_raw(self, key: str | None, value: bytes) -> Awaitable[Any]:
+        """Hand ``value`` to the app's producer; the result resolves once Kafka has acknowledged it.
+
+        Faust's ``send`` wraps each message in a future message with callbacks and sensors; the enrich agent
+        sends some twenty per article, and that path cost more event-loop time than encoding them. The topic
+        exists already (``ensure_topics`` runs before the worker starts), and the key and value are bytes.
+        """
+        encoded = key.encode() if key is not None else None
+        return await self.app.producer.send(self.get_topic_name(), encoded, value, None, None, None)
+
+
+class IdempotentTransport(aiokafka_driver.Transport):
+    """The aiokafka transport using :class:`IdempotentProducer` and :class:`ReliableConsumer`."""
+
+    Producer = IdempotentProducer
+    Consumer = ReliableConsumer
+
+
+drivers.TRANSPORTS.aliases["wirewatch"] = "streams.kafka.transport:IdempotentTransport"
+
+
+def broker_url(settings: Settings) -> str:
+    """Faust's broker URL for the comma-separated bootstrap list."""
+    hosts = ";".join(host.strip() for host in settings.kafka_bootstrap.split(",") if host.strip())
+    return f"wirewatch://{hosts}"

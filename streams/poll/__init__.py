@@ -1,0 +1,1 @@
+"""The poll stage: fetch feeds politely and safely, parse them in separate processes, publish new articles."""

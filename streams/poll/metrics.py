@@ -1,0 +1,13 @@
+"""Prometheus metrics of the poller process."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+POLLS = Counter("wirewatch_polls_total", "Feed polls by outcome", ["status"])
+FETCH_ERRORS = Counter("wirewatch_fetch_errors_total", "Failed polls by error kind", ["kind"])
+ARTICLES_PUBLISHED = Counter("wirewatch_articles_published_total", "Articles published", ["kind"])
+FEEDS = Gauge("wirewatch_feeds", "Feeds owned by this poller by status", ["status"])
+FETCH_SECONDS = Histogram("wirewatch_fetch_seconds", "Time to fetch one feed (HTTP request and body)")
+PARSE_SECONDS = Histogram("wirewatch_parse_seconds", "Time to parse one feed body in the parser process")
+FULLTEXT = Counter("wirewatch_fulltext_total", "Full-text fetches of article pages by outcome", ["outcome"])

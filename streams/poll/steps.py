@@ -1,0 +1,128 @@
+"""One poll of one feed as named steps: conditional request, response check, parse, dedup, full text, schedule."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from schemas import Article
+from streams.config import Settings
+from streams.errors import FeedError, FetchError
+from streams.poll.fetch import Fetcher, FetchResult
+from streams.poll.fulltext import add_fulltext
+from streams.poll.parse import ParsedFeed
+from streams.poll.parserpool import ParserPool
+from streams.poll.schedule import adaptive_interval, interval_bounds, next_interval
+from streams.poll.state import FeedState
+
+log = logging.getLogger(__name__)
+
+RECENT_ITEMS = 500  # item ids remembered per feed: more than any feed keeps in its window
+
+
+@dataclass
+class PollOutcome:
+    """What a poll produced: the state to store, the articles to publish and a one-line status."""
+
+    state: FeedState
+    articles: list[Article] = field(default_factory=list)
+    new: int = 0
+    revisions: int = 0
+    status: str = "ok"
+    error_kind: str | None = None
+    fetch_seconds: float = 0.0
+    parse_seconds: float = 0.0
+    #: full-text fetches of this poll by outcome (ok, fetch_timeout, fetch_blocked, not_html, empty, ...)
+    fulltext: Counter[str] = field(default_factory=Counter)
+
+
+async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, settings: Settings, now: float) -> PollOutcome:
+    """Poll one feed once and return the new state and the articles to publish."""
+    source = state.source
+    state = state.model_copy(update={"last_poll": now})
+    started = time.monotonic()
+    try:
+        result = await fetcher.get(source.url, state.etag, state.last_modified)
+    except FetchError as exc:
+        failed = _failed(state, settings, now, exc.kind, str(exc), exc.retry_after)
+        failed.fetch_seconds = time.monotonic() - started
+        return failed
+    if result.not_modified:
+        state = state.model_copy(update={"last_status": "not_modified", "error_count": 0, "last_error": None})
+        return PollOutcome(_scheduled(state, settings, now, result.max_age), status="not_modified", fetch_seconds=result.elapsed)
+    fetched = datetime.fromtimestamp(now, tz=UTC)
+    parse_started = time.monotonic()
+    try:
+        parsed = await parser.parse(result.body, source, fetched)
+    except FeedError as exc:
+        return _failed(state, settings, now, "parse", str(exc), None)
+    except Exception as exc:  # noqa: BLE001 - a crashed parser process must not stop polling
+        return _failed(state, settings, now, "parse", f"{type(exc).__name__}: {exc}", None)
+    outcome = _new_items(state, parsed, result)
+    outcome.fetch_seconds = result.elapsed
+    outcome.parse_seconds = time.monotonic() - parse_started
+    # only the new articles and revisions reach here: a page is fetched once per item version, never per poll
+    outcome.articles, outcome.fulltext = await add_fulltext(outcome.articles, source, fetcher, parser, settings)
+    hint = result.max_age if result.max_age is not None else parsed.ttl_seconds
+    low, high = interval_bounds(settings, source)
+    published = [article.published.timestamp() for article in parsed.articles if article.published is not None]
+    outcome.state = outcome.state.model_copy(update={"interval": adaptive_interval(published, now, low, high)})
+    outcome.state = _scheduled(outcome.state, settings, now, hint)
+    return outcome
+
+
+def _new_items(state: FeedState, parsed: ParsedFeed, result: FetchResult) -> PollOutcome:
+    recent = dict(state.recent)
+    articles: list[Article] = []
+    new = revisions = 0
+    for article in parsed.articles:
+        seen = recent.get(article.id)
+        if seen and seen[0] == article.content_hash:
+            continue
+        if seen:
+            revision = int(seen[1]) + 1
+            article = article.model_copy(update={"revision": revision})
+            revisions += 1
+        else:
+            new += 1
+        recent.pop(article.id, None)
+        recent[article.id] = [article.content_hash, article.revision]
+        articles.append(article)
+    while len(recent) > RECENT_ITEMS:
+        recent.pop(next(iter(recent)))
+    state = state.model_copy(
+        update={
+            "etag": result.etag,
+            "last_modified": result.last_modified,
+            "last_status": "ok",
+            "last_error": None,
+            "error_count": 0,
+            "items_seen": state.items_seen + new,
+            "recent": recent,
+        }
+    )
+    return PollOutcome(state, articles, new=new, revisions=revisions)
+
+
+def _scheduled(state: FeedState, settings: Settings, now: float, hint: float | None) -> FeedState:
+    delay = next_interval(settings, state.source, state.error_count, hint, state.interval)
+    return state.model_copy(update={"next_check": now + delay})
+
+
+def _failed(state: FeedState, settings: Settings, now: float, kind: str, message: str, retry_after: float | None) -> PollOutcome:
+    errors = state.error_count + 1
+    log.warning("feed %s (%s): %s", state.source.id, state.source.url, message, extra={"feed_id": state.source.id, "error_kind": kind})
+    state = state.model_copy(
+        update={
+            "last_status": "broken" if errors >= settings.poll_broken_after_errors else "error",
+            "last_error": f"{kind}: {message}",
+            "error_count": errors,
+        }
+    )
+    delay = next_interval(settings, state.source, errors, None, state.interval)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return PollOutcome(state.model_copy(update={"next_check": now + delay}), status="error", error_kind=kind)

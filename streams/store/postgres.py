@@ -1,0 +1,201 @@
+"""The PostgreSQL backend: an asyncpg pool, ``tsvector`` search, migrations tracked in ``wirewatch_migrations``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from schemas import Alert, EnrichedArticle
+from streams.errors import SinkUnavailable
+from streams.store.base import Sink
+from streams.store.migrations import migrations
+from streams.store.queries import (
+    EntityReport,
+    EntitySummary,
+    SearchHit,
+    SearchQuery,
+    Trend,
+    hour_buckets,
+    named_entities,
+    query_words,
+    trends,
+)
+from streams.store.rows import TABLES, alert_row, article_row, entity_rows, event_rows, iso, mention_row, newer_than_stored, without_nul
+from streams.store.sqlite import UPDATE_ARTICLE
+
+POSTGRES_UPSERT_ARTICLE = (
+    """INSERT INTO articles (id, feed_id, url, canonical_url, title, summary, text, authors, published, fetched, language,
+         content_hash, revision, enriched) VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9,$10,$11,$12,$13,$14) """  # noqa: S608
+    + UPDATE_ARTICLE
+)
+
+
+class PostgresSink(Sink):
+    """PostgreSQL through an asyncpg pool; migrations tracked in ``wirewatch_migrations``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        try:
+            import asyncpg
+        except ImportError as exc:  # pragma: no cover - asyncpg is a hard dependency today
+            raise RuntimeError("PostgreSQL storage needs asyncpg: .venv/bin/pip install asyncpg") from exc
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(7231)")  # one migrator at a time
+            await conn.execute("CREATE TABLE IF NOT EXISTS wirewatch_migrations (version INTEGER PRIMARY KEY)")
+            done = await conn.fetchval("SELECT coalesce(max(version), 0) FROM wirewatch_migrations")
+            for number, migration in enumerate(migrations("postgres")[done:], start=done + 1):
+                await conn.execute(migration)
+                await conn.execute("INSERT INTO wirewatch_migrations VALUES ($1)", number)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _write(self, fn: Any, batch: list[Any]) -> None:
+        import asyncpg
+
+        try:
+            await fn(batch)
+        except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            raise SinkUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}", retry_after=2.0) from exc
+
+    async def write_enriched(self, batch: list[EnrichedArticle]) -> None:
+        if batch:
+            await self._write(self._write_enriched, [without_nul(item) for item in batch])
+
+    async def _write_enriched(self, batch: list[EnrichedArticle]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch("SELECT id, revision FROM articles WHERE id = ANY($1::text[])", [item.article.id for item in batch])
+            stored = {row[0]: row[1] for row in rows}
+            todo = newer_than_stored(batch, stored)
+            if not todo:
+                return
+            await conn.executemany(
+                POSTGRES_UPSERT_ARTICLE,
+                [(*row[:8], a.published, a.fetched, *row[10:13], i.enriched) for i in todo for a, row in [(i.article, article_row(i))]],
+            )
+            replaced = [item.article.id for item in todo if item.article.id in stored]
+            if replaced:  # a new revision replaces the article's mentions and events; a first revision has none
+                await conn.execute("DELETE FROM mentions WHERE article_id = ANY($1::text[])", replaced)
+                await conn.execute("DELETE FROM events WHERE article_id = ANY($1::text[])", replaced)
+            await conn.executemany("INSERT INTO entities VALUES ($1,$2,$3,$4) ON CONFLICT (id) DO NOTHING", entity_rows(todo))
+            await conn.executemany(
+                "INSERT INTO mentions VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8) ON CONFLICT (id) DO UPDATE SET spans = excluded.spans",
+                [(*mention_row(i, e)[:6], i.article.published, i.article.fetched) for i in todo for e in i.entities],
+            )
+            await conn.executemany(
+                "INSERT INTO events VALUES ($1,$2,$3,$4::jsonb) ON CONFLICT (id) DO UPDATE SET body = excluded.body", event_rows(todo)
+            )
+
+    async def write_alerts(self, batch: list[Alert]) -> None:
+        if batch:
+            await self._write(self._write_alerts, [without_nul(alert) for alert in batch])
+
+    async def _write_alerts(self, batch: list[Alert]) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.executemany(
+                "INSERT INTO alerts VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb) ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+                " WHERE (excluded.body->>'source_count')::int > (alerts.body->>'source_count')::int",
+                [(*alert_row(alert)[:8], alert.detected, alert_row(alert)[9]) for alert in batch],
+            )
+
+    async def counts(self) -> dict[str, int]:
+        async with self._pool.acquire() as conn:
+            return {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in TABLES}  # noqa: S608
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """WITH hits AS (
+                       SELECT a.id, a.title, a.url, a.feed_id, a.published, a.fetched, a.text,
+                              coalesce(a.published, a.fetched) AS time
+                       FROM articles a
+                       WHERE a.search @@ plainto_tsquery('simple', $1)
+                         AND ($2::timestamptz IS NULL OR coalesce(a.published, a.fetched) >= $2)
+                         AND ($3::text IS NULL OR EXISTS (
+                              SELECT 1 FROM mentions m WHERE m.article_id = a.id AND m.type = $3
+                                AND (strpos(lower($4), lower(m.name)) > 0 OR strpos(lower(m.name), lower($4)) > 0)))
+                       ORDER BY time DESC, a.id LIMIT $5)
+                   SELECT id, title, url, feed_id, published, fetched,
+                          ts_headline('simple', text, plainto_tsquery('simple', $1),
+                                      'StartSel=[, StopSel=], MaxWords=20, MinWords=8, MaxFragments=1, FragmentDelimiter=…')
+                   FROM hits ORDER BY time DESC, id""",
+                " ".join(query_words(query.text)),
+                query.since,
+                query.entity_type,
+                query.text,
+                query.limit,
+            )
+            named = named_entities(
+                await conn.fetch(
+                    """SELECT article_id, name, type FROM mentions WHERE article_id = ANY($1::text[])
+                       AND (strpos(lower($2), lower(name)) > 0 OR strpos(lower(name), lower($2)) > 0) ORDER BY name""",
+                    [row[0] for row in rows],
+                    query.text,
+                ),
+                query.entity_type,
+            )
+        return [SearchHit(r[0], r[1], r[2], r[3], iso(r[4]), str(iso(r[5])), r[6], entities=named.get(r[0], [])) for r in rows]
+
+    async def entity_report(self, name: str, limit: int = 10) -> EntityReport | None:
+        query_words(name)
+        async with self._pool.acquire() as conn:
+            candidates = [
+                EntitySummary(*row)
+                for row in await conn.fetch(
+                    """SELECT e.id, e.name, e.type, (SELECT count(*) FROM mentions m WHERE m.entity_id = e.id)::int AS n
+                       FROM entities e WHERE strpos(lower(e.name), lower($1)) > 0
+                       ORDER BY lower(e.name) = lower($1) DESC, n DESC, e.name LIMIT $2""",
+                    name.strip(),
+                    limit + 1,
+                )
+            ]
+            if not candidates:
+                return None
+            entity = candidates[0]
+            timeline = await conn.fetch(
+                """SELECT to_char(coalesce(published, fetched) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*)::int
+                   FROM mentions WHERE entity_id = $1 GROUP BY day ORDER BY day""",
+                entity.id,
+            )
+            company = await conn.fetch(
+                """SELECT o.entity_id, max(o.name), max(o.type), count(DISTINCT o.article_id)::int AS n
+                   FROM mentions m JOIN mentions o ON o.article_id = m.article_id AND o.entity_id != m.entity_id
+                   WHERE m.entity_id = $1 GROUP BY o.entity_id ORDER BY n DESC, max(o.name) LIMIT $2""",
+                entity.id,
+                limit,
+            )
+            articles = await conn.fetch(
+                """SELECT a.id, a.title, a.url, coalesce(a.published, a.fetched) AS time FROM mentions m
+                   JOIN articles a ON a.id = m.article_id WHERE m.entity_id = $1 ORDER BY time DESC, a.id LIMIT $2""",
+                entity.id,
+                limit,
+            )
+        return EntityReport(
+            entity=entity,
+            timeline=[(row[0], row[1]) for row in timeline],
+            co_mentioned=[EntitySummary(*row) for row in company],
+            articles=[{"id": r[0], "title": r[1], "url": r[2], "time": iso(r[3])} for r in articles],
+            others=candidates[1:],
+        )
+
+    async def recent_alerts(self, limit: int = 20) -> list[Alert]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT body FROM alerts ORDER BY detected DESC LIMIT $1", limit)
+        return [Alert.model_validate_json(row[0]) for row in rows]
+
+    async def trending(self, now: datetime, hours: int = 24, limit: int = 10) -> list[Trend]:
+        buckets = hour_buckets(now, hours)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT entity_id, max(name), max(type), to_char(fetched AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24') AS hour,
+                          count(*)::int
+                   FROM mentions WHERE fetched >= $1::timestamptz GROUP BY entity_id, hour""",
+                datetime.fromisoformat(buckets[0] + ":00:00+00:00"),
+            )
+        return trends([tuple(row) for row in rows], buckets, limit)

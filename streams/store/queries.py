@@ -1,0 +1,113 @@
+"""What people ask of the stored data: full-text search, an entity's timeline and company, trending entities."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from streams.errors import QueryError
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a search; punctuation and operators are dropped so user input is never query syntax."""
+    words = _WORD.findall(text)
+    if not words:
+        raise QueryError(f"search {text!r}: no words to look for")
+    return words
+
+
+def fts5_query(text: str) -> str:
+    """An FTS5 MATCH expression requiring every word (each quoted, so none is read as an operator)."""
+    return " ".join(f'"{word}"' for word in query_words(text))
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A full-text search: every word must occur; optionally newer than ``since`` and naming an entity of ``entity_type``."""
+
+    text: str
+    since: datetime | None = None
+    entity_type: str | None = None
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One stored article matching a search."""
+
+    article_id: str
+    title: str
+    url: str
+    feed_id: str
+    published: str | None
+    fetched: str
+    snippet: str
+    entities: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EntitySummary:
+    """An entity with how often it is mentioned."""
+
+    id: str
+    name: str
+    type: str
+    mentions: int
+
+
+@dataclass(frozen=True)
+class EntityReport:
+    """An entity's mention timeline (per day), the entities named alongside it and its latest articles."""
+
+    entity: EntitySummary
+    timeline: list[tuple[str, int]]
+    co_mentioned: list[EntitySummary]
+    articles: list[dict[str, Any]]
+    others: list[EntitySummary] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Mentions of one entity per hour over the last hours, oldest first."""
+
+    entity: EntitySummary
+    per_hour: list[int]
+
+
+def to_plain(value: Any) -> Any:
+    """A report or a list of them as plain data for ``--json``."""
+    if isinstance(value, list):
+        return [to_plain(item) for item in value]
+    return asdict(value)
+
+
+def hour_buckets(now: datetime, hours: int) -> list[str]:
+    """The ``YYYY-MM-DDTHH`` labels (UTC) of the last ``hours`` hours, oldest first, the current hour last."""
+    top = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return [(top - timedelta(hours=back)).strftime("%Y-%m-%dT%H") for back in range(hours - 1, -1, -1)]
+
+
+def named_entities(rows: list[Any], entity_type: str | None) -> dict[str, list[str]]:
+    """Per article, the names (with type) of the entities the search named, of the wanted type if one is given."""
+    named: dict[str, list[str]] = {}
+    for article_id, name, entity_type_ in rows:
+        if entity_type is None or entity_type_ == entity_type:
+            named.setdefault(article_id, []).append(f"{name} ({entity_type_})")
+    return named
+
+
+def trends(rows: list[Any], buckets: list[str], limit: int) -> list[Trend]:
+    """Rows of (entity id, name, type, hour, count) → the ``limit`` entities with most mentions, per hour."""
+    index = {hour: i for i, hour in enumerate(buckets)}
+    series: dict[str, list[int]] = {}
+    names: dict[str, tuple[str, str]] = {}
+    for entity_id, name, entity_type, hour, count in rows:
+        if hour in index:
+            series.setdefault(entity_id, [0] * len(buckets))[index[hour]] += count
+            names[entity_id] = (name, entity_type)
+    top = sorted(series, key=lambda e: (-sum(series[e]), names[e][0]))[:limit]
+    return [Trend(EntitySummary(e, names[e][0], names[e][1], sum(series[e])), series[e]) for e in top]

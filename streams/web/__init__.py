@@ -1,0 +1,1 @@
+"""The web stage: the dashboard people read, rendered on the server from the sink and Kafka."""

@@ -1,0 +1,274 @@
+"""The worker's dashboard as plain server-rendered HTML: alerts with evidence, trending entities, feed health, throughput, lag."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from schemas import Alert
+from streams.store.queries import Trend
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+#: worker counters shown on the dashboard: label → (metric sample name, labels)
+COUNTERS: dict[str, tuple[str, dict[str, str]]] = {
+    "articles enriched": ("wirewatch_articles_enriched_total", {}),
+    "articles stored": ("wirewatch_sink_rows_total", {"table": "articles"}),
+    "alerts stored": ("wirewatch_sink_rows_total", {"table": "alerts"}),
+}
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    """Everything one rendering of the dashboard shows."""
+
+    now: datetime
+    alerts: list[Alert]
+    trends: list[Trend]
+    counters: dict[str, float]
+    dead_letters: float
+    lag: dict[str, float]
+    #: one row per registered feed (:meth:`streams.feedhealth.FeedBoard.rows`), read from Kafka
+    feeds: list[dict[str, Any]] = field(default_factory=list)
+    #: why the feed view may be incomplete: a topic not readable, a registry entry that does not decode
+    feed_notes: list[str] = field(default_factory=list)
+
+
+def worker_figures() -> tuple[dict[str, float], float, dict[str, float]]:
+    """This process's counters, dead letters and consumer lag per topic, from its Prometheus registry."""
+    counters = {label: REGISTRY.get_sample_value(name, labels) or 0.0 for label, (name, labels) in COUNTERS.items()}
+    dead = 0.0
+    lag: dict[str, float] = {}
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name == "wirewatch_dead_letters_total":
+                dead += sample.value
+            elif sample.name == "wirewatch_consumer_lag":
+                lag[sample.labels["topic"]] = sample.value
+    return counters, dead, lag
+
+
+def feed_status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Feeds per status."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "–"
+
+
+def _next_check(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds <= 0:
+        return "due"
+    if seconds < 120:
+        return f"in {seconds:.0f} s"
+    return f"in {seconds / 60:.0f} min" if seconds < 7200 else f"in {seconds / 3600:.0f} h"
+
+
+def feeds_html(rows: list[dict[str, Any]], notes: list[str]) -> str:
+    """Feed health: a count per status, then one row per feed (title, URL, status, last poll, errors, next check, items)."""
+    e = html.escape
+    counts = feed_status_counts(rows)
+    summary = "".join(f"<td>{e(status)}: {n}</td>" for status, n in sorted(counts.items())) or "<td>none registered</td>"
+    cells = _rows(
+        [
+            [
+                f"<strong>{e(r['title'] or r['id'])}</strong><br><small>{e(r['url'])}</small>",
+                f'<span class="status-{e(r["status"])}">{e(r["status"])}</span>',
+                e(_when(r["last_poll"])),
+                f'<span title="{e(r["last_error"] or "")}">{r["error_count"]}</span>',
+                e(_next_check(r["next_check_in"])),
+                str(r["items_seen"]),
+                "yes" if r["broken"] else "no",
+            ]
+            for r in rows
+        ],
+        "no feeds registered",
+        7,
+    )
+    note = "".join(f'<p class="note">{e(n)}</p>' for n in notes)
+    return (
+        f'<table id="feed-summary"><tr><th>feeds</th>{summary}</tr></table>{note}'
+        '<table id="feeds"><thead><tr><th>feed</th><th>status</th><th>last poll (UTC)</th><th>errors</th>'
+        f'<th>next check</th><th>items seen</th><th>broken</th></tr></thead><tbody id="feed-rows">{cells}</tbody></table>'
+    )
+
+
+def evidence_html(evidence: str) -> str:
+    """The evidence sentence, escaped, with the watched name (``**name**``) marked."""
+    return _BOLD.sub(r"<mark>\1</mark>", html.escape(evidence))
+
+
+def sparkline_svg(values: list[int]) -> str:
+    """An inline SVG line of ``values`` (mentions per hour, oldest first)."""
+    points = sparkline_points(values)
+    label = html.escape(f"mentions per hour: {', '.join(str(v) for v in values)}")
+    return (
+        f'<svg class="spark" width="120" height="24" viewBox="0 0 120 24" role="img" aria-label="{label}">'
+        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{points}"/></svg>'
+    )
+
+
+def _rows(cells: list[list[str]], empty: str, columns: int) -> str:
+    if not cells:
+        return f'<tr><td colspan="{columns}" class="empty">{html.escape(empty)}</td></tr>'
+    return "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in cells)
+
+
+def render_dashboard(data: DashboardData) -> str:
+    """The whole page; values are escaped, so feed text can never inject markup."""
+    e = html.escape
+    alerts = _rows(
+        [
+            [
+                e(a.detected.strftime("%Y-%m-%d %H:%M:%S")),
+                f'<span class="entity">{e(a.entity_name)}</span><br><small>{e(a.kind)}</small>',
+                f'<blockquote class="evidence">{evidence_html(a.evidence)}</blockquote>'
+                f'<a href="{e(a.url)}" rel="noreferrer">{e(a.title)}</a>',
+                f"{a.latency_seconds:.1f} s",
+            ]
+            for a in data.alerts
+        ],
+        "no alerts yet",
+        4,
+    )
+    trends = _rows(
+        [[e(t.entity.name), e(t.entity.type), str(t.entity.mentions), sparkline_svg(t.per_hour)] for t in data.trends],
+        "no mentions in the last 24 hours",
+        4,
+    )
+    counters = "".join(
+        f'<tr><th>{e(label)}</th><td data-counter="{e(label)}">{value:.0f}</td><td data-rate="{e(label)}">–</td></tr>'
+        for label, value in data.counters.items()
+    )
+    lag = _rows(
+        [[e(topic), f'<span data-lag="{e(topic)}">{value:.0f}</span>'] for topic, value in sorted(data.lag.items())],
+        "no lag measured yet",
+        2,
+    )
+    return PAGE.format(
+        now=e(data.now.strftime("%Y-%m-%d %H:%M:%S %Z")),
+        alert_count=len(data.alerts),
+        alerts=alerts,
+        trends=trends,
+        counters=counters,
+        dead_letters=f"{data.dead_letters:.0f}",
+        lag=lag,
+        feeds=feeds_html(data.feeds, data.feed_notes),
+    )
+
+
+def dashboard_json(data: DashboardData) -> dict[str, Any]:
+    """The figures the page's script refreshes."""
+    return {
+        "now": data.now.isoformat(),
+        "counters": data.counters,
+        "dead_letters": data.dead_letters,
+        "lag": data.lag,
+        "feeds": data.feeds,
+        "feed_notes": data.feed_notes,
+    }
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Wirewatch dashboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }}
+h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.1rem; margin-top: 1.5rem; }}
+table {{ border-collapse: collapse; }}
+td, th {{ padding: .25rem .6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }}
+blockquote.evidence {{ margin: 0 0 .2rem; }} mark {{ background: #ffe58a; }}
+.spark {{ color: #1f6feb; }}
+.status-broken, .note {{ color: #b42318; font-weight: 600; }} .status-error {{ color: #b54708; }}
+.empty {{ color: #888; }} .grid {{ display: flex; gap: 2rem; flex-wrap: wrap; }}
+</style></head>
+<body>
+<h1>Wirewatch</h1><p>rendered {now}; figures refresh every 5 s</p>
+<h2>Recent alerts ({alert_count})</h2>
+<table id="alerts"><tr><th>detected</th><th>entity</th><th>evidence and article</th><th>latency</th></tr>{alerts}</table>
+<div class="grid">
+<section><h2>Trending entities (24 h, per hour)</h2>
+<table id="trending"><tr><th>entity</th><th>type</th><th>mentions</th><th>per hour</th></tr>{trends}</table></section>
+<section><h2>Throughput</h2>
+<table id="throughput"><tr><th></th><th>total</th><th>per second</th></tr>{counters}
+<tr><th>dead letters</th><td id="dead-letters">{dead_letters}</td><td></td></tr></table>
+<h2>Consumer lag</h2><table id="lag"><tr><th>topic</th><th>messages</th></tr>{lag}</table></section>
+<section><h2>Feed health</h2>{feeds}</section>
+</div>
+<script>
+let last = null;
+function when(ts) {{ return ts ? new Date(ts * 1000).toISOString().slice(0, 19).replace("T", " ") : "–"; }}
+function refreshFeeds(feeds) {{
+  const body = document.getElementById("feed-rows");
+  if (!body || !feeds || !feeds.length) return;
+  body.replaceChildren(...feeds.map((f) => {{
+    const row = document.createElement("tr");
+    const s = f.next_check_in;
+    const next = s === null ? "–" : s <= 0 ? "due" : s < 120 ? `in ${{s.toFixed(0)}} s`
+      : s < 7200 ? `in ${{(s / 60).toFixed(0)}} min` : `in ${{(s / 3600).toFixed(0)}} h`;
+    const cells = [null, f.status, when(f.last_poll), String(f.error_count), next, String(f.items_seen), f.broken ? "yes" : "no"];
+    cells.forEach((text, i) => {{
+      const cell = row.insertCell();
+      if (i === 0) {{
+        const title = document.createElement("strong");
+        title.textContent = f.title || f.id;
+        const url = document.createElement("small");
+        url.textContent = f.url;
+        cell.append(title, document.createElement("br"), url);
+      }} else {{
+        const span = document.createElement("span");
+        span.textContent = text;
+        if (i === 1) span.className = `status-${{f.status}}`;
+        if (i === 3) span.title = f.last_error || "";
+        cell.append(span);
+      }}
+    }});
+    return row;
+  }}));
+}}
+async function refresh() {{
+  try {{
+    const now = await (await fetch("dashboard.json")).json();
+    for (const [label, value] of Object.entries(now.counters)) {{
+      const total = document.querySelector(`[data-counter="${{label}}"]`);
+      if (total) total.textContent = value.toFixed(0);
+      const rate = document.querySelector(`[data-rate="${{label}}"]`);
+      if (rate && last) {{
+        const seconds = (Date.parse(now.now) - Date.parse(last.now)) / 1000;
+        if (seconds > 0) rate.textContent = ((value - last.counters[label]) / seconds).toFixed(1);
+      }}
+    }}
+    for (const [topic, value] of Object.entries(now.lag)) {{
+      const cell = document.querySelector(`[data-lag="${{topic}}"]`);
+      if (cell) cell.textContent = value.toFixed(0);
+    }}
+    document.getElementById("dead-letters").textContent = now.dead_letters.toFixed(0);
+    refreshFeeds(now.feeds);
+    last = now;
+  }} catch (err) {{ /* the worker may be restarting; try again on the next tick */ }}
+}}
+refresh();
+setInterval(refresh, 5000);
+</script>
+</body></html>
+"""
+
+
+def sparkline_points(values: list[int], width: int = 120, height: int = 24) -> str:
+    """The ``points`` of an SVG polyline drawing ``values`` left to right, scaled to the box."""
+    if not values:
+        return ""
+    top = max(values) or 1
+    step = width / max(1, len(values) - 1)
+    return " ".join(f"{i * step:.1f},{height - (v / top) * (height - 2) - 1:.1f}" for i, v in enumerate(values))
