@@ -8,7 +8,7 @@ from typing import Literal, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from streams.errors import DecodeError
+from streams.errors import DecodeError as DecodeError  # re-exported: the error of decode()
 
 SCHEMA_VERSION = 1
 MAX_VALUE_BYTES = 4 * 1024 * 1024
