@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -272,15 +272,29 @@ def decode(model: type[R], data: bytes | None) -> R:
         raise DecodeError(f"{model.__name__}: empty value (tombstone)")
     if len(data) > MAX_VALUE_BYTES:
         raise DecodeError(f"{model.__name__}: value of {len(data)} bytes exceeds {MAX_VALUE_BYTES}")
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"{model.__name__}: invalid JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise DecodeError(f"{model.__name__}: expected a JSON object, got {type(obj).__name__}")
+    obj = json_object(model.__name__, data)
     version = obj.get("schema_version")
     if version != SCHEMA_VERSION:
         raise DecodeError(f"{model.__name__}: unsupported schema_version {version!r} (this build reads {SCHEMA_VERSION})")
+    return validated(model, obj)
+
+
+def json_object(name: str, data: bytes) -> dict[str, Any]:
+    """``data`` as a JSON object; anything else raises :class:`DecodeError` naming ``name``."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"{name}: invalid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise DecodeError(f"{name}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], obj: dict[str, Any]) -> M:
+    """``obj`` validated as ``model``; the first defect raises :class:`DecodeError` with the field's path."""
     try:
         return model.model_validate(obj)
     except ValidationError as exc:

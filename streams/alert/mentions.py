@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -83,6 +84,22 @@ def _fires(rule: WatchRule, mention: Mention, story: Story, seen: EntitySeen, is
     return False  # event rules are evaluated on wirewatch.events
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a mention's article falls among the entity's stories: a new story, or one more copy of a known one."""
+
+    story: Story
+    #: the story's position in the entity's list, None for a new story
+    index: int | None
+    #: sources the story had before this copy (0 for a new story)
+    old_sources: int
+    when: datetime
+
+    @property
+    def is_new(self) -> bool:
+        return self.index is None
+
+
 def evaluate_mention(
     mention: Mention, seen: EntitySeen | None, rules: list[WatchRule], now: datetime, default_lookback_days: int
 ) -> tuple[EntitySeen, list[Alert]]:
@@ -90,40 +107,57 @@ def evaluate_mention(
 
     Copies of one story (same canonical URL, same content hash, or a near-duplicate sketch) fire a rule once;
     a later copy from a new source yields an ``update`` alert with the same id and a higher ``source_count``.
-    A copy already counted (a replay, a new revision) changes nothing.
+    A copy already counted (a replay, a new revision) changes nothing. Four steps: find the story, count it,
+    fire the rules, remember.
     """
     when = mention.published or mention.fetched
-    canonical = mention.canonical_url or ids.canonical_url(mention.url)
-    sketch_hex = mention.sketch or fingerprint.sketch(mention.title, mention.sentence)
-    source = fingerprint.source_of(mention.url) or mention.feed_id
     if seen is None:
         seen = EntitySeen(first_seen=when, last_seen=when)
         previous: datetime | None = None
     else:
         previous = seen.last_seen
+    placement = find_story(mention, seen, when, previous)
+    if placement is None:
+        return seen, []
+    seen = count_story(seen, rules, placement)
+    alerts, story, last_fired = fire_rules(rules, mention, placement, seen, now, default_lookback_days)
+    return remember(seen, placement, story, mention, last_fired), alerts
+
+
+def find_story(mention: Mention, seen: EntitySeen, when: datetime, previous: datetime | None) -> Placement | None:
+    """The story the mention's article belongs to (a new one if none matches); None when the article was counted before."""
+    canonical = mention.canonical_url or ids.canonical_url(mention.url)
+    sketch_hex = mention.sketch or fingerprint.sketch(mention.title, mention.sentence)
+    source = fingerprint.source_of(mention.url) or mention.feed_id
     index = stories.find_story(seen.stories, mention.article_id, canonical, mention.content_hash or "", sketch_hex, when)
     if index is not None and mention.article_id in seen.stories[index].article_ids:
-        return seen, []  # this article was counted before: a replay or a new revision
+        return None  # this article was counted before: a replay or a new revision
     if index is None and mention.article_id in seen.recent_articles:
-        return seen, []  # counted before, its story since forgotten
-    is_new = index is None
+        return None  # counted before, its story since forgotten
     if index is None:
         story = stories.new_story(mention.article_id, canonical, mention.content_hash or "", sketch_hex, when, source)
-        story = story.model_copy(update={"previous": previous})
-        old_sources = 0
-    else:
-        old_sources = len(seen.stories[index].sources)
-        story = stories.attach(seen.stories[index], mention.article_id, source)
+        return Placement(story.model_copy(update={"previous": previous}), None, 0, when)
+    known = seen.stories[index]
+    return Placement(stories.attach(known, mention.article_id, source), index, len(known.sources), when)
 
-    buckets = dict(seen.buckets)
+
+def count_story(seen: EntitySeen, rules: list[WatchRule], placement: Placement) -> EntitySeen:
+    """The history with a new story counted in its quarter hour, kept as long as the longest spike baseline needs."""
     spike_rules = [rule for rule in rules if rule.kind == "spike" and rule.enabled]
-    if is_new and spike_rules:
-        key = str(int(when.timestamp()) // BUCKET_SECONDS)
-        buckets[key] = buckets.get(key, 0) + 1
-        horizon = when.timestamp() - max(rule.spike_baseline_hours for rule in spike_rules) * 3600 - BUCKET_SECONDS
-        buckets = {k: v for k, v in buckets.items() if int(k) * BUCKET_SECONDS >= horizon}
-    seen = seen.model_copy(update={"buckets": buckets})
+    if not (placement.is_new and spike_rules):
+        return seen
+    buckets = dict(seen.buckets)
+    key = str(int(placement.when.timestamp()) // BUCKET_SECONDS)
+    buckets[key] = buckets.get(key, 0) + 1
+    horizon = placement.when.timestamp() - max(rule.spike_baseline_hours for rule in spike_rules) * 3600 - BUCKET_SECONDS
+    return seen.model_copy(update={"buckets": {k: v for k, v in buckets.items() if int(k) * BUCKET_SECONDS >= horizon}})
 
+
+def fire_rules(
+    rules: list[WatchRule], mention: Mention, placement: Placement, seen: EntitySeen, now: datetime, default_lookback_days: int
+) -> tuple[list[Alert], Story, dict[str, datetime]]:
+    """The alerts of the rules that fire (or update) on this copy, the story marked with them, spike rules' last firing."""
+    story = placement.story
     alerts: list[Alert] = []
     fired = list(story.fired)
     last_fired = dict(seen.last_fired)
@@ -131,18 +165,22 @@ def evaluate_mention(
         if not rule.enabled or rule.kind == "event":
             continue
         if rule.id in story.fired:
-            if len(story.sources) > old_sources:
+            if len(story.sources) > placement.old_sources:
                 alerts.append(build_alert(rule, mention, now, story, update=True))
             continue
-        if _fires(rule, mention, story, seen, is_new, when, default_lookback_days):
+        if _fires(rule, mention, story, seen, placement.is_new, placement.when, default_lookback_days):
             fired.append(rule.id)
             if rule.kind == "spike":
-                last_fired[rule.id] = when
+                last_fired[rule.id] = placement.when
             alerts.append(build_alert(rule, mention, now, story))
-    story = story.model_copy(update={"fired": fired})
+    return alerts, story.model_copy(update={"fired": fired}), last_fired
 
-    kept = [story] + [s for i, s in enumerate(seen.stories) if i != index and when - s.first <= stories.STORY_HORIZON]
-    seen = seen.model_copy(
+
+def remember(seen: EntitySeen, placement: Placement, story: Story, mention: Mention, last_fired: dict[str, datetime]) -> EntitySeen:
+    """The entity's history after this mention: the story first, stories past the horizon dropped, bounded lists."""
+    when = placement.when
+    kept = [story] + [s for i, s in enumerate(seen.stories) if i != placement.index and when - s.first <= stories.STORY_HORIZON]
+    return seen.model_copy(
         update={
             "last_seen": max(seen.last_seen, when),
             "first_seen": min(seen.first_seen, when),
@@ -152,7 +190,6 @@ def evaluate_mention(
             "last_fired": last_fired,
         }
     )
-    return seen, alerts
 
 
 def build_alert(rule: WatchRule, mention: Mention, now: datetime, story: Story | None = None, update: bool = False) -> Alert:

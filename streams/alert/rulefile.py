@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from schemas import WatchedEntity, WatchRule
 from streams import ids
+from streams.errors import RuleError
 
 
 def rule_id(entity: WatchedEntity, kind: str, *more: str) -> str:
@@ -33,16 +34,16 @@ def load_rules_yaml(data: str) -> list[WatchRule]:
     doc = yaml.safe_load(data) or {}
     entries = doc.get("watch", []) if isinstance(doc, dict) else doc
     if not isinstance(entries, list):
-        raise ValueError("a watchlist file holds a list of entries under 'watch:'")
+        raise RuleError("a watchlist file holds a list of entries under 'watch:'")
     rules = []
     for number, entry in enumerate(entries, start=1):
         if isinstance(entry, str):
             entry = {"name": entry}
         if not isinstance(entry, dict) or not entry.get("name"):
-            raise ValueError(f"watchlist entry {number}: needs at least a 'name'")
+            raise RuleError(f"watchlist entry {number}: needs at least a 'name'")
         unknown = set(entry) - {"name", "aliases", "type", "wikidata", "kind", "other", "magnitude", *RULE_OPTIONS}
         if unknown:
-            raise ValueError(f"watchlist entry {number} ({entry['name']}): unknown key(s) {', '.join(sorted(unknown))}")
+            raise RuleError(f"watchlist entry {number} ({entry['name']}): unknown key(s) {', '.join(sorted(unknown))}")
         options = {key: entry[key] for key in RULE_OPTIONS if key in entry}
         if "magnitude" in entry:
             options.update(parse_magnitude(str(entry["magnitude"])))
@@ -62,7 +63,7 @@ def load_rules_yaml(data: str) -> list[WatchRule]:
                 )
             )
         except ValueError as exc:
-            raise ValueError(f"watchlist entry {number} ({entry['name']}): {exc}") from exc
+            raise RuleError(f"watchlist entry {number} ({entry['name']}): {exc}") from exc
     return rules
 
 
@@ -72,7 +73,7 @@ def parse_magnitude(text: str) -> dict[str, Any]:
     if not sep:
         kind, value = "", kind
     if not value.isdigit():
-        raise ValueError(f"magnitude {text!r}: expected KIND>=NUMBER, e.g. killed>=10 or displaced>=1000")
+        raise RuleError(f"magnitude {text!r}: expected KIND>=NUMBER, e.g. killed>=10 or displaced>=1000")
     return {"magnitude_kind": kind or None, "magnitude_min": int(value)}
 
 
@@ -91,10 +92,10 @@ def make_rule(
     """
     entity = WatchedEntity(name=" ".join(name.split()), aliases=aliases, type=entity_type, wikidata=wikidata)
     if kind == "co_mention" and not other:
-        raise ValueError("a co_mention rule needs the other entity ('other', --with)")
+        raise RuleError("a co_mention rule needs the other entity ('other', --with)")
     if kind in ("spike", "event") and (options.get("min_sources") or 1) > 1:
         # a spike counts new stories as they start (one source each); event copies are not grouped into stories
-        raise ValueError(f"min_sources applies to mention, new_mention and co_mention rules, not to {kind}")
+        raise RuleError(f"min_sources applies to mention, new_mention and co_mention rules, not to {kind}")
     second = WatchedEntity.model_validate(other) if other else None
     extra = () if second is None else (" ".join(second.name.casefold().split()), second.type or "")
     try:
@@ -109,7 +110,7 @@ def make_rule(
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ValueError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+        raise RuleError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
 
 
 def describe(rule: WatchRule) -> str:

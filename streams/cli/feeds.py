@@ -61,7 +61,7 @@ def feeds_add(
 @feeds.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def feeds_import(path: Path) -> None:
-    """Add every feed of an OPML or YAML file (see README for the YAML keys)."""
+    """Add every feed of an OPML or YAML file (the YAML keys: docs/rules.md)."""
     from streams.errors import RegistryError
     from streams.kafka.client import publish
     from streams.poll.feedlist import parse_registry_file

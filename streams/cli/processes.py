@@ -62,7 +62,7 @@ def run(extra_feeds: tuple[str, ...], samples_port: int) -> None:
     from streams.cli.stack import run_stack
 
     feeds_env = [url for url in os.environ.get("WIREWATCH_FEEDS", "").split(",") if url.strip()]
-    sys.exit(run_stack(list(extra_feeds) + feeds_env, samples_port, bounded=False, console=console))
+    sys.exit(run_stack(list(extra_feeds) + feeds_env, samples_port, console=console))
 
 
 @click.command()

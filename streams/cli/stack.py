@@ -138,7 +138,7 @@ async def _watch(
         await asyncio.gather(*followers, return_exceptions=True)
 
 
-def run_stack(extra_feeds: list[str], port: int, bounded: bool, console: Console) -> int:
+def run_stack(extra_feeds: list[str], port: int, console: Console) -> int:
     """The long-running ``wirewatch run``: until Ctrl-C or SIGTERM, then the children are stopped first."""
     settings = get_settings()
     env = child_env(settings, {})

@@ -11,7 +11,7 @@ import aiosmtplib
 from schemas import Alert, Digest
 from streams.deliver.base import Destination, Outcome
 from streams.deliver.digests import digest_heading
-from streams.errors import BlockedAddress
+from streams.errors import BlockedAddress, InputError
 from streams.http.guard import AddressGuard
 
 
@@ -62,7 +62,7 @@ class EmailDestination(Destination):
 
     def __init__(self, recipients: list[str], smtp: SMTPSettings, guard: AddressGuard, **retry: float) -> None:
         if not recipients or not all("@" in r for r in recipients):
-            raise ValueError(f"e-mail destination: invalid recipients {recipients!r}")
+            raise InputError(f"e-mail destination: invalid recipients {recipients!r}")
         super().__init__(f"email {', '.join(recipients)}", **retry)  # type: ignore[arg-type]
         self.recipients = recipients
         self.smtp = smtp

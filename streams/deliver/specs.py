@@ -13,6 +13,7 @@ from streams.deliver.email import EmailDestination, SMTPSettings
 from streams.deliver.local import ConsoleDestination, FileDestination
 from streams.deliver.slack import SlackDestination
 from streams.deliver.webhook import WebhookDestination, check_url, redact
+from streams.errors import InputError
 from streams.http.guard import AddressGuard
 
 _DIGEST_SPEC = re.compile(r"^digest:(hourly|daily):(.+)$")
@@ -31,7 +32,7 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
     if digest:
         destination = parse_destination(digest.group(2), settings, guard)
         if not destination.digests:
-            raise ValueError(f"destination {spec!r}: only webhook, Slack and e-mail destinations take digests")
+            raise InputError(f"destination {spec!r}: only webhook, Slack and e-mail destinations take digests")
         destination.digest_period = "hourly" if digest.group(1) == "hourly" else "daily"
         return destination
     retry = {"attempts": settings.delivery_attempts, "base_delay": settings.delivery_base_delay_seconds,
@@ -42,13 +43,13 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
     if spec.startswith("file:"):
         path = spec.removeprefix("file:").removeprefix("//")
         if not path:
-            raise ValueError("destination file: needs a path, e.g. file:.local/alerts.jsonl")
+            raise InputError("destination file: needs a path, e.g. file:.local/alerts.jsonl")
         return FileDestination(Path(path))
     if spec.startswith("slack:"):
         return SlackDestination(spec.removeprefix("slack:"), guard, min_interval=settings.slack_min_interval_seconds, **retry)
     if spec.startswith("mailto:"):
         if not settings.smtp_host:
-            raise ValueError(f"destination {spec}: set WIREWATCH_SMTP_HOST to send e-mail")
+            raise InputError(f"destination {spec}: set WIREWATCH_SMTP_HOST to send e-mail")
         smtp = SMTPSettings(
             host=settings.smtp_host,
             port=settings.smtp_port,
@@ -62,7 +63,7 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
     if spec.lower().startswith(("http://", "https://")):
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         return WebhookDestination(spec, secret, guard, **retry)
-    raise ValueError(f"destination {spec!r}: expected https://..., slack:https://..., mailto:..., file:PATH or console")
+    raise InputError(f"destination {spec!r}: expected https://..., slack:https://..., mailto:..., file:PATH or console")
 
 
 def validate_destination(spec: str, settings: Settings) -> None:

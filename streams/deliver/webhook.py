@@ -11,7 +11,7 @@ import aiohttp
 from schemas import Alert, Digest, encode
 from streams.deliver.base import Destination, Outcome
 from streams.deliver.signing import sign_webhook
-from streams.errors import BlockedAddress
+from streams.errors import BlockedAddress, InputError
 from streams.http.guard import AddressGuard
 from streams.http.headers import retry_after_seconds
 
@@ -23,7 +23,7 @@ def check_url(url: str, guard: AddressGuard) -> None:
     """
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"destination {redact(url)}: only http(s) URLs with a host can receive alerts")
+        raise InputError(f"destination {redact(url)}: only http(s) URLs with a host can receive alerts")
     try:
         address = ipaddress.ip_address(parts.hostname)
     except ValueError:
@@ -31,7 +31,7 @@ def check_url(url: str, guard: AddressGuard) -> None:
     try:
         guard.check(str(address))
     except BlockedAddress as exc:
-        raise ValueError(f"destination {redact(url)}: {exc}") from exc
+        raise InputError(f"destination {redact(url)}: {exc}") from exc
 
 
 def redact(url: str) -> str:

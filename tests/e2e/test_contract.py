@@ -29,7 +29,8 @@ from streams.kafka.client import read_topic
 from tests.conftest import free_port
 from tests.e2e.helpers import ROOT, FeedServer, cli, http_get, stack_env, start, stop, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+# the module's run (its fixture: waits of up to 240 + 60 + 60 + 30 s) counts against the first test's timeout
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.timeout(900)]
 
 ARTIFACTS = ROOT / "test-artifacts"
 POISON_KEY = "poison-contract"

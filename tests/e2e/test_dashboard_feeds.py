@@ -45,6 +45,7 @@ def feed_rows(port: int) -> dict[str, dict[str, Any]]:
     return {row["url"]: row for row in orjson.loads(body)["feeds"]} if status == 200 else {}
 
 
+@pytest.mark.timeout(900)  # four CLI runs, waits of up to 180 + 180 + 60 + 60 s, two processes stopped
 def test_worker_dashboard_shows_feed_health_polled_by_another_host(kafka_settings: Settings, tmp_path: Path) -> None:
     server = FeedServer(
         {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from streams.kafka.admin import ensure_topics
 from streams.kafka.catalogue import changelog_topic
 from streams.kafka.client import read_topic
 from tests.conftest import free_port
-from tests.e2e.helpers import WebhookReceiver, cli, stack_env, start, stop, wait_for
+from tests.e2e.helpers import WebhookReceiver, cli, committed_to_end, stack_env, start, stop, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -57,6 +56,7 @@ def values(settings: Settings, topic: str) -> list[tuple[str | None, bytes | Non
     return asyncio.run(collect())
 
 
+@pytest.mark.timeout(1200)  # waits of up to 180, 180 and 120 s, two CLI runs of up to 120 s, the stops
 def test_a_410_destination_stays_disabled_across_a_restart_until_re_enabled(kafka_settings: Settings, tmp_path: Path) -> None:
     hook = WebhookReceiver(status=410)
     env = stack_env(kafka_settings, {"WIREWATCH_WEB_PORT": str(free_port()), "WIREWATCH_WEBHOOK_URL": hook.url})
@@ -105,13 +105,15 @@ def pending_counts(settings: Settings) -> dict[str, int]:
     return state
 
 
+@pytest.mark.timeout(1200)  # four waits of up to 180 s, one of 120 s, three workers started and stopped
 def test_a_pending_digest_survives_a_restart_and_is_sent_once(kafka_settings: Settings, tmp_path: Path) -> None:
     hook = WebhookReceiver()
     base = {"WIREWATCH_WEB_PORT": str(free_port()), "WIREWATCH_WEBHOOK_URL": hook.url, "WIREWATCH_WEBHOOK_SECRET": SECRET,
             "WIREWATCH_DIGEST_CHECK_SECONDS": "1"}  # fmt: skip
     log = tmp_path / "worker.log"
     hour = digest.period_start(datetime.now(tz=UTC), "hourly")
-    three_ago, two_ago, one_ago = hour - timedelta(hours=3), hour - timedelta(hours=2), hour - timedelta(hours=1)
+    four_ago, three_ago = hour - timedelta(hours=4), hour - timedelta(hours=3)
+    two_ago, one_ago = hour - timedelta(hours=2), hour - timedelta(hours=1)
     alerts = [an_alert(n, three_ago + timedelta(minutes=n), digest="hourly") for n in (1, 2, 3)]
     alerts += [an_alert(4, two_ago + timedelta(minutes=5), digest="hourly"), an_alert(5, datetime.now(tz=UTC), digest="daily")]
     produce(kafka_settings, alerts)
@@ -139,15 +141,21 @@ def test_a_pending_digest_survives_a_restart_and_is_sent_once(kafka_settings: Se
     worker = start("worker", env, log)
     try:
         wait_for("the third digest", lambda: len(hook.received) >= 3, 180, 0.2, [worker])
-        time.sleep(3)  # three more checks: anything else would be a second send
+        # anything else would be a second send. The positive signal that none is coming: a marker alert, produced only
+        # now, for a fourth hour, whose digest a later check requests and sends; then every flush request made up to
+        # that check (any second request for a digest already sent among them) has been handled
+        produce(kafka_settings, [an_alert(7, four_ago + timedelta(minutes=1), digest="hourly")])
+        wait_for("the marker's digest", lambda: len(hook.received) >= 4, 180, 0.2, [worker])
+        group = f"{kafka_settings.app_prefix}-worker"
+        wait_for("every flush request handled", lambda: committed_to_end(kafka_settings, group, "digests"), 120, 1.0, [worker])
     finally:
         code = stop(worker)
         hook.close()
     assert code == 0, f"log in {log}"
-    assert hook.ids == [digest.digest_id(hook.url, "hourly", start) for start in (three_ago, two_ago, one_ago)]
+    assert hook.ids == [digest.digest_id(hook.url, "hourly", start) for start in (three_ago, two_ago, one_ago, four_ago)]
     bodies = [orjson.loads(body) for _, body in hook.received]
     assert [sorted(a["id"] for a in body["alerts"]) for body in bodies] == [["e2e-alert-1", "e2e-alert-2", "e2e-alert-3"], ["e2e-alert-4"],
-                                                                       ["e2e-alert-6"]]  # fmt: skip
-    assert [body["count"] for body in bodies] == [3, 1, 1]
+                                                                       ["e2e-alert-6"], ["e2e-alert-7"]]  # fmt: skip
+    assert [body["count"] for body in bodies] == [3, 1, 1, 1]
     assert all(verify_webhook(SECRET, headers, body) for headers, body in hook.received)
     assert pending_counts(kafka_settings)[digest.digest_key(hook.url, "hourly", three_ago)] == -1  # marked sent in the table

@@ -32,6 +32,7 @@ def health(port: int) -> tuple[int, dict[str, object]]:
     return status, (orjson.loads(body) if status in (200, 503) else {})
 
 
+@pytest.mark.timeout(900)  # waits of up to 180 + 120 + 60 + 120 + 60 s, the stop
 def test_hung_sink_fails_health_and_the_stream_waits_without_loss(kafka_settings: Settings, tmp_path: Path) -> None:
     asyncio.run(ensure_topics(kafka_settings))
     port = free_port()
@@ -62,6 +63,7 @@ def test_hung_sink_fails_health_and_the_stream_waits_without_loss(kafka_settings
     assert code == 0
 
 
+@pytest.mark.timeout(1200)  # waits of up to 240 + 300 + 30 s, two workers stopped
 def test_sigterm_under_load_drains_commits_and_exits_zero(kafka_settings: Settings, tmp_path: Path) -> None:
     total = 400
     asyncio.run(ensure_topics(kafka_settings))

@@ -51,6 +51,7 @@ def produce_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> Non
     asyncio.run(go())
 
 
+@pytest.mark.timeout(900)  # three CLI runs, waits of up to 180 + 60 + 60 + 30 + 60 s, two processes stopped
 def test_feed_to_stored_article_mentions_and_exactly_one_alert(kafka_settings: Settings, tmp_path: Path) -> None:
     feeds = FeedServer(
         {
@@ -148,6 +149,7 @@ def test_feed_to_stored_article_mentions_and_exactly_one_alert(kafka_settings: S
     assert len([v for _, v in topic_values(kafka_settings, "alerts") if v]) == 1
 
 
+@pytest.mark.timeout(600)  # the demo may take up to its own 300 s
 def test_demo_command(tmp_path: Path) -> None:
     env = stack_env(Settings(data_dir=tmp_path), {})
     result = cli(env, "demo", "--json", "--timeout", "180", timeout=300)

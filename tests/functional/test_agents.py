@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import orjson
 import pytest
 
 import agents.alert as alert
 import agents.common as common
 import agents.poll as poll
-from schemas import FeedSource, Mention, encode
-from streams.alert.rulefile import make_rule
+from schemas import FeedSource, encode
 from streams.kafka.topology import entity_seen_table
 from streams.poll.state import FeedState
+from tests.factories import T, mention, watch_rule
 from tests.recorder import Recorder
-
-T = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -28,20 +24,14 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, Recorder]:
     return recorders
 
 
-def mention(rule_id: str, article: str) -> Mention:
-    return Mention(
-        id=f"m-{article}", entity_id="e-ana", name="Ana Lima", type="PERSON", watch_ids=[rule_id], article_id=article, feed_id="f",
-        url=f"http://x/{article}", title="t", sentence="Ana Lima spoke.", sentence_start=0, start=0, end=8, published=T, fetched=T,
-    )  # fmt: skip
-
-
 async def test_raise_alerts_once_per_entity(sent: dict[str, Recorder]) -> None:
-    rule = make_rule("Ana Lima", [], "PERSON")
+    rule = watch_rule("Ana Lima")
     common.rulebook.watchlist.put(rule)
     common.rulebook.ready.set()
     async with alert.raise_alerts.test_context() as agent:
         for article in ("a1", "a1", "a2", "a3"):
-            await agent.put(key="e-ana", value=encode(mention(rule.id, article)))
+            item = mention(article, T, id=f"m-{article}", entity_id="e-ana", watch_ids=[rule.id], title="t")
+            await agent.put(key="e-ana", value=encode(item))
         await agent.put(key="e-ana", value=b'{"schema_version": 1, "entity_id": 7}')
     assert [value["article_id"] for _, value in sent["alerts"].sent] == ["a1"]
     assert sent["alerts"].sent[0][1]["evidence"] == "**Ana Lima** spoke."

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 import agents.common as common
 import agents.enrich as enrich
-from schemas import Article, encode
+from schemas import encode
+from tests.factories import article
 from tests.recorder import Recorder
 
-T = datetime(2026, 11, 1, tzinfo=UTC)
 TEXT = "President Anja Lindqvist met Chidi Okonkwo in Kessin on Tuesday. Rebels attacked the port, killing 14 people."
-
-
-def article(article_id: str, text: str) -> Article:
-    return Article(id=article_id, feed_id="f", feed_url="http://f/", url=f"http://x/{article_id}", canonical_url=f"http://x/{article_id}",
-                   title="t", text=text, fetched=T, content_hash=article_id)  # fmt: skip
 
 
 @pytest.fixture
@@ -32,7 +26,8 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, Recorder]:
     return recorders
 
 
-async def test_enrich_publishes_entities_mentions_and_events(sent: dict[str, Recorder]) -> None:
+async def test_enrich_publishes_entities_mentions_and_events(sent: dict[str, Recorder], nlp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common.resources, "nlp", nlp)  # the session's model, not a second copy
     common.rulebook.ready.set()
     async with enrich.enrich.test_context() as agent:
         await agent.put(key="a1", value=encode(article("a1", TEXT)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -17,9 +18,9 @@ from streams.alert.rulefile import make_rule
 from streams.alert.stories import NEAR_DUPLICATE_BITS
 from streams.enrich.fingerprint import distance, sketch
 from streams.enrich.gazetteer import Watchlist, watched_entity_id
-from streams.enrich.model import load_model
 from streams.enrich.step import enrich_articles
 from streams.kafka.topology import entity_seen_table
+from tests import factories
 from tests.conftest import SHARED_DATA
 from tests.recorder import Recorder
 
@@ -55,21 +56,10 @@ def lightly_edited(text: str, seed: int) -> str:
     return " ".join(words)
 
 
-def article(host: str, slug: str, title: str, text: str, minute: int, revision: int = 1) -> Article:
-    url = f"https://{host}/news/{slug}?utm_source=rss"
-    feed = ids.feed_id(f"https://{host}/rss")
-    return Article(
-        id=ids.article_id(feed, None, url, title, None),
-        feed_id=feed,
-        feed_url=f"https://{host}/rss",
-        url=url,
-        canonical_url=ids.canonical_url(url),
-        title=title,
-        text=text,
-        published=T0 + timedelta(minutes=minute),
-        fetched=T0 + timedelta(minutes=minute),
-        content_hash=ids.content_hash(title, text),
-        revision=revision,
+def copy_on(host: str, slug: str, title: str, text: str, minute: int) -> Article:
+    """The story as ``host`` publishes it ``minute`` minutes after T0."""
+    return factories.polled_article(
+        f"https://{host}/rss", f"https://{host}/news/{slug}?utm_source=rss", title, text, T0 + timedelta(minutes=minute)
     )
 
 
@@ -78,20 +68,20 @@ def stream_of_copies() -> list[Article]:
     out: list[Article] = []
     for number, (title, text) in enumerate(originals(3)):
         slug = f"story-{number}"
-        first = article(HOSTS[0], slug, title, text, number)
+        first = copy_on(HOSTS[0], slug, title, text, number)
         out.append(first)
-        out += [article(host, f"{slug}-syndicated", title, text, 10 + number) for host in HOSTS[1:]]
-        out.append(article("edited.example", f"{slug}-edited", title + " (updated)", lightly_edited(text, number), 20 + number))
+        out += [copy_on(host, f"{slug}-syndicated", title, text, 10 + number) for host in HOSTS[1:]]
+        out.append(copy_on("edited.example", f"{slug}-edited", title + " (updated)", lightly_edited(text, number), 20 + number))
         revised = lightly_edited(text, 100 + number)
         out.append(first.model_copy(update={"text": revised, "content_hash": ids.content_hash(title, revised), "revision": 2}))
     return out
 
 
 @pytest.fixture(scope="module")
-def mentions() -> tuple[list[WatchRule], list[Mention]]:
+def mentions(nlp: Any) -> tuple[list[WatchRule], list[Mention]]:
     rules = [make_rule(NAME, [], "PERSON", kind="mention"), make_rule(NAME, [], "PERSON", kind="new_mention")]
     watchlist = Watchlist(rules)
-    enriched = enrich_articles(load_model("en_core_web_sm"), stream_of_copies(), watchlist, 8)
+    enriched = enrich_articles(nlp, stream_of_copies(), watchlist, 8)
     watched = watched_entity_id(rules[0].entity)
     found = [m for result in enriched for m in result.mentions if m.entity_id == watched]
     assert len(found) == 15, "every copy (3 stories x 5) names the watched politician"
@@ -147,11 +137,11 @@ async def test_raise_alerts_agent_on_real_copies(mentions: tuple[list[WatchRule]
     assert sorted(len(story.sources) for story in state.stories) == [4, 4, 4]
 
 
-def test_one_event_alert_per_real_event_across_copies() -> None:
+def test_one_event_alert_per_real_event_across_copies(nlp: Any) -> None:
     """Key events of real articles, extracted by spaCy: copies attach to the original's event alerts, never add one."""
     articles = stream_of_copies()
     originals_ids = {a.id for a in articles if a.url.startswith(f"https://{HOSTS[0]}/")}  # each story's first copy
-    enriched = enrich_articles(load_model("en_core_web_sm"), articles, None, 8)
+    enriched = enrich_articles(nlp, articles, None, 8)
     events = [event for result in enriched for event in result.item.events]
     rule = make_rule("Any key event", [], kind="event")
     now = T0 + timedelta(hours=1)

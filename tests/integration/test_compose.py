@@ -275,7 +275,10 @@ def native_environment(service: dict[str, Any], bootstrap: str, run_id: str, dat
 
 @pytest.mark.kafka
 @pytest.mark.timeout(HEALTH_TIMEOUT + STOP_TIMEOUT + 60)
-@pytest.mark.parametrize("role", WIREWATCH_SERVICES)
+# the worker's service sets WIREWATCH_DATABASE_URL (test_compose_structure): natively it runs on the local PostgreSQL
+@pytest.mark.parametrize(
+    "role", [pytest.param(role, marks=pytest.mark.postgres) if role == "worker" else role for role in WIREWATCH_SERVICES]
+)
 def test_service_runs_natively(role: str, bootstrap: str, run_id: str, tmp_path: Path) -> None:
     service = load_compose()["services"][role]
     env, url = native_environment(service, bootstrap, run_id, tmp_path / "data")

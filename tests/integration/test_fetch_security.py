@@ -374,6 +374,8 @@ def gzip_bomb_parts(megabytes: int) -> tuple[bytes, bytes, int]:
 class Sent:
     bytes: int = 0
     finished: bool = False
+    #: set once the handler stops sending, done or hung up on: from then on ``finished`` is final
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def bomb_app(sent: dict[str, Sent]) -> web.Application:
@@ -415,11 +417,13 @@ async def stream(response: web.StreamResponse, record: Sent, parts: Any) -> None
         record.finished = True
     except (ConnectionError, RuntimeError):
         pass  # the client hung up: that is the point
+    finally:
+        record.ended.set()
 
 
 @pytest.mark.parametrize(("name", "decompressed_cap"), [("gzip", True), ("length", False), ("chunked", True)])
 async def test_oversized_bodies_are_cut_at_the_cap(name: str, decompressed_cap: bool) -> None:
-    sent: dict[str, Sent] = {}
+    sent: dict[str, Sent] = {name: Sent()}
     runner, port = await serve(bomb_app(sent), PUBLIC_HOST)
     settings = public_settings(fetch_timeout_seconds=60.0)  # the default 10 MB cap, a deadline that is not the limit
     cap = settings.fetch_max_bytes
@@ -428,7 +432,8 @@ async def test_oversized_bodies_are_cut_at_the_cap(name: str, decompressed_cap: 
         async with Fetcher(settings) as fetcher:
             with pytest.raises(FetchError, match="exceeds the cap") as caught:
                 await fetcher.get(f"http://{PUBLIC_HOST}:{port}/{name}")
-        await asyncio.sleep(0.2)  # let the server notice the hang-up
+        # the positive signal: the server's handler stopped sending (it noticed the hang-up, or sent it all)
+        await asyncio.wait_for(sent[name].ended.wait(), 60)
     finally:
         await runner.cleanup()
     assert caught.value.kind == "too_large"

@@ -13,14 +13,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from schemas import Article, EnrichedArticle, Entity, MentionSpan
-from streams import ids
+from schemas import EnrichedArticle
 from streams.clock import parse_since
-from streams.errors import QueryError
+from streams.errors import InputError, QueryError
 from streams.store.base import Sink
 from streams.store.postgres import PostgresSink
 from streams.store.queries import SearchQuery
 from streams.store.sqlite import SQLiteSink
+from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(tz=UTC).replace(microsecond=0)
@@ -41,23 +41,18 @@ ARTICLES = [
 
 
 def stored(article_id: str, title: str, text: str, hours_ago: int, names: list[tuple[str, str]]) -> EnrichedArticle:
-    article = Article(
-        id=article_id,
+    article = factories.article(
+        article_id,
+        text,
         feed_id="invented-wire",
         feed_url="http://127.0.0.1/wire.xml",
         url=f"http://127.0.0.1/{article_id}",
         canonical_url=f"http://127.0.0.1/{article_id}",
         title=title,
-        text=text,
         published=NOW - timedelta(hours=hours_ago),
         fetched=NOW,
-        content_hash=article_id,
     )
-    entities = [
-        Entity(id=ids.entity_id(name, kind), name=name, type=kind, mentions=[MentionSpan(start=0, end=len(name), text=name)])
-        for name, kind in names
-    ]
-    return EnrichedArticle(article=article, entities=entities, model="test", enriched=NOW)
+    return factories.enriched(article, *(factories.entity(name, kind) for name, kind in names), enriched=NOW)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -147,7 +142,7 @@ async def test_cli_search_and_entity(backend: tuple[Sink, dict[str, str]]) -> No
     missing = wirewatch(env, "entity", "Atlantis")
     assert missing.returncode == 1 and "no stored entity matches 'Atlantis'" in missing.stderr
     bad = wirewatch(env, "search", "Mosul", "--since", "yesterday")
-    assert bad.returncode == 2 and "expected a duration like 2d" in bad.stderr
+    assert bad.returncode == 2 and "expected a duration like 30m, 12h, 2d" in bad.stderr
 
 
 @pytest.mark.parametrize(
@@ -161,6 +156,7 @@ def test_parse_since_durations(text: str, expected: timedelta) -> None:
 
 def test_parse_since_dates() -> None:
     assert parse_since("2026-11-27", NOW) == datetime(2026, 11, 27, tzinfo=UTC)
-    assert parse_since(None) is None
-    with pytest.raises(QueryError, match="yesterday"):
+    with pytest.raises(InputError, match="yesterday"):
         parse_since("yesterday")
+    with pytest.raises(InputError, match="at most 3660 days back"):
+        parse_since("9999999999d")

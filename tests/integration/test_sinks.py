@@ -9,29 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from schemas import Alert, Article, EnrichedArticle, Entity, MentionSpan
+from schemas import Alert, EnrichedArticle
 from streams.store.base import Sink
 from streams.store.postgres import PostgresSink
 from streams.store.sqlite import SQLiteSink
+from tests import factories
 
 T = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def enriched(article_id: str, revision: int = 1, title: str = "Title", entity: str = "Ana Lima") -> EnrichedArticle:
-    article = Article(
-        id=article_id,
-        feed_id="f",
-        feed_url="http://f/",
-        url=f"http://x/{article_id}",
-        canonical_url=f"http://x/{article_id}",
-        title=title,
-        text=f"{entity} spoke in Redmoor.",
-        fetched=T,
-        content_hash=f"h{revision}",
-        revision=revision,
-    )
-    entities = [Entity(id=f"e-{entity}", name=entity, type="PERSON", mentions=[MentionSpan(start=0, end=len(entity), text=entity)])]
-    return EnrichedArticle(article=article, entities=entities, model="test", enriched=T)
+    text = f"{entity} spoke in Redmoor."
+    item = factories.article(article_id, text, title=title, fetched=T, content_hash=f"h{revision}", revision=revision)
+    return factories.enriched(item, factories.entity(entity, id=f"e-{entity}"), enriched=T)
 
 
 def alert(alert_id: str) -> Alert:

@@ -9,14 +9,8 @@ from schemas import Event
 from streams import ids
 from streams.enrich.events import extract_events
 from streams.enrich.lexicon import lemma_candidates, lexicon
-from streams.enrich.model import load_model
 from streams.enrich.parsed import ParsedDoc
 from streams.enrich.step import extract_doc
-
-
-@pytest.fixture(scope="module")
-def nlp() -> Any:
-    return load_model("en_core_web_sm")
 
 
 def events_of(nlp: Any, text: str) -> list[Event]:

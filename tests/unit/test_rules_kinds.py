@@ -12,33 +12,9 @@ from streams.alert.events import EventGroup, evaluate_event, event_day, event_ma
 from streams.alert.mentions import EntitySeen, evaluate_mention, is_spike, spike_counts
 from streams.alert.rulefile import describe, load_rules_yaml, make_rule, parse_magnitude
 from streams.enrich.gazetteer import watched_entity_id
+from tests.factories import story_mention as mention
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def mention(article: str, when: datetime, *, url: str | None = None, text_hash: str | None = None, sketch: str | None = None,
-            co: list[str] | None = None, confidence: float | None = None, rule_ids: tuple[str, ...] = ("r",)) -> Mention:  # fmt: skip
-    return Mention(
-        id=ids.mention_id("e1", article),
-        entity_id="e1",
-        name="Ana Lima",
-        type="PERSON",
-        watch_ids=list(rule_ids),
-        article_id=article,
-        feed_id="f",
-        url=url or f"http://news{article}.example/{article}",
-        title=f"Title {article}",
-        sentence="Ana Lima spoke.",
-        sentence_start=0,
-        start=0,
-        end=8,
-        published=when,
-        fetched=when,
-        content_hash=text_hash or f"hash-{article}",
-        sketch=sketch if sketch is not None else f"{int(ids.stable_id(article)[:16], 16):016x}",
-        co_entity_ids=co or [],
-        confidence=confidence,
-    )
 
 
 def run(rule: WatchRule, mentions: list[Mention]) -> list[tuple[str, bool]]:
@@ -65,7 +41,7 @@ def test_spike_fires_against_baseline_then_cools_down() -> None:
 
 def test_spike_copies_of_one_story_are_not_a_spike() -> None:
     rule = make_rule("Ana Lima", [], kind="spike", spike_min_mentions=3)
-    copies = [mention(f"c{i}", T0 + timedelta(minutes=i), text_hash="same") for i in range(6)]
+    copies = [mention(f"c{i}", T0 + timedelta(minutes=i), content_hash="same") for i in range(6)]
     assert run(rule, copies) == []
 
 
@@ -91,7 +67,9 @@ def test_spike_counts_splits_window_and_baseline() -> None:
 def test_co_mention_needs_the_other_entity_in_the_story() -> None:
     rule = make_rule("Ana Lima", [], kind="co_mention", other={"name": "Bo Berg", "type": "PERSON"})
     bo = watched_entity_id(rule.other) if rule.other else ""
-    fired = run(rule, [mention("a1", T0, co=["x"]), mention("a2", T0, co=["x", bo]), mention("a3", T0, co=[bo])])
+    fired = run(
+        rule, [mention("a1", T0, co_entity_ids=["x"]), mention("a2", T0, co_entity_ids=["x", bo]), mention("a3", T0, co_entity_ids=[bo])]
+    )
     assert fired == [("a2", False), ("a3", False)]
 
 
@@ -104,11 +82,11 @@ def test_min_confidence_gate() -> None:
 def test_min_sources_fires_on_the_second_independent_source_and_counts_later_copies() -> None:
     rule = make_rule("Ana Lima", [], kind="mention", min_sources=2)
     copies = [
-        mention("c1", T0, url="http://one.example/a", text_hash="h"),
-        mention("c2", T0, url="http://www.one.example/b", text_hash="h"),  # the same source again
-        mention("c3", T0, url="http://two.example/a", text_hash="h"),  # a second source: fires
-        mention("c4", T0, url="http://three.example/a", text_hash="h"),  # a third: an update
-        mention("c4", T0, url="http://three.example/a", text_hash="h"),  # replayed: nothing
+        mention("c1", T0, url="http://one.example/a", content_hash="h"),
+        mention("c2", T0, url="http://www.one.example/b", content_hash="h"),  # the same source again
+        mention("c3", T0, url="http://two.example/a", content_hash="h"),  # a second source: fires
+        mention("c4", T0, url="http://three.example/a", content_hash="h"),  # a third: an update
+        mention("c4", T0, url="http://three.example/a", content_hash="h"),  # replayed: nothing
     ]
     seen: EntitySeen | None = None
     alerts = []
@@ -123,8 +101,8 @@ def test_min_sources_fires_on_the_second_independent_source_and_counts_later_cop
 def test_new_mention_counts_stories_not_copies() -> None:
     rule = make_rule("Ana Lima", [])
     items = [
-        mention("a1", T0, text_hash="h1"),
-        mention("a2", T0 + timedelta(hours=1), text_hash="h1"),  # a copy of a1 from another source: update
+        mention("a1", T0, content_hash="h1"),
+        mention("a2", T0 + timedelta(hours=1), content_hash="h1"),  # a copy of a1 from another source: update
         mention("a3", T0 + timedelta(days=3)),  # a new story within the look-back: silent
         mention("a4", T0 + timedelta(days=40)),  # 37 quiet days later: fires
     ]

@@ -1,14 +1,15 @@
 """The watchlist automaton and the alert rules, without Kafka."""
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
-from schemas import Mention
 from streams import ids
 from streams.alert.mentions import EntitySeen, evaluate_mention, mark_evidence
 from streams.alert.rulefile import load_rules_yaml, make_rule
 from streams.enrich.gazetteer import Watchlist, watched_entity_id
+from tests import factories
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -33,24 +34,8 @@ def test_watchlist_yaml() -> None:
         load_rules_yaml("watch:\n  - aliases: [x]\n")
 
 
-def mention(article: str, when: datetime, entity: str = "e1") -> Mention:
-    return Mention(
-        id=ids.mention_id(entity, article),
-        entity_id=entity,
-        name="Ana Lima",
-        type="PERSON",
-        watch_ids=["r"],
-        article_id=article,
-        feed_id="f",
-        url="http://x/" + article,
-        title="Title " + article,
-        sentence="Yesterday Ana Lima spoke.",
-        sentence_start=100,
-        start=110,
-        end=118,
-        published=when,
-        fetched=when,
-    )
+#: the mention of these tests: "Ana Lima" 10 characters into a sentence that starts 100 characters into the text
+mention = partial(factories.mention, sentence="Yesterday Ana Lima spoke.", sentence_start=100, start=110, end=118)
 
 
 def test_new_mention_fires_once_per_lookback() -> None:
