@@ -21,6 +21,8 @@ from streams.text import normalize_space, strip_controls
 # A DOCTYPE or ENTITY declaration is how XML bombs and XXE arrive; news feeds never need one.
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _SNIFF_BYTES = 4096
+#: an RSS <ttl> (minutes) beyond a year says "rarely"; the scheduler clamps it to the feed's longest interval anyway
+_MAX_TTL_MINUTES = 366 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def parse_feed(body: bytes, source: FeedSource, fetched: datetime) -> ParsedFeed
         raise FeedError("not a feed (no RSS, Atom or RDF root element)")
     meta = parsed.get("feed") or {}
     ttl = _int_or_none(meta.get("ttl"))
+    if ttl is not None:
+        ttl = min(ttl, _MAX_TTL_MINUTES)  # a number from outside: 400 digits of minutes is no schedule
     articles = [_article(entry, source, fetched) for entry in entries]
     return ParsedFeed(
         title=clean(meta.get("title", "")),

@@ -76,8 +76,9 @@ def internal_spellings(port: int) -> list[str]:
     return [f"http://{host}:{port}/feed.xml" for host in hosts] + [f"https://127.0.0.1:{port}/feed.xml"]
 
 
-# Refusals: the guard (at connect time), yarl's refusal of non-canonical IPv4, or a name that does not resolve.
-REFUSED = {"blocked", "url", "connection"}
+# Refusals: the guard (at connect time), yarl's refusal of non-canonical IPv4, a name that does not resolve, or a
+# scheme that is never fetched (a redirect to file:, ftp:, data:).
+REFUSED = {"blocked", "url", "connection", "scheme"}
 
 
 @pytest.fixture
@@ -131,12 +132,19 @@ async def test_no_spelling_reaches_the_canary(canary: Canary) -> None:
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
 async def test_redirects_into_internal_addresses_are_refused(canary: Canary, redirector: tuple[str, dict[str, int]], code: int) -> None:
     base, hits = redirector
-    targets = [*internal_spellings(canary.port), "file:///etc/passwd", "ftp://127.0.0.1/feed.xml"]
+    other_schemes = ["file:///etc/passwd", "ftp://127.0.0.1/feed.xml", "data:application/rss+xml,<rss/>", "gopher://127.0.0.1/"]
+    targets = [*internal_spellings(canary.port), *other_schemes]
     async with Fetcher(public_settings()) as fetcher:
         for target in targets:
             with pytest.raises(FetchError) as caught:
                 await fetcher.get(str(URL(f"{base}/redirect/{code}").with_query(to=target)))
-            assert caught.value.kind in REFUSED, (target, caught.value)
+            # refused as a scheme that is never fetched, not as a "connection" error named after an aiohttp class
+            message = str(caught.value)
+            if target in other_schemes:
+                assert caught.value.kind == "scheme" and message.endswith(f"(redirected to {target})"), message
+            assert caught.value.kind in REFUSED, (target, message)
+            assert "Error" not in message and "(redirected to " in message, message  # it says a redirect happened, and where
+            assert "pw@" not in message  # a password in a redirect target is not repeated
     assert hits["redirect"] == len(targets)  # the first hop was allowed and did happen
     assert canary.connections == 0
 
