@@ -15,7 +15,7 @@ from streams.kafka.health import Health, recovered
 from streams.kafka.metrics import DEAD_LETTERS
 from streams.kafka.topology import articles_out_topic, feed_state_table, feeds_topic, poller_deadletter_topic
 from streams.poll.fetch import Fetcher
-from streams.poll.metrics import ARTICLES_PUBLISHED, FEEDS, FETCH_ERRORS, FETCH_SECONDS, FULLTEXT, PARSE_SECONDS, POLLS
+from streams.poll.metrics import ARTICLES_PUBLISHED, FEEDS, FETCH_ERRORS, FETCH_SECONDS, FULLTEXT, LINKS_DROPPED, PARSE_SECONDS, POLLS
 from streams.poll.parserpool import ParserPool
 from streams.poll.state import FeedState
 from streams.poll.steps import poll_feed
@@ -113,6 +113,8 @@ class PollScheduler:
                 FETCH_ERRORS.labels(outcome.error_kind).inc()
             for kind, count in outcome.fulltext.items():
                 FULLTEXT.labels(kind).inc(count)
+            for kind, count in outcome.dropped_links.items():
+                LINKS_DROPPED.labels(kind).inc(count)
             # Publish before saving the state: a crash in between re-publishes (idempotent downstream), never loses.
             # All of a feed's articles are sent at once and then awaited: one round-trip per poll, not per item.
             pending = [await articles_out_topic.send(key=article.id, value=encode(article)) for article in outcome.articles]

@@ -152,7 +152,9 @@ class Fetcher:
                 raise
             raise FetchError(exc.kind, f"{exc} ({_redirected(chain)})", exc.retry_after, exc.status, exc.received) from exc
 
-    async def _get(self, session: aiohttp.ClientSession, url: str, headers: dict[str, str], budget: float, limit: float) -> FetchResult | str:
+    async def _get(
+        self, session: aiohttp.ClientSession, url: str, headers: dict[str, str], budget: float, limit: float
+    ) -> FetchResult | str:
         """One request: its result, or the absolute URL a redirect points to."""
         try:
             timeout = aiohttp.ClientTimeout(total=max(budget, 0.001))

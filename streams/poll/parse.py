@@ -15,6 +15,7 @@ import orjson
 from schemas import Article, FeedSource
 from streams import ids
 from streams.errors import FeedError
+from streams.poll.links import checked_link
 from streams.poll.pagetext import html_to_text, remove_debris
 from streams.text import normalize_space, strip_controls
 
@@ -27,11 +28,14 @@ _MAX_TTL_MINUTES = 366 * 24 * 60
 
 @dataclass(frozen=True)
 class ParsedFeed:
-    """What one parse of a feed yields: its title, TTL and items as articles."""
+    """What one parse of a feed yields: its title, TTL, items as articles and the item links it dropped, by kind."""
 
     title: str
     ttl_seconds: int | None
     articles: list[Article] = field(default_factory=list)
+    #: article id → why its item's link was dropped (a :data:`~streams.poll.links.DROPPED_SCHEMES` label); such an
+    #: article keeps the feed's URL
+    dropped_links: dict[str, str] = field(default_factory=dict)
 
 
 def check_feed_bytes(body: bytes) -> None:
@@ -62,11 +66,13 @@ def parse_feed(body: bytes, source: FeedSource, fetched: datetime) -> ParsedFeed
     ttl = _int_or_none(meta.get("ttl"))
     if ttl is not None:
         ttl = min(ttl, _MAX_TTL_MINUTES)  # a number from outside: 400 digits of minutes is no schedule
-    articles = [_article(entry, source, fetched) for entry in entries]
+    dropped: dict[str, str] = {}
+    articles = [_article(entry, source, fetched, dropped) for entry in entries]
     return ParsedFeed(
         title=clean(meta.get("title", "")),
         ttl_seconds=ttl * 60 if ttl else None,
         articles=[article for article in articles if article is not None],
+        dropped_links=dropped,
     )
 
 
@@ -86,6 +92,7 @@ def parse_json_feed(body: bytes, source: FeedSource, fetched: datetime) -> Parse
     language = clean(data.get("language")) or None
     feed_authors = _json_authors(data)
     articles = []
+    dropped: dict[str, str] = {}
     for item in items:
         if not isinstance(item, dict):
             continue
@@ -93,6 +100,7 @@ def parse_json_feed(body: bytes, source: FeedSource, fetched: datetime) -> Parse
         article = _make_article(
             source,
             fetched,
+            dropped,
             title=html_to_text(clean(item.get("title"))),
             link=clean(item.get("url") or item.get("external_url")),
             guid=clean(item.get("id")) or None,
@@ -104,7 +112,7 @@ def parse_json_feed(body: bytes, source: FeedSource, fetched: datetime) -> Parse
         )
         if article is not None:
             articles.append(article)
-    return ParsedFeed(title=html_to_text(clean(data.get("title"))), ttl_seconds=None, articles=articles)
+    return ParsedFeed(title=html_to_text(clean(data.get("title"))), ttl_seconds=None, articles=articles, dropped_links=dropped)
 
 
 def clean(value: Any) -> str:
@@ -116,7 +124,7 @@ def _json_authors(data: dict[str, Any]) -> list[str]:
     return [clean(a.get("name")) for a in found if isinstance(a, dict) and clean(a.get("name"))] if isinstance(found, list) else []
 
 
-def _article(entry: Any, source: FeedSource, fetched: datetime) -> Article | None:
+def _article(entry: Any, source: FeedSource, fetched: datetime, dropped: dict[str, str]) -> Article | None:
     raw_summary = clean(entry.get("summary"))
     summary = html_to_text(raw_summary)
     # RSS feeds often carry the same HTML as description and content:encoded: convert it once
@@ -124,6 +132,7 @@ def _article(entry: Any, source: FeedSource, fetched: datetime) -> Article | Non
     return _make_article(
         source,
         fetched,
+        dropped,
         title=html_to_text(clean(entry.get("title"))),
         link=clean(entry.get("link")),
         guid=clean(entry.get("id")) or None,
@@ -138,6 +147,7 @@ def _article(entry: Any, source: FeedSource, fetched: datetime) -> Article | Non
 def _make_article(
     source: FeedSource,
     fetched: datetime,
+    dropped: dict[str, str],
     *,
     title: str,
     link: str,
@@ -151,8 +161,11 @@ def _make_article(
     text = remove_debris(body if len(body) > len(summary) else summary, title)
     if not (title or text):
         return None
-    url = link or source.url
+    link, refused = checked_link(link, source.url)
+    url = link or source.url  # a javascript: or file: link never reaches an <a href>: the article keeps the feed's URL
     article_id = ids.article_id(source.id, guid, link, title, published.isoformat() if published else None)
+    if refused is not None:
+        dropped[article_id] = refused
     return Article(
         id=article_id,
         feed_id=source.id,

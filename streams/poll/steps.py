@@ -39,6 +39,8 @@ class PollOutcome:
     parse_seconds: float = 0.0
     #: full-text fetches of this poll by outcome (ok, fetch_timeout, fetch_blocked, not_html, empty, ...)
     fulltext: Counter[str] = field(default_factory=Counter)
+    #: links of the published articles dropped as not http(s), by kind (javascript, data, file, ..., invalid)
+    dropped_links: Counter[str] = field(default_factory=Counter)
 
 
 async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, settings: Settings, now: float) -> PollOutcome:
@@ -64,6 +66,18 @@ async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, sett
     except Exception as exc:  # noqa: BLE001 - a crashed parser process must not stop polling
         return _failed(state, settings, now, "parse", f"{type(exc).__name__}: {exc}", None)
     outcome = _new_items(state, parsed, result)
+    # counted for the articles this poll publishes, so an unchanged feed polled again counts nothing twice
+    outcome.dropped_links = Counter(parsed.dropped_links[a.id] for a in outcome.articles if a.id in parsed.dropped_links)
+    if outcome.dropped_links:
+        kinds = ", ".join(f"{kind}: {count}" for kind, count in sorted(outcome.dropped_links.items()))
+        log.warning(
+            "feed %s (%s): %d item link(s) dropped, not http(s) (%s); those articles keep the feed's URL",
+            source.id,
+            source.url,
+            outcome.dropped_links.total(),
+            kinds,
+            extra={"feed_id": source.id},
+        )
     outcome.fetch_seconds = result.elapsed
     outcome.parse_seconds = time.monotonic() - parse_started
     # only the new articles and revisions reach here: a page is fetched once per item version, never per poll
@@ -123,7 +137,12 @@ def _failed(state: FeedState, settings: Settings, now: float, kind: str, message
     # a rate limit is the server asking us to wait: the error says how long we do
     error = f"{kind}: {message}; {next_attempt}" if kind == "rate_limited" else f"{kind}: {message}"
     log.warning(
-        "feed %s (%s): %s; %s", state.source.id, state.source.url, message, next_attempt, extra={"feed_id": state.source.id, "error_kind": kind}
+        "feed %s (%s): %s; %s",
+        state.source.id,
+        state.source.url,
+        message,
+        next_attempt,
+        extra={"feed_id": state.source.id, "error_kind": kind},
     )
     state = state.model_copy(
         update={
