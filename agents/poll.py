@@ -59,7 +59,7 @@ class PollScheduler:
         # decodes only the states that changed since the last tick
         self._decoded: dict[str, tuple[bytes, FeedState]] = {}
         self.fetcher: Fetcher | None = None
-        self.parser = ParserPool(settings.parse_timeout_seconds, settings.parse_workers)
+        self.parser = ParserPool(settings.parse_timeout_seconds, settings.parse_workers, settings.parse_max_memory_mb)
         # Polls in progress (fetch and parse) at most: without it fetching runs ahead of the parser and
         # every fetched body waits in memory for its turn.
         self.slots = asyncio.Semaphore(settings.fetch_concurrency)
