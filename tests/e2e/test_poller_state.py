@@ -83,9 +83,8 @@ def metric(port: int, name: str, labels: str) -> float | None:
 @pytest.mark.timeout(900)  # two poller starts, waits of up to 180 + 180 s, two stops
 def test_undecodable_states_are_dead_lettered_and_replaced_never_a_stop(kafka_settings: Settings, tmp_path: Path) -> None:
     asyncio.run(ensure_topics(kafka_settings))
-    server = FeedServer(
-        {"/valley.xml": (FIXTURES / "valley-news.xml").read_bytes(), "/links.xml": LINKS_FEED, "/third.xml": LINKS_FEED.replace(b"l1", b"t1")}
-    )
+    valley = (FIXTURES / "valley-news.xml").read_bytes()
+    server = FeedServer({"/valley.xml": valley, "/links.xml": LINKS_FEED, "/third.xml": LINKS_FEED.replace(b"l1", b"t1")})
     urls = {name: server.url(f"/{name}.xml") for name in ("valley", "links", "third")}
     keys = {name: ids.feed_id(url) for name, url in urls.items()}
     port = free_port()
@@ -129,9 +128,11 @@ def test_undecodable_states_are_dead_lettered_and_replaced_never_a_stop(kafka_se
             repaired_after = time.monotonic() - started
             letters = wait_for(
                 "a dead letter per undecodable state",
-                lambda: (found := [d for d in dead_letters(kafka_settings) if d.key in keys.values()])
-                and {d.key for d in found} == set(keys.values())
-                and found,
+                lambda: (
+                    (found := [d for d in dead_letters(kafka_settings) if d.key in keys.values()])
+                    and {d.key for d in found} == set(keys.values())
+                    and found
+                ),
                 60,
                 processes=[poller],
             )
