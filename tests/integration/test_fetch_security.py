@@ -128,6 +128,9 @@ async def test_no_spelling_reaches_the_canary(canary: Canary) -> None:
     # every spelling the URL parser accepts was stopped by the guard itself, not by luck
     assert sum(kind == "blocked" for kind in kinds.values()) >= 20
     assert canary.connections == 0
+    row = "no request reaches internal addresses"
+    record_figure(row, f"{len(urls)} spellings: refused by the guard at connect time", sum(k == "blocked" for k in kinds.values()))
+    record_figure(row, f"{len(urls)} spellings: connections that reached the canary", canary.connections)
 
 
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
@@ -148,6 +151,9 @@ async def test_redirects_into_internal_addresses_are_refused(canary: Canary, red
             assert "pw@" not in message  # a password in a redirect target is not repeated
     assert hits["redirect"] == len(targets)  # the first hop was allowed and did happen
     assert canary.connections == 0
+    record_figure(
+        "no request reaches internal addresses", f"HTTP {code} into {len(targets)} targets: canary connections", canary.connections
+    )
 
 
 async def test_redirect_to_an_allowed_address_is_followed(redirector: tuple[str, dict[str, int]]) -> None:
