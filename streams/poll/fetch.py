@@ -179,6 +179,8 @@ class Fetcher:
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise fetch_error(exc, self.settings) from exc
+        except ValueError as exc:  # yarl and the IDNA codec refuse some hosts with a plain ValueError or UnicodeError
+            raise FetchError("url", f"invalid URL: {exc}") from exc
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         cap = self.settings.fetch_max_bytes
@@ -207,14 +209,14 @@ class Fetcher:
 
 def _host_key(url: str) -> str:
     """``host:port`` of an http(s) URL; raises :class:`FetchError` for any other scheme or a URL without a host."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise FetchError("scheme", f"only http and https URLs are fetched, not {scheme or 'a bare path'!r}")
     try:
-        port = parts.port
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port if scheme in ("http", "https") else None
     except ValueError as exc:
         raise FetchError("url", f"invalid URL: {exc}") from exc
+    if scheme not in ("http", "https"):
+        raise FetchError("scheme", f"only http and https URLs are fetched, not {scheme or 'a bare path'!r}")
     if not parts.hostname:
         raise FetchError("url", "invalid URL: no host")
     return f"{parts.hostname}:{port}"

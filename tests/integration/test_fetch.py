@@ -213,3 +213,14 @@ async def test_only_http_links_leave_the_poller(caplog: pytest.LogCaptureFixture
     assert lines == [
         f"feed harbour ({url}): 3 item link(s) dropped, not http(s) (data: 1, file: 1, javascript: 1); those articles keep the feed's URL"
     ]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/feed", "http://" + "a" * 300 + ".example/", "http://a..b/", "http:///feed", "http://x:99999/"]
+)
+async def test_malformed_urls_are_url_errors_never_exceptions(url: str) -> None:
+    """A URL the parsers refuse (from the registry or a redirect) is a ``url`` error, not an exception that stops the poll."""
+    async with Fetcher(settings()) as fetcher:
+        with pytest.raises(FetchError, match="invalid URL") as caught:
+            await fetcher.get(url)
+    assert caught.value.kind == "url"
