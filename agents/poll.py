@@ -56,7 +56,7 @@ async def track_feeds(stream):  # type: ignore[no-untyped-def]
                 # A changed registry entry keeps the polling state but is checked again at once.
                 state = FeedState.loads(existing).model_copy(update={"source": source, "partition": state.partition, "next_check": 0.0})
             except DecodeError as exc:
-                await dead_letter_state(key, existing, state.partition, exc)  # and the new entry starts afresh
+                await dead_letter_state(key, existing, state.partition, exc, agent="track_feeds")  # the new entry starts afresh
         feed_state_table[key] = state.dumps()
 
 
@@ -71,12 +71,14 @@ class StoredState:
     offset: int = -1
 
 
-async def dead_letter_state(key: str, raw: bytes, partition: int, exc: Exception, action: str = "replaced by a fresh state") -> None:
+async def dead_letter_state(
+    key: str, raw: bytes, partition: int, exc: Exception, action: str = "replaced by a fresh state", agent: str = "poll_due_feeds"
+) -> None:
     """Log and dead-letter a stored feed state that cannot be decoded, naming the feed."""
     log.error("feed %s: its stored state cannot be decoded (%s); dead-lettered and %s", key, exc, action, extra={"feed_id": key})
     stored = StoredState(key, raw, feed_state_table.changelog_topic.get_topic_name(), partition)
-    DEAD_LETTERS.labels("poll_due_feeds").inc()
-    await (await poller_deadletter_topic.send(key=key, value=encode(dead_letter(stored, "poll_due_feeds", f"feed state: {exc}"))))
+    DEAD_LETTERS.labels(agent).inc()
+    await (await poller_deadletter_topic.send(key=key, value=encode(dead_letter(stored, agent, f"feed state: {exc}"))))
 
 
 class PollScheduler:
