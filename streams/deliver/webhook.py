@@ -29,7 +29,11 @@ def check_url(url: str, guard: AddressGuard) -> None:
     except ValueError:
         return
     try:
-        guard.check(str(address))
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError as exc:
+        raise InputError(f"destination {redact(url)}: {exc}") from exc
+    try:
+        guard.check(str(address), port)
     except BlockedAddress as exc:
         raise InputError(f"destination {redact(url)}: {exc}") from exc
 
@@ -70,7 +74,9 @@ class HTTPDestination(Destination):
                 if response.status == 410:
                     return Outcome("gone", "HTTP 410")
                 if response.status in (408, 425, 429) or response.status >= 500:
-                    return Outcome("retry", f"HTTP {response.status}", retry_after_seconds(response.headers.get("Retry-After")))
+                    # clamped to the longest retry delay: a Retry-After of 400 digits or a date in year 9999 must not park the lane
+                    wait = retry_after_seconds(response.headers.get("Retry-After"), maximum=self.max_delay)
+                    return Outcome("retry", f"HTTP {response.status}", wait)
                 return Outcome("refused", f"HTTP {response.status}")
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, BlockedAddress):

@@ -83,3 +83,30 @@ async def compacted_state(settings: Settings, topic: str) -> dict[str, bytes]:
         else:
             state[key] = value
     return state
+
+
+async def latest_values(settings: Settings, topic: str, keys: set[str]) -> dict[str, tuple[bytes | None, int]]:
+    """The latest value (None for a tombstone) and partition of each of ``keys`` on ``topic`` (a suffix), read to its end."""
+    name = settings.topic(topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        await consumer.start()
+    except KafkaConnectionError as exc:
+        raise unavailable(settings, exc) from exc
+    found: dict[str, tuple[bytes | None, int]] = {}
+    try:
+        partitions = await topic_partitions(consumer, name)
+        if not partitions:
+            return found
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        while not await caught_up(consumer, end):
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                for record in records:
+                    key = record.key.decode("utf-8", "replace") if record.key else None
+                    if key in keys:
+                        found[key] = (record.value, tp.partition)
+    finally:
+        await consumer.stop()
+    return found

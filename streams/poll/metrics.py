@@ -11,3 +11,6 @@ FEEDS = Gauge("wirewatch_feeds", "Feeds owned by this poller by status", ["statu
 FETCH_SECONDS = Histogram("wirewatch_fetch_seconds", "Time to fetch one feed (HTTP request and body)")
 PARSE_SECONDS = Histogram("wirewatch_parse_seconds", "Time to parse one feed body in the parser process")
 FULLTEXT = Counter("wirewatch_fulltext_total", "Full-text fetches of article pages by outcome", ["outcome"])
+LINKS_DROPPED = Counter(
+    "wirewatch_links_dropped_total", "Feed item links dropped because they are not http(s) (the article keeps the feed URL)", ["scheme"]
+)
