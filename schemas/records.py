@@ -54,6 +54,9 @@ class Article(Record):
     language: str | None = None
     content_hash: str
     revision: int = 1
+    #: text, title, summary or authors were cut to the size policy (WIREWATCH_ARTICLE_MAX_CHARS, the message limit);
+    #: ``content_hash`` is still that of the whole item
+    truncated: bool = False
 
 
 class MentionSpan(Record):
@@ -74,6 +77,8 @@ class Entity(Record):
     mentions: list[MentionSpan] = Field(default_factory=list)
     watch_ids: list[str] = Field(default_factory=list)
     wikidata: str | None = None
+    #: mentions found but not carried in ``mentions`` (the size policy keeps the first ones)
+    mentions_cut: int = 0
 
 
 class Magnitude(Record):
@@ -112,6 +117,9 @@ class EnrichedArticle(Record):
     events: list[Event] = Field(default_factory=list)
     model: str
     enriched: datetime
+    #: entities and events found but left out to keep the record within the message limit (the least mentioned first)
+    entities_cut: int = 0
+    events_cut: int = 0
 
 
 class Mention(Record):
@@ -246,7 +254,13 @@ class DestinationState(Record):
 
 
 class DeadLetter(Record):
-    """A message that could not be processed, with where it came from and why."""
+    """A message that could not be processed, with where it came from and why.
+
+    A value too big to carry (its dead letter would exceed the message limit) is dead-lettered by reference:
+    ``value_b64`` is empty, ``value_omitted`` is true, and ``size`` and ``sha256`` identify the original, which
+    stays readable at ``topic``/``partition``/``offset`` for the topic's retention. A record that never reached
+    Kafka (refused before it was sent) has partition and offset -1.
+    """
 
     key: str | None
     value_b64: str
@@ -256,6 +270,10 @@ class DeadLetter(Record):
     offset: int
     agent: str
     time: datetime
+    #: the original value's length in bytes and its SHA-256 (hex); None in dead letters written before they existed
+    size: int | None = None
+    sha256: str | None = None
+    value_omitted: bool = False
 
 
 R = TypeVar("R", bound=Record)

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         256 * 1024, ge=1024, description="Bytes fetched per partition per request (a larger single message still comes whole)."
     )
     consumer_poll_records: int = Field(100, ge=1, description="Records handed from the Kafka consumer to the streams per poll at most.")
+    # The size policy (docs/operators.md, "Message sizes"): the producer's max_request_size, every topic's
+    # max.message.bytes and the consumers' fetch sizes all follow from this one number (streams/kafka/sizes.py).
+    max_message_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        description="Largest message (key and value) any process sends; sets the producer request limit, the topics' "
+        "max.message.bytes and the consumers' fetch sizes. Bigger results are cut to fit or dead-lettered by reference.",
+    )
 
     # Storage
     database_url: SecretStr | None = Field(None, description="PostgreSQL URL (postgresql://user:pass@host:port/db); SQLite when unset.")
@@ -106,6 +114,12 @@ class Settings(BaseSettings):
         description="Parser processes per poller (each parses one feed or extracts one page at a time, its deadline starting "
         "when it gets the job); parsing is CPU-bound, and each process costs about 70 MB.",
         json_schema_extra={"default_doc": "the CPUs this process may use, at most 4"},
+    )
+    article_max_chars: int = Field(
+        100_000,
+        ge=1000,
+        description="Characters of article text kept (cut at a word, the article marked truncated); about four times the "
+        "longest of 2,225 BBC News articles. Text, title and summary are also cut to fit their share of a message.",
     )
     user_agent: str = Field("Wirewatch/0.1 (news alert feed poller)", description="User-Agent of every request.")
     fulltext_summary_chars: int = Field(
