@@ -291,6 +291,8 @@ def decode(model: type[R], data: bytes | None) -> R:
     if len(data) > MAX_VALUE_BYTES:
         raise DecodeError(f"{model.__name__}: value of {len(data)} bytes exceeds {MAX_VALUE_BYTES}")
     obj = json_object(model.__name__, data)
+    if b"\\u0000" in data:  # JSON's only spelling of NUL inside a string (raw control bytes are invalid JSON)
+        refuse_nul(model.__name__, obj)
     version = obj.get("schema_version")
     if version != SCHEMA_VERSION:
         raise DecodeError(f"{model.__name__}: unsupported schema_version {version!r} (this build reads {SCHEMA_VERSION})")
@@ -306,6 +308,23 @@ def json_object(name: str, data: bytes) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise DecodeError(f"{name}: expected a JSON object, got {type(obj).__name__}")
     return obj
+
+
+def refuse_nul(name: str, value: Any, where: str = "") -> None:
+    """Raise :class:`DecodeError` naming the first string (key or value) of ``value`` that holds a NUL character.
+
+    No text Wirewatch stores may hold one (PostgreSQL refuses it, the poller strips it): such a record is poison.
+    """
+    if isinstance(value, str):
+        if "\0" in value:
+            raise DecodeError(f"{name}: {where or 'value'}: NUL character in a string")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(name, key, where)
+            refuse_nul(name, item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(name, item, f"{where}.{index}" if where else str(index))
 
 
 M = TypeVar("M", bound=BaseModel)
