@@ -38,6 +38,14 @@ def set_topic_limit(settings: Settings, topic: str, max_message_bytes: int) -> N
             configs = {"max.message.bytes": str(max_message_bytes)}
             resource = ConfigResource(ConfigResourceType.TOPIC, settings.topic(topic), configs=configs)
             await admin.alter_configs([resource])
+            # the broker applies a change asynchronously: wait until it reports the new value, then a moment for the log
+            for _ in range(100):
+                (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, settings.topic(topic))])
+                entries = response.resources[0][4]
+                if any(entry[0] == "max.message.bytes" and entry[1] == str(max_message_bytes) for entry in entries):
+                    break
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)
         finally:
             await admin.close()
 
