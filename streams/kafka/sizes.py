@@ -124,7 +124,7 @@ def truncate_article(article: Article, max_chars: int, max_bytes: int) -> Articl
             value: str = getattr(article, field)
             value_bytes = len(encode_text(value))
             # what the field may still take; the shortfall is in bytes, the cut in characters, so the ratio guesses and
-            # the loop checks (at most a few rounds: each removes at least a tenth of what is over)
+            # the loop checks (one or two rounds for real text; each round shortens the field)
             room = max(0, value_bytes - (size - max_bytes))
             keep = min(len(value) - 1, int(len(value) * room / value_bytes * 0.98))
             article = article.model_copy(update={field: cut(value, max(0, keep)), "truncated": True})
