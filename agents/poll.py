@@ -125,6 +125,7 @@ class PollScheduler:
                 feed_state_table.data[key] = value
                 self._decoded[key] = (value, new_state)
                 feed_state_table.send_changelog(state.partition, key, value)
+            self.not_before.pop(key, None)
         except Exception:
             # The state is not saved: wait the shortest interval before the next try, not a tick
             self.not_before[key] = time.time() + settings.poll_min_interval_seconds
@@ -166,7 +167,7 @@ class PollScheduler:
             key=article.id,
             value=encode(article),
             error=f"feed {key} ({article.feed_url}): article {article.id} ({article.url[:200]}) not published: {error}",
-            topic=articles_out_topic.get_topic_name(),
+            topic=settings.topic("articles"),
             partition=-1,
             offset=-1,
             agent="poll_due_feeds",
