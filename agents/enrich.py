@@ -6,11 +6,26 @@ import asyncio
 import logging
 from typing import Any
 
-from agents.common import Outbox, decode_or_dead_letter, health, nlp_executor, resources, rulebook, send_dead_letter, settings
+from agents.common import (
+    Outbox,
+    decode_or_dead_letter,
+    guarded,
+    health,
+    hold,
+    nlp_executor,
+    resources,
+    rulebook,
+    send_dead_letter,
+    settings,
+    sizes,
+)
 from schemas import Article, encode
 from streams.enrich.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
-from streams.enrich.step import enrich_articles
+from streams.enrich.step import Enriched, enrich_articles
+from streams.errors import MessageTooLarge
 from streams.kafka.apps import worker_app
+from streams.kafka.outbox import too_large
+from streams.kafka.sizes import key_bytes, truncate_article
 from streams.kafka.topology import articles_topic, enriched_topic, events_topic, mentions_topic
 
 log = logging.getLogger(__name__)
@@ -30,40 +45,91 @@ async def enrich(stream):  # type: ignore[no-untyped-def]
         await rulebook.ready.wait()
         nlp = await resources.get_nlp()
         health.begin("enrich")
-        decoded: list[tuple[Any, Article]] = []
-        for event in events:
-            if (article := await decode_or_dead_letter(event, Article, "enrich")) is not None:
-                decoded.append((event, article))
-        if decoded:
-            results = await _enrich_or_split(loop, nlp, decoded)
-            outbox = Outbox()
-            for result in results:
-                await outbox.send(enriched_topic, result.item.article.id, encode(result.item))
-                for mention in result.mentions:
-                    await outbox.send(mentions_topic, mention.entity_id, encode(mention))
-                for key_event in result.item.events:
-                    await outbox.send(events_topic, key_event.id, encode(key_event))
-                    EVENTS.labels(key_event.type).inc()
-                ENTITIES.inc(len(result.item.entities))
-            await outbox.flush()  # delivered before take_events acknowledges the batch
-            ARTICLES_ENRICHED.inc(len(results))
+        async with guarded("enrich", events):
+            await enrich_batch(loop, nlp, events)
         health.done("enrich")
 
 
-async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, decoded: list[tuple[Any, Article]]) -> list[Any]:
+async def enrich_batch(loop: asyncio.AbstractEventLoop, nlp: Any, events: list[Any]) -> None:
+    """One batch: decode, cut to the size policy, enrich, send; every article that fails alone is dead-lettered alone."""
+    decoded: list[tuple[Any, Article]] = []
+    for event in events:
+        if (article := await decode_or_dead_letter(event, Article, "enrich")) is None:
+            continue
+        if (article := await within_policy(event, article)) is not None:
+            decoded.append((event, article))
+    if not decoded:
+        return
+    results = await _enrich_or_split(loop, nlp, decoded)
+    outbox = Outbox()
+    for event, result in results:
+        await send_outputs(outbox, event, result)
+    # Delivered before take_events acknowledges the batch. An article whose outputs Kafka refused as too large is
+    # dead-lettered (by reference when big) and the rest of the batch goes on; one whose outputs failed otherwise
+    # (the broker away longer than the producer retries) is held: processed again after a restart, never committed.
+    failures = await outbox.flush()
+    for event, result in results:
+        if (exc := failures.get(id(event))) is None:
+            continue
+        error = f"article {result.item.article.id}: outputs not sent: {type(exc).__name__}: {exc}"
+        if too_large(exc):
+            await send_dead_letter(event, "enrich", error)
+        else:
+            hold([event], "enrich", error)
+    ARTICLES_ENRICHED.inc(len(results) - len(failures))
+
+
+async def within_policy(event: Any, article: Article) -> Article | None:
+    """The article cut to the size policy as the poller cuts it (a producer other than the poller may send longer
+    ones); None after dead-lettering one that cannot be cut to fit."""
+    try:
+        cut = truncate_article(article, settings.article_max_chars, sizes.article)
+    except MessageTooLarge as exc:
+        await send_dead_letter(event, "enrich", str(exc))
+        return None
+    if cut is not article:
+        log.info("enrich: article %s cut to the size policy (%d of %d characters)", article.id, len(cut.text), len(article.text))
+    return cut
+
+
+async def send_outputs(outbox: Outbox, event: Any, result: Enriched) -> None:
+    """Queue an article's enriched record, mentions and events, each checked against the message limit first."""
+    item = result.item
+    value = result.encoded if result.encoded is not None else encode(item)
+    outputs = [(enriched_topic, item.article.id, value)]
+    outputs += [(mentions_topic, mention.entity_id, encode(mention)) for mention in result.mentions]
+    outputs += [(events_topic, key_event.id, encode(key_event)) for key_event in item.events]
+    too_big = next(((key, value) for _, key, value in outputs if not sizes.fits(key, value)), None)
+    if too_big is not None:
+        # fit_enriched bounds the record itself and mentions and events are a sentence each: a bug, not an input
+        size = key_bytes(too_big[0]) + len(too_big[1])
+        await send_dead_letter(event, "enrich", f"article {item.article.id}: an output of {size} bytes exceeds {sizes.message}")
+        return
+    for topic, key, value in outputs:
+        await outbox.send(topic, key, value, owner=id(event))
+    for key_event in item.events:
+        EVENTS.labels(key_event.type).inc()
+    ENTITIES.inc(len(item.entities))
+
+
+async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, decoded: list[tuple[Any, Article]]) -> list[tuple[Any, Enriched]]:
     """Enrich a batch; if it fails, retry one by one and dead-letter the articles that fail alone."""
     articles = [article for _, article in decoded]
     started = loop.time()
+    limit = sizes.message - max(key_bytes(article.id) for article in articles)
     try:
-        results = await loop.run_in_executor(nlp_executor, enrich_articles, nlp, articles, rulebook.watchlist, settings.enrich_batch_size)
+        results = await loop.run_in_executor(
+            nlp_executor, enrich_articles, nlp, articles, rulebook.watchlist, settings.enrich_batch_size, limit
+        )
         NLP_SECONDS.observe(loop.time() - started)
-        return list(results)
+        return list(zip((event for event, _ in decoded), results, strict=True))
     except Exception:  # noqa: BLE001 - one bad article must not lose the batch
         log.exception("enrich: batch of %d failed; retrying one by one", len(articles))
-    results = []
+    out = []
     for event, article in decoded:
         try:
-            results.extend(await loop.run_in_executor(nlp_executor, enrich_articles, nlp, [article], rulebook.watchlist, 1))
+            one = await loop.run_in_executor(nlp_executor, enrich_articles, nlp, [article], rulebook.watchlist, 1, limit)
+            out.append((event, one[0]))
         except Exception as exc:  # noqa: BLE001
             await send_dead_letter(event, "enrich", f"article {article.id}: extraction failed: {type(exc).__name__}: {exc}")
-    return results
+    return out

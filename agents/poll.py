@@ -10,19 +10,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.web import register_pages
-from schemas import DecodeError, FeedSource, decode, encode
+from schemas import Article, DecodeError, FeedSource, decode, encode
 from streams.config import get_settings
 from streams.kafka.apps import poller_app
 from streams.kafka.client import latest_values
-from streams.kafka.deadletter import dead_letter
+from streams.kafka.deadletter import dead_letter, reference
 from streams.kafka.health import Health, recovered
 from streams.kafka.metrics import DEAD_LETTERS
+from streams.kafka.outbox import Outbox, too_large
+from streams.kafka.sizes import limits
 from streams.kafka.topology import articles_out_topic, feed_state_table, feeds_topic, poller_deadletter_topic
 from streams.poll.fetch import Fetcher
-from streams.poll.metrics import ARTICLES_PUBLISHED, FEEDS, FETCH_ERRORS, FETCH_SECONDS, FULLTEXT, LINKS_DROPPED, PARSE_SECONDS, POLLS
+from streams.poll.metrics import (
+    ARTICLES_PUBLISHED,
+    ARTICLES_TRUNCATED,
+    FEEDS,
+    FETCH_ERRORS,
+    FETCH_SECONDS,
+    FULLTEXT,
+    LINKS_DROPPED,
+    PARSE_SECONDS,
+    POLLS,
+)
 from streams.poll.parserpool import ParserPool
 from streams.poll.state import FeedState
-from streams.poll.steps import poll_feed
+from streams.poll.steps import PollOutcome, poll_feed, publish_failed
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -47,7 +59,8 @@ async def track_feeds(stream):  # type: ignore[no-untyped-def]
             source = decode(FeedSource, event.value)
         except DecodeError as exc:
             DEAD_LETTERS.labels("track_feeds").inc()
-            await (await poller_deadletter_topic.send(key=key, value=encode(dead_letter(event.message, "track_feeds", str(exc)))))
+            record = dead_letter(event.message, "track_feeds", str(exc), limits(settings).message)
+            await (await poller_deadletter_topic.send(key=record.key, value=encode(record)))
             continue
         existing = feed_state_table.get(key)
         state = FeedState(source=source, partition=event.message.partition)
@@ -86,6 +99,8 @@ class PollScheduler:
 
     def __init__(self) -> None:
         self.in_flight: dict[str, asyncio.Task[None]] = {}
+        # feed id → when a poll that failed before its state was saved may be tried again
+        self.not_before: dict[str, float] = {}
         # decoded states by key, with the stored bytes they came from: a tick over thousands of feeds
         # decodes only the states that changed since the last tick
         self._decoded: dict[str, tuple[bytes, FeedState]] = {}
@@ -132,7 +147,7 @@ class PollScheduler:
             if state.partition not in owned:
                 continue
             counts[state.last_status] = counts.get(state.last_status, 0) + 1
-            if not state.source.enabled or state.next_check > now:
+            if not state.source.enabled or state.next_check > now or self.not_before.get(key, 0.0) > now:
                 continue
             due += 1
             if key not in self.in_flight:
@@ -166,18 +181,15 @@ class PollScheduler:
                 FULLTEXT.labels(kind).inc(count)
             for kind, count in outcome.dropped_links.items():
                 LINKS_DROPPED.labels(kind).inc(count)
-            # Publish before saving the state: a crash in between re-publishes (idempotent downstream), never loses.
-            # All of a feed's articles are sent at once and then awaited: one round-trip per poll, not per item.
-            pending = [await articles_out_topic.send(key=article.id, value=encode(article)) for article in outcome.articles]
-            await asyncio.gather(*pending)
-            ARTICLES_PUBLISHED.labels("new").inc(outcome.new)
-            ARTICLES_PUBLISHED.labels("revision").inc(outcome.revisions)
-            if outcome.articles:
-                log.info("feed %s: %d new, %d revised", state.source.url, outcome.new, outcome.revisions, extra={"feed_id": key})
+            ARTICLES_TRUNCATED.inc(outcome.truncated)
+            new_state = await self.publish(key, state, outcome)
             if state.partition in self.owned_partitions() and key in feed_state_table:
-                self.store(key, outcome.state)
+                self.store(key, new_state)
                 health.done(PROGRESS)
+            self.not_before.pop(key, None)
         except Exception:
+            # The state is not saved: wait the shortest interval before the next try, not a tick
+            self.not_before[key] = time.time() + settings.poll_min_interval_seconds
             log.exception("feed %s: poll failed", state.source.url, extra={"feed_id": key})
         finally:
             self.in_flight.pop(key, None)
@@ -230,6 +242,51 @@ class PollScheduler:
             await self.fetcher.__aexit__(None, None, None)
             self.fetcher = None
         self.parser.kill()
+
+    async def publish(self, key: str, state: FeedState, outcome: PollOutcome) -> FeedState:
+        """Publish a poll's articles and return the state to save.
+
+        Publish before saving the state: a crash in between re-publishes (idempotent downstream), never loses. All of a
+        feed's articles are sent at once and then awaited: one round-trip per poll, not per item. An article Kafka
+        refuses as too large is dead-lettered by reference and the others go on; any other failure keeps the items
+        unseen (the next poll, after the error backoff, publishes them again).
+        """
+        outbox = Outbox()
+        for article in outcome.articles:
+            await outbox.send(articles_out_topic, article.id, encode(article), owner=article.id)
+        failures = await outbox.flush()
+        too_big = {article_id for article_id, exc in failures.items() if too_large(exc)}
+        others = {article_id: exc for article_id, exc in failures.items() if article_id not in too_big}
+        if others:
+            exc = next(iter(others.values()))
+            return publish_failed(state, settings, time.time(), f"{len(others)} article(s) not published: {type(exc).__name__}: {exc}")
+        refused = [(a, f"{type(failures[a.id]).__name__}: {failures[a.id]}") for a in outcome.articles if a.id in too_big]
+        refused += [(article, str(exc)) for article, exc in outcome.refused]
+        for article, error in refused:
+            await self.dead_letter(key, article, error)
+        ARTICLES_PUBLISHED.labels("new").inc(outcome.new)
+        ARTICLES_PUBLISHED.labels("revision").inc(outcome.revisions)
+        if outcome.articles:
+            log.info("feed %s: %d new, %d revised", state.source.url, outcome.new, outcome.revisions, extra={"feed_id": key})
+        return outcome.state
+
+    async def dead_letter(self, key: str, article: Article, error: str) -> None:
+        """A dead letter by reference (size and SHA-256; partition and offset -1: it never reached Kafka) for an article
+        that cannot be published; raises if the dead letter itself cannot be written (the poll then counts as failed)."""
+        record = reference(
+            key=article.id,
+            value=encode(article),
+            error=f"feed {key} ({article.feed_url}): article {article.id} ({article.url[:200]}) not published: {error}",
+            topic=settings.topic("articles"),
+            partition=-1,
+            offset=-1,
+            agent="poll_due_feeds",
+        )
+        await (await poller_deadletter_topic.send(key=record.key, value=encode(record)))
+        DEAD_LETTERS.labels("poll_due_feeds").inc()
+        log.error(
+            "feed %s: dead-lettered article %s by reference: %s", key, article.id, error, extra={"feed_id": key, "article_id": article.id}
+        )
 
 
 scheduler = PollScheduler()

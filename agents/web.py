@@ -25,8 +25,15 @@ def register_pages(app: faust.App, health: Health) -> None:
     @app.page("/health")
     class HealthView(View):
         async def get(self, request: Request) -> Response:
-            stuck = health.stuck()
+            # an agent that crashed (streams.kafka.apps.App) may have had its batch acknowledged unprocessed: unhealthy until
+            # the process restarts; an agent that held messages (agents/common.py hold) says why
+            crashed: dict[str, str] = getattr(app, "crashed_agents", {})
+            stuck = health.stuck() + [f"crashed:{name}" for name in sorted(crashed)]
             body: dict[str, Any] = {"status": "stuck" if stuck else "ok", "stuck": stuck, "stuck_after_seconds": health.stuck_after}
+            if crashed:
+                body["crashed"] = crashed
+            if health.held:
+                body["held"] = health.held
             return self.json(body, status=503 if stuck else 200)
 
     @app.page("/ready")

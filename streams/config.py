@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         256 * 1024, ge=1024, description="Bytes fetched per partition per request (a larger single message still comes whole)."
     )
     consumer_poll_records: int = Field(100, ge=1, description="Records handed from the Kafka consumer to the streams per poll at most.")
+    # The size policy (docs/operators.md, "Message sizes"): the producer's max_request_size, every topic's
+    # max.message.bytes and the consumers' fetch sizes all follow from this one number (streams/kafka/sizes.py).
+    max_message_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        description="Largest message (key and value) any process sends; sets the producer request limit, the topics' "
+        "max.message.bytes and the consumers' fetch sizes. Bigger results are cut to fit or dead-lettered by reference.",
+    )
 
     # Storage
     database_url: SecretStr | None = Field(None, description="PostgreSQL URL (postgresql://user:pass@host:port/db); SQLite when unset.")
@@ -113,6 +121,12 @@ class Settings(BaseSettings):
         ge=128,
         description="Address-space limit of each parser process (RLIMIT_AS, MB): a parse that needs more fails with a "
         "clear error and its process is replaced. A 10 MB feed peaks near 170 MB; trafilatura on an 8 MB page near 470 MB.",
+    )
+    article_max_chars: int = Field(
+        100_000,
+        ge=1000,
+        description="Characters of article text kept (cut at a word, the article marked truncated); about four times the "
+        "longest of 2,225 BBC News articles. Text, title and summary are also cut to fit their share of a message.",
     )
     user_agent: str = Field("Wirewatch/0.1 (news alert feed poller)", description="User-Agent of every request.")
     fulltext_summary_chars: int = Field(

@@ -11,12 +11,15 @@ from aiokafka.errors import KafkaConnectionError
 from schemas import Record, encode
 from streams.config import Settings
 from streams.kafka.admin import ensure_topics, unavailable
+from streams.kafka.sizes import consumer_options, producer_options
 
 
 async def publish(settings: Settings, topic: str, items: list[tuple[str, Record | None]]) -> None:
     """Send ``(key, record)`` pairs to ``topic`` (a suffix) with the idempotent producer; None is a tombstone."""
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, **producer_options(settings)
+    )
     await producer.start()
     try:
         for key, record in items:
@@ -30,7 +33,9 @@ async def read_topic(
 ) -> AsyncIterator[tuple[str | None, bytes | None]]:
     """Every ``(key, value)`` of ``topic`` (a suffix); stops at the end unless ``follow``."""
     name = settings.topic(topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False, **consumer_options(settings)
+    )
     try:
         await consumer.start()
     except KafkaConnectionError as exc:

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.config import Settings
 from streams.kafka.client import caught_up, topic_partitions
+from streams.kafka.sizes import consumer_options
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ class CompactedFollower:
 
     async def run(self) -> None:
         topic = self.settings.topic(self.topic_suffix)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None, **consumer_options(self.settings)
+        )
         await consumer.start()
         try:
             partitions = await self._partitions(consumer, topic)

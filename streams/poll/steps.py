@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from schemas import Article
 from streams.clock import human_in
 from streams.config import Settings
-from streams.errors import FeedError, FetchError
+from streams.errors import FeedError, FetchError, MessageTooLarge
 from streams.http.headers import clamp_seconds
+from streams.kafka.sizes import limits, truncate_article
 from streams.poll.fetch import Fetcher, FetchResult
 from streams.poll.fulltext import add_fulltext
 from streams.poll.parse import ParsedFeed
@@ -41,6 +42,10 @@ class PollOutcome:
     fulltext: Counter[str] = field(default_factory=Counter)
     #: links of the published articles dropped as not http(s), by kind (javascript, data, file, ..., invalid)
     dropped_links: Counter[str] = field(default_factory=Counter)
+    #: articles cut to the size policy (text over WIREWATCH_ARTICLE_MAX_CHARS or over their share of a message)
+    truncated: int = 0
+    #: articles that cannot be cut to fit a message (a URL of that size), each with the reason: dead-lettered
+    refused: list[tuple[Article, MessageTooLarge]] = field(default_factory=list)
 
 
 async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, settings: Settings, now: float) -> PollOutcome:
@@ -82,6 +87,8 @@ async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, sett
     outcome.parse_seconds = time.monotonic() - parse_started
     # only the new articles and revisions reach here: a page is fetched once per item version, never per poll
     outcome.articles, outcome.fulltext = await add_fulltext(outcome.articles, source, fetcher, parser, settings)
+    # after the full text (a page can be far longer than the feed's item), before anything is published
+    outcome.articles, outcome.truncated, outcome.refused = within_policy(outcome.articles, state, settings)
     low, high = interval_bounds(settings, source)
     # server hints (max-age, Expires, <ttl>) are numbers from outside: clamped to the feed's bounds before scheduling
     server_hint = result.max_age if result.max_age is not None else parsed.ttl_seconds
@@ -90,6 +97,39 @@ async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, sett
     outcome.state = outcome.state.model_copy(update={"interval": adaptive_interval(published, now, low, high)})
     outcome.state = _scheduled(outcome.state, settings, now, hint)
     return outcome
+
+
+def within_policy(
+    articles: list[Article], state: FeedState, settings: Settings
+) -> tuple[list[Article], int, list[tuple[Article, MessageTooLarge]]]:
+    """The articles cut to the size policy (streams/kafka/sizes.py), how many were cut, and those that cannot fit.
+
+    An item too big is cut, never a reason to lose the feed's other items or its state.
+    """
+    share = limits(settings).article
+    kept: list[Article] = []
+    refused: list[tuple[Article, MessageTooLarge]] = []
+    truncated = 0
+    for article in articles:
+        try:
+            cut = truncate_article(article, settings.article_max_chars, share)
+        except MessageTooLarge as exc:
+            refused.append((article, exc))
+            continue
+        if cut is not article:
+            truncated += 1
+            log.info(
+                "feed %s: article %s cut to the size policy (%d of %d characters)", state.source.id, article.id, len(cut.text),
+                len(article.text), extra={"feed_id": state.source.id, "article_id": article.id},
+            )  # fmt: skip
+        kept.append(cut)
+    return kept, truncated, refused
+
+
+def publish_failed(state: FeedState, settings: Settings, now: float, message: str) -> FeedState:
+    """The state to store when a poll's articles could not be published: the items stay unseen (published again by
+    the next poll), the feed is polled again after the error backoff, not at once."""
+    return _failed(state, settings, now, "publish", message, None).state
 
 
 def _new_items(state: FeedState, parsed: ParsedFeed, result: FetchResult) -> PollOutcome:
