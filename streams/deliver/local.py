@@ -7,6 +7,7 @@ from pathlib import Path
 
 from schemas import Alert, encode
 from streams.deliver.base import Destination, Outcome
+from streams.text import escape_controls
 
 alert_log = logging.getLogger("wirewatch.alerts")
 
@@ -50,5 +51,6 @@ def append_jsonl(path: Path, alert: Alert) -> None:
 
 
 def console_line(alert: Alert) -> str:
-    """One human line for the console destination."""
-    return f"ALERT [{alert.kind}] {alert.entity_name}: {alert.evidence} ({alert.title} <{alert.url}>)"
+    """One human line for the console destination; feed text with newlines or terminal codes stays on it, escaped."""
+    e = escape_controls
+    return f"ALERT [{e(alert.kind)}] {e(alert.entity_name)}: {e(alert.evidence)} ({e(alert.title)} <{e(alert.url)}>)"
