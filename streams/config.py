@@ -16,6 +16,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from streams.text import mask_destination, mask_url
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -185,11 +187,21 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}{name}"
 
     def masked(self) -> dict[str, Any]:
-        """The effective settings as plain data, secrets masked (for ``wirewatch config``)."""
+        """The effective settings as plain data, secrets masked (for ``wirewatch config``).
+
+        Secrets show as ``**********``, except the database URL, which shows with its password masked; webhook and
+        Slack URLs show without their paths and queries, which hold their tokens (:func:`streams.text.mask_url`).
+        """
         out: dict[str, Any] = {}
         for name, value in self.model_dump().items():
-            if isinstance(value, SecretStr):
+            if name == "database_url" and value is not None:
+                out[name] = mask_url(value.get_secret_value())
+            elif isinstance(value, SecretStr):
                 out[name] = "**********"
+            elif name == "webhook_url" and value is not None:
+                out[name] = mask_url(value)
+            elif name == "alert_destinations":
+                out[name] = [mask_destination(spec) for spec in value]
             elif isinstance(value, Path):
                 out[name] = str(value)
             else:

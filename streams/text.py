@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 # C0 controls except tab/newline/carriage return, DEL, C1 controls and lone surrogates: none of
 # them is text, PostgreSQL rejects NUL, and several JSON consumers reject the rest.
@@ -67,23 +67,26 @@ def mask_url(url: str) -> str:
         port = parts.port
     except ValueError:  # an unbalanced [ or a port that is no number: not a URL to show, so show none of it
         return f"{url.partition(':')[0]}:{MASK}" if "://" in url else url
-    if not parts.scheme or not parts.netloc:
+    if not parts.scheme or "://" not in url or not (parts.netloc or parts.query):
         return url
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
         user, has_password, _ = userinfo.partition(":")
         netloc = f"{user}:{MASK}@{hostport}" if has_password else f"{userinfo}@{hostport}"
-    elif hostname is None and port is None:
+    elif netloc and hostname is None and port is None:
         return url
     if parts.scheme.lower() in ("http", "https"):
         if parts.path in ("", "/") and not parts.query and not parts.fragment:
             return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         return f"{parts.scheme}://{netloc}/{MASK}"
-    query = urlencode(
-        [(key, MASK if _SECRET_PARAM.search(key) else value) for key, value in parse_qsl(parts.query, keep_blank_values=True)], safe="*"
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    query = "&".join(_mask_param(pair) for pair in parts.query.split("&")) if parts.query else ""
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+def _mask_param(pair: str) -> str:
+    key, has_value, _ = pair.partition("=")
+    return f"{key}={MASK}" if has_value and _SECRET_PARAM.search(key) else pair
 
 
 def mask_destination(spec: str) -> str:

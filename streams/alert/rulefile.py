@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from schemas import WatchedEntity, WatchRule
 from streams import ids
 from streams.errors import RuleError
+from streams.text import mask_destination
 
 
 def rule_id(entity: WatchedEntity, kind: str, *more: str) -> str:
@@ -141,7 +142,7 @@ def describe(rule: WatchRule) -> str:
     if rule.min_sources > 1:
         parts.append(f"≥{rule.min_sources} sources")
     if rule.destinations:
-        parts.append("→ " + ", ".join(rule.destinations))
+        parts.append("→ " + ", ".join(mask_destination(spec) for spec in rule.destinations))
     if rule.digest:
         parts.append(f"{rule.digest} digest")
     return "; ".join(parts)

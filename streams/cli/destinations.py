@@ -17,8 +17,9 @@ def destinations(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from schemas import DestinationState, WatchRule, decode
-    from streams.deliver.specs import default_destinations, destination_id, display_name
+    from streams.deliver.specs import default_destinations, destination_id
     from streams.kafka.client import compacted_state
+    from streams.text import mask_destination
 
     settings = get_settings()
 
@@ -38,7 +39,7 @@ def destinations(ctx: click.Context, as_json: bool) -> None:
     rows = []
     for spec in specs:
         state = disabled.get(destination_id(spec))
-        rows.append({"id": destination_id(spec), "destination": display_name(spec), "rules": rules_of.get(spec, 0),
+        rows.append({"id": destination_id(spec), "destination": mask_destination(spec), "rules": rules_of.get(spec, 0),
                      "disabled": state is not None, "since": state.since.isoformat() if state else None,
                      "reason": state.reason if state else ""})  # fmt: skip
     if as_json:

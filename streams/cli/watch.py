@@ -99,7 +99,10 @@ def watch_list(as_json: bool) -> None:
     state = run_async(compacted_state(get_settings(), "rules"))
     rules = [decode(WatchRule, value) for value in state.values()]
     if as_json:
-        print_json([rule.model_dump(mode="json") for rule in rules])
+        from streams.text import mask_destination
+
+        # destinations hold tokens (webhook and Slack URLs): masked here as everywhere they are printed
+        print_json([rule.model_dump(mode="json") | {"destinations": [mask_destination(s) for s in rule.destinations]} for rule in rules])
         return
     from streams.alert.rulefile import describe
 

@@ -7,16 +7,17 @@ from datetime import datetime
 
 from schemas import DestinationState, decode
 from streams.config import Settings
-from streams.deliver.specs import destination_id, display_name
+from streams.deliver.specs import destination_id
 from streams.errors import DecodeError
 from streams.kafka.follower import CompactedFollower
+from streams.text import mask_destination
 
 log = logging.getLogger(__name__)
 
 
 def disabled_state(spec: str, reason: str, now: datetime) -> DestinationState:
     """The record that disables ``spec`` for every worker, now and after restarts."""
-    return DestinationState(id=destination_id(spec), spec=spec.strip(), name=display_name(spec), reason=reason, since=now)
+    return DestinationState(id=destination_id(spec), spec=spec.strip(), name=mask_destination(spec), reason=reason, since=now)
 
 
 class DestinationBook(CompactedFollower):

@@ -12,9 +12,10 @@ from streams.deliver.base import Destination
 from streams.deliver.email import EmailDestination, SMTPSettings
 from streams.deliver.local import ConsoleDestination, FileDestination
 from streams.deliver.slack import SlackDestination
-from streams.deliver.webhook import WebhookDestination, check_url, redact
+from streams.deliver.webhook import WebhookDestination, check_url
 from streams.errors import InputError
 from streams.http.guard import AddressGuard
+from streams.text import mask_destination
 
 _DIGEST_SPEC = re.compile(r"^digest:(hourly|daily):(.+)$")
 
@@ -32,7 +33,7 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
     if digest:
         destination = parse_destination(digest.group(2), settings, guard)
         if not destination.digests:
-            raise InputError(f"destination {spec!r}: only webhook, Slack and e-mail destinations take digests")
+            raise InputError(f"destination {mask_destination(spec)!r}: only webhook, Slack and e-mail destinations take digests")
         destination.digest_period = "hourly" if digest.group(1) == "hourly" else "daily"
         return destination
     retry = {"attempts": settings.delivery_attempts, "base_delay": settings.delivery_base_delay_seconds,
@@ -63,7 +64,7 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
     if spec.lower().startswith(("http://", "https://")):
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         return WebhookDestination(spec, secret, guard, **retry)
-    raise InputError(f"destination {spec!r}: expected https://..., slack:https://..., mailto:..., file:PATH or console")
+    raise InputError(f"destination {mask_destination(spec)!r}: expected https://..., slack:https://..., mailto:..., file:PATH or console")
 
 
 def validate_destination(spec: str, settings: Settings) -> None:
@@ -97,12 +98,25 @@ def destination_id(spec: str) -> str:
     return ids.stable_id("destination", spec.strip())
 
 
-def display_name(spec: str) -> str:
-    """A destination as humans see it, with URL paths (tokens) redacted."""
-    spec = spec.strip()
-    digest = _DIGEST_SPEC.match(spec)
-    if digest:
-        return f"digest:{digest.group(1)}:{display_name(digest.group(2))}"
-    if spec.startswith("slack:"):
-        return "slack:" + redact(spec.removeprefix("slack:"))
-    return redact(spec) if spec.lower().startswith(("http://", "https://")) else spec
+def unsigned_webhooks(specs: list[str], settings: Settings) -> list[str]:
+    """The webhook destinations among ``specs`` (masked) whose alerts go out unsigned: no ``WIREWATCH_WEBHOOK_SECRET``.
+
+    Slack webhooks are not signed by design (Slack authenticates by the URL itself), so only Standard Webhooks count.
+    """
+    if settings.webhook_secret is not None and settings.webhook_secret.get_secret_value():
+        return []
+    unsigned = []
+    for spec in specs:
+        digest = _DIGEST_SPEC.match(spec.strip())
+        inner = digest.group(2) if digest else spec.strip()
+        if inner.lower().startswith(("http://", "https://")):
+            unsigned.append(mask_destination(spec))
+    return unsigned
+
+
+def unsigned_warning(names: list[str]) -> str:
+    """The warning for webhook destinations without a signing secret."""
+    return (
+        f"webhook destination(s) {', '.join(names)} get alerts unsigned: set WIREWATCH_WEBHOOK_SECRET so receivers can "
+        "verify them (Standard Webhooks webhook-signature)"
+    )

@@ -14,6 +14,7 @@ from streams.deliver.signing import sign_webhook
 from streams.errors import BlockedAddress, InputError
 from streams.http.guard import AddressGuard
 from streams.http.headers import retry_after_seconds
+from streams.text import mask_url, mask_urls_in
 
 
 def check_url(url: str, guard: AddressGuard) -> None:
@@ -23,7 +24,7 @@ def check_url(url: str, guard: AddressGuard) -> None:
     """
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InputError(f"destination {redact(url)}: only http(s) URLs with a host can receive alerts")
+        raise InputError(f"destination {mask_url(url)}: only http(s) URLs with a host can receive alerts")
     try:
         address = ipaddress.ip_address(parts.hostname)
     except ValueError:
@@ -31,13 +32,7 @@ def check_url(url: str, guard: AddressGuard) -> None:
     try:
         guard.check(str(address))
     except BlockedAddress as exc:
-        raise InputError(f"destination {redact(url)}: {exc}") from exc
-
-
-def redact(url: str) -> str:
-    """The URL without path or query, which often hold tokens (Slack hooks, webhook secrets)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/..." if parts.path not in ("", "/") or parts.query else url
+        raise InputError(f"destination {mask_url(url)}: {exc}") from exc
 
 
 class HTTPDestination(Destination):
@@ -45,7 +40,7 @@ class HTTPDestination(Destination):
 
     def __init__(self, url: str, guard: AddressGuard, timeout: float = 10.0, **retry: float) -> None:
         check_url(url, guard)
-        super().__init__(f"{self.kind} {redact(url)}", **retry)  # type: ignore[arg-type]
+        super().__init__(f"{self.kind} {mask_url(url)}", **retry)  # type: ignore[arg-type]
         self.url = url
         self.guard = guard
         self.timeout = timeout
@@ -77,7 +72,8 @@ class HTTPDestination(Destination):
                 return Outcome("refused", str(exc.os_error))
             return Outcome("retry", f"cannot connect: {exc.os_error}")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return Outcome("retry", f"{type(exc).__name__}: {exc}")
+            # aiohttp's errors quote the request URL, token and all
+            return Outcome("retry", f"{type(exc).__name__}: {mask_urls_in(str(exc))}")
 
 
 class WebhookDestination(HTTPDestination):

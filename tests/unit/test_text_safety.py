@@ -113,10 +113,23 @@ async def test_the_console_alert_line_stays_one_line() -> None:
         ("postgresql://wirewatch:s3cret@db:5432/wirewatch", "postgresql://wirewatch:***@db:5432/wirewatch"),
         ("postgresql://db/wirewatch?sslmode=require&password=s3cret", "postgresql://db/wirewatch?sslmode=require&password=***"),
         ("postgresql://wirewatch@db/wirewatch", "postgresql://wirewatch@db/wirewatch"),
+        ("postgresql:///wirewatch?host=/run/pg&password=s3cret", "postgresql:///wirewatch?host=/run/pg&password=***"),
         ("http://[::1/x", "http:***"),
         ("not a url", "not a url"),
     ],
-    ids=["slack", "query", "bare-host", "root", "userinfo", "database", "database-query", "user-only", "malformed", "plain-text"],
+    ids=[
+        "slack",
+        "query",
+        "bare-host",
+        "root",
+        "userinfo",
+        "database",
+        "database-query",
+        "user-only",
+        "socket-query",
+        "malformed",
+        "plain-text",
+    ],  # fmt: skip
 )
 def test_mask_url(url: str, expected: str) -> None:
     assert mask_url(url) == expected
