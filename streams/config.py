@@ -119,7 +119,13 @@ class Settings(BaseSettings):
 
     # Alerts
     new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
-    alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to.")
+    alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to (the operator's choice: any path).")
+    file_destination_dir: Path | None = Field(
+        None,
+        description="The only directory file: destinations of rules and WIREWATCH_ALERT_DESTINATIONS may write in (relative "
+        "paths are taken inside it; .. and symlinks out of it are refused).",
+        json_schema_extra={"default_doc": "`DATA_DIR/alerts`"},
+    )
     webhook_url: str | None = Field(None, description="Webhook every alert is POSTed to (Standard Webhooks signed).")
     webhook_secret: SecretStr | None = Field(None, description="Signing secret of the webhook (whsec_... or raw).")
     alert_destinations: Annotated[list[str], NoDecode] = Field(
@@ -181,6 +187,10 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
+
+    def file_destinations_root(self) -> Path:
+        """The directory ``file:`` destinations are confined to, symlinks resolved."""
+        return (self.file_destination_dir or self.data_dir / "alerts").resolve()
 
     def topic(self, name: str) -> str:
         """Full name of the topic ``name`` (``articles`` → ``wirewatch.articles``)."""

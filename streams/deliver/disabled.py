@@ -29,19 +29,20 @@ class DestinationBook(CompactedFollower):
         super().__init__(settings)
         self.disabled: dict[str, DestinationState] = {}
 
-    def apply(self, key: str, value: bytes | None) -> None:
+    def apply(self, key: str, value: bytes | None) -> str | None:
         if value is None:
             self.disabled.pop(key, None)
-            return
+            return None
         try:
             state = decode(DestinationState, value)
         except DecodeError as exc:
             log.error("destination state %s ignored: %s", key, exc)
-            return
+            return str(exc)
         if state.disabled:
             self.disabled[key] = state
         else:
             self.disabled.pop(key, None)
+        return None
 
     def is_disabled(self, spec: str) -> bool:
         return destination_id(spec) in self.disabled

@@ -44,8 +44,11 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
     if spec.startswith("file:"):
         path = spec.removeprefix("file:").removeprefix("//")
         if not path:
-            raise InputError("destination file: needs a path, e.g. file:.local/alerts.jsonl")
-        return FileDestination(Path(path))
+            raise InputError("destination file: needs a path, e.g. file:alerts.jsonl (inside WIREWATCH_FILE_DESTINATION_DIR)")
+        if settings.alerts_file is not None and Path(path) == settings.alerts_file:
+            return FileDestination(settings.alerts_file)  # the operator's own alerts file, wherever it is
+        root = settings.file_destinations_root()
+        return FileDestination(confined_path(path, root), root)
     if spec.startswith("slack:"):
         return SlackDestination(spec.removeprefix("slack:"), guard, min_interval=settings.slack_min_interval_seconds, **retry)
     if spec.startswith("mailto:"):
@@ -65,6 +68,26 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         return WebhookDestination(spec, secret, guard, **retry)
     raise InputError(f"destination {mask_destination(spec)!r}: expected https://..., slack:https://..., mailto:..., file:PATH or console")
+
+
+def confined_path(path: str, root: Path) -> Path:
+    """``path`` (relative paths are taken inside ``root``) resolved, symlinks and ``..`` included, when it lies inside ``root``.
+
+    Anyone who may write the rules topic names file destinations; without this a rule could make every worker
+    append to any file the worker can write (a crontab, a shell profile, the database).
+    """
+    if "\x00" in path:
+        raise InputError("destination file: a path cannot hold a NUL character")
+    try:
+        resolved = (root / path).resolve()  # an absolute path replaces root
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise InputError(f"destination file:{path}: cannot be resolved: {exc}") from exc
+    if resolved == root or not resolved.is_relative_to(root):
+        raise InputError(
+            f"destination file:{path}: outside the file destination directory {root} (WIREWATCH_FILE_DESTINATION_DIR); "
+            "name a file inside it, e.g. file:alerts.jsonl"
+        )
+    return resolved
 
 
 def validate_destination(spec: str, settings: Settings) -> None:

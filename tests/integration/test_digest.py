@@ -109,7 +109,7 @@ async def test_digest_alerts_are_collected_not_pushed_and_410_is_recorded_once(r
     async def on_failed(spec: str, error: str) -> None:
         failures.append(error)
 
-    path = tmp_path / "alerts.jsonl"
+    path = tmp_path / "alerts" / "alerts.jsonl"  # inside the file destination directory (data_dir/alerts)
     lanes = Dispatcher(settings(tmp_path), book=book, on_gone=on_gone, collect=collect)
     try:
         await lanes.submit(alert(1, digest="daily"), [hook.url, f"file:{path}", "console"], on_done, on_failed)

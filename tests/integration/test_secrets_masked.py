@@ -84,7 +84,8 @@ async def test_task_names_logs_and_dead_letters_mask_the_token(
     dead_letters = Recorder()
     monkeypatch.setattr(common, "deadletter_topic", dead_letters)
     # no WIREWATCH_WEBHOOK_SECRET: the lane warns when it first meets the rule's webhook
-    lanes = Dispatcher(Settings(fetch_allow_hosts=["127.0.0.1/32"], delivery_attempts=2, delivery_base_delay_seconds=0.01, data_dir=tmp_path))
+    unsigned = Settings(fetch_allow_hosts=["127.0.0.1/32"], delivery_attempts=2, delivery_base_delay_seconds=0.01, data_dir=tmp_path)
+    lanes = Dispatcher(unsigned)
     monkeypatch.setattr(deliver, "dispatcher", lanes)
     deliver.book.ready.set()
     caplog.set_level(logging.INFO)
