@@ -150,7 +150,16 @@ class Settings(BaseSettings):
     digest_max_alerts: int = Field(100, ge=1, description="Alerts listed in one digest at most (the count covers them all).")
 
     # Processes
-    web_host: str = Field("127.0.0.1", description="Address of the /health, /ready, /metrics server.")
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Address the web server (/health, /ready, /metrics, the worker's dashboard) binds to; beyond loopback "
+        "(0.0.0.0, a public address) the process refuses to start without WIREWATCH_WEB_TOKEN.",
+    )
+    web_token: SecretStr | None = Field(
+        None,
+        description="Token every page but /health and /ready requires (Authorization: Bearer, or ?token= once in a browser, "
+        "which sets a cookie); required when WIREWATCH_WEB_HOST is beyond loopback.",
+    )
     web_port: int = Field(6066, description="Port of the worker's web server.")
     poller_web_port: int = Field(6067, description="Port of the poller's web server.")
     data_dir: Path = Field(ROOT / ".local", description="Local state of the Faust apps.")

@@ -18,8 +18,12 @@ def _start_faust(role: str) -> None:
 
     from streams.kafka.admin import ensure_topics
     from streams.logs import setup_logging
+    from streams.web.access import binding_error
 
     settings = get_settings()
+    problem = binding_error(settings)
+    if problem is not None:
+        fail(problem)
     if role == "worker" and settings.worker_role != "nlp":
         _check_default_destinations(settings)
     run_async(ensure_topics(settings))
