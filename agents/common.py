@@ -11,6 +11,7 @@ from agents.web import register_pages
 from schemas import DecodeError, WatchRule, decode, encode
 from schemas.records import R
 from streams.alert.rulebook import RuleBook
+from streams.alert.rulefile import check_rule_limits
 from streams.config import get_settings
 from streams.deliver.specs import validate_destination
 from streams.enrich.model import load_model
@@ -29,7 +30,9 @@ register_pages(worker_app, health)
 
 
 def check_rule(rule: WatchRule) -> None:
-    """A rule's destinations as this worker would deliver to them: parsed, ``file:`` confined, SMTP set, URLs guarded."""
+    """A rule within its limits, its destinations as this worker would deliver to them: parsed, ``file:`` confined,
+    SMTP set, URLs guarded."""
+    check_rule_limits(rule)
     for spec in rule.destinations:
         validate_destination(spec, settings)
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -16,7 +16,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from streams.text import mask_destination, mask_url
+from streams.errors import InputError
+from streams.text import load_yaml, mask_destination, mask_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,6 +170,12 @@ class Settings(BaseSettings):
         120.0, gt=0, description="An agent busy this long without finishing, or a lagging topic without progress, fails /health."
     )
 
+    @field_validator("database_url", "web_token", "webhook_secret", "smtp_password", "webhook_url", "alerts_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `WIREWATCH_DATABASE_URL=` (compose passes empty variables through) means unset, not a URL of nothing
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("fetch_allow_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
@@ -230,5 +237,46 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once.
+
+    Raises :class:`~streams.errors.InputError` with one line naming the variable (or the file and key) when they
+    cannot be read, so a command ends with that line and exit 2, never a traceback.
+    """
+    config_file = os.environ.get("WIREWATCH_CONFIG")
+    if config_file:
+        check_config_file(Path(config_file))
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InputError(settings_error(exc, config_file)) from exc
+
+
+def check_config_file(path: Path) -> None:
+    """The settings file named by ``WIREWATCH_CONFIG``: readable, YAML, a mapping of known setting names."""
+    where = f"WIREWATCH_CONFIG={path}"
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{where}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where}: cannot read it: {exc}") from exc
+    data = load_yaml(text, where)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping of setting names to values, got {type(data).__name__}")
+    unknown = sorted(str(key) for key in data if str(key) not in Settings.model_fields)
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {', '.join(unknown)[:200]} (names in lower case without WIREWATCH_)")
+
+
+def settings_error(exc: ValidationError, config_file: str | None = None) -> str:
+    """One line for the first invalid setting: its variable, what is wrong, and the value (secrets never shown)."""
+    first = exc.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else ""
+    field = Settings.model_fields.get(name)
+    secret = field is not None and "SecretStr" in str(field.annotation)
+    where = f"WIREWATCH_{name.upper()}" + (f" (or {name} in {config_file})" if config_file else "")
+    value = "" if secret else f" (got {str(first.get('input'))[:80]!r})"
+    more = f"; and {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
+    return f"{where}: {first['msg']}{value}{more}"

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from streams.errors import InputError
 
 # C0 controls except tab/newline/carriage return, DEL, C1 controls and lone surrogates: none of
 # them is text, PostgreSQL rejects NUL, and several JSON consumers reject the rest.
@@ -104,3 +109,14 @@ def mask_destination(spec: str) -> str:
 def mask_urls_in(text: str) -> str:
     """Free text (an error message that may quote a request URL) with every URL in it masked."""
     return _URL_IN_TEXT.sub(lambda match: mask_url(match.group(0)), text)
+
+
+def load_yaml(text: str, what: str) -> Any:
+    """``text`` parsed as YAML (``yaml.safe_load``: no tags that build objects); an InputError naming ``what`` when it is
+    not YAML or nests deeper than the parser's recursion allows (``[[[[...`` ten thousand deep)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{what}: not valid YAML: {' '.join(str(exc).split())[:300]}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{what}: YAML nested too deeply") from exc

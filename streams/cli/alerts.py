@@ -13,7 +13,7 @@ from streams.config import get_settings
 
 @click.group(invoke_without_command=True)
 @click.option("--since", default="24h", show_default=True, help="Alerts detected since: 30m, 2h, 7d, 1w or an ISO date.")
-@click.option("--limit", "-n", type=int, default=50, show_default=True, help="Most recent alerts shown.")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=50, show_default=True, help="Most recent alerts shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.pass_context
 def alerts(ctx: click.Context, since: str, limit: int, as_json: bool) -> None:

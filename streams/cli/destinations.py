@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from streams.cli.common import console, out, print_json, run_async
+from streams.cli.common import console, fail, out, print_json, run_async
 from streams.config import get_settings
 
 
@@ -65,6 +65,6 @@ def destinations_enable(id_or_spec: str) -> None:
     states = run_async(compacted_state(settings, "destinations"))
     key = id_or_spec if id_or_spec in states else destination_id(id_or_spec)
     if key not in states:
-        raise click.ClickException(f"{id_or_spec!r} is not a disabled destination (see 'wirewatch destinations')")
+        fail(f"{id_or_spec!r} is not a disabled destination (see 'wirewatch destinations')")
     run_async(publish(settings, "destinations", [(key, None)]))
     out.print(f"re-enabled destination {key}")

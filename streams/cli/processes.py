@@ -81,7 +81,7 @@ def worker(role: str | None) -> None:
 
 @click.command()
 @click.option("--feed", "extra_feeds", multiple=True, help="A real feed URL to poll besides the samples (repeatable).")
-@click.option("--samples-port", type=int, default=8765, show_default=True, help="Port of the local sample-feed server.")
+@click.option("--samples-port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port of the sample-feed server.")
 def run(extra_feeds: tuple[str, ...], samples_port: int) -> None:
     """Run poller and worker on the sample feeds (plus --feed URLs); show alerts and counts until Ctrl-C."""
     from streams.cli.stack import run_stack

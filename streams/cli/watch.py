@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from streams.cli.common import out, print_json, run_async
+from streams.cli.common import fail, out, print_json, run_async
 from streams.config import get_settings
 
 
@@ -74,7 +74,7 @@ def watch_import(path: Path) -> None:
     try:
         rules = load_rules_yaml(path.read_text("utf-8"))
     except (ValueError, OSError) as exc:
-        raise click.ClickException(f"{path}: {exc}") from exc
+        fail(f"{path}: {exc}")
     run_async(publish(get_settings(), "rules", [(rule.id, rule) for rule in rules]))
     out.print(f"imported {len(rules)} watch rule(s) from {path}")
 

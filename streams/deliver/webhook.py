@@ -22,11 +22,15 @@ def check_url(url: str, guard: AddressGuard) -> None:
 
     Hostnames are checked again at connect time by the guard (every resolved address), as for feeds.
     """
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname, _port = parts.hostname, parts.port
+    except ValueError as exc:  # an unbalanced [ or a port that is no number from 0 to 65535
+        raise InputError(f"destination {mask_url(url)}: not a URL ({exc})") from exc
+    if parts.scheme.lower() not in ("http", "https") or not hostname:
         raise InputError(f"destination {mask_url(url)}: only http(s) URLs with a host can receive alerts")
     try:
-        address = ipaddress.ip_address(parts.hostname)
+        address = ipaddress.ip_address(hostname)
     except ValueError:
         return
     try:

@@ -11,13 +11,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from streams.config import Settings
+from streams.errors import BrokerUnavailable
 from streams.kafka.catalogue import COMPACTED, TABLES, TOPIC_NAMES, changelog_topic
 
 log = logging.getLogger(__name__)
-
-
-class BrokerUnavailable(RuntimeError):
-    """No Kafka broker answers at the configured address."""
 
 
 def unavailable(settings: Settings, exc: Exception) -> BrokerUnavailable:
@@ -34,6 +31,7 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
     try:
         await admin.start()
     except KafkaConnectionError as exc:
+        await admin.close()
         raise unavailable(settings, exc) from exc
     try:
         yield admin
