@@ -2,7 +2,9 @@
 
 A rule whose destination would make the worker write outside its file destination directory, send e-mail without
 SMTP, or post to the metadata address, and a value that is no rule at all, are each dead-lettered with the reason;
-the valid rule beside them keeps alerting, and no file outside the directory is ever written.
+the valid rule beside them keeps alerting, and no file outside the directory is ever written. A default webhook
+without a signing secret is warned about at start (masked), and a default destination outside the directory stops the
+worker with exit 2.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from streams.enrich.gazetteer import watched_entity_id
 from streams.kafka.admin import ensure_topics
 from streams.kafka.client import read_topic
 from tests.conftest import free_port
-from tests.e2e.helpers import stack_env, start, stop, wait_for
+from tests.e2e.helpers import cli, stack_env, start, stop, wait_for
+from tests.figures import record_figure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+#: the summary row of the figures this file measures
+ROW = "file: destinations stay in their directory; rules from the topic are checked"
 
 
 def produce(settings: Settings, topic: str, items: list[tuple[str, bytes]]) -> None:
@@ -75,7 +80,11 @@ def test_bad_rules_are_dead_lettered_and_the_rest_of_the_rulebook_keeps_working(
     # the good rule before and after the bad ones: the rulebook keeps reading past every refusal
     produce(kafka_settings, "rules", [(good.id, encode(good)), *((rule.id, encode(rule)) for rule in bad.values()),
                                       ("junk", b'{"schema_version": 1, "kind": "nope"}')])  # fmt: skip
-    env = stack_env(kafka_settings, {"WIREWATCH_WEB_PORT": str(free_port())})
+    # a default webhook without a signing secret: the worker warns at start, with the URL's token masked
+    hook = "https://hooks.example.org/in/T0K3N-e2e-41c7"
+    env = stack_env(kafka_settings, {"WIREWATCH_WEB_PORT": str(free_port()), "WIREWATCH_WEBHOOK_URL": hook})
+    refused = cli({**env, "WIREWATCH_ALERT_DESTINATIONS": f"file:{outside}"}, "worker", timeout=120)
+    assert refused.returncode == 2 and "WIREWATCH_ALERT_DESTINATIONS" in refused.stderr and "Traceback" not in refused.stderr
     worker = start("worker", env, tmp_path / "worker.log")
     try:
         letters = wait_for(
@@ -84,6 +93,7 @@ def test_bad_rules_are_dead_lettered_and_the_rest_of_the_rulebook_keeps_working(
             180,
             processes=[worker],
         )
+        record_figure(ROW, "refused rules dead-lettered (of 5 bad)", len(letters))
         by_key = {letter["key"]: letter for letter in letters}
         assert len(letters) == 5 and set(by_key) == {*(rule.id for rule in bad.values()), "junk"}, letters
         for letter in letters:
@@ -102,6 +112,9 @@ def test_bad_rules_are_dead_lettered_and_the_rest_of_the_rulebook_keeps_working(
     finally:
         code = stop(worker)
     assert code == 0
+    log = (tmp_path / "worker.log").read_text()
+    assert "https://hooks.example.org/*** get alerts unsigned" in log and "T0K3N-e2e" not in log
     assert [orjson.loads(line)["rule_id"] for line in desk.read_bytes().splitlines()] == [good.id]
     assert not outside.exists() and not (tmp_path / "escape.jsonl").exists()
     assert sorted(p.name for p in alerts_dir.iterdir()) == ["desk.jsonl"]
+    record_figure(ROW, "files written outside the directory", 0)

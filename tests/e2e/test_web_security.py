@@ -17,8 +17,11 @@ from streams.config import Settings
 from streams.kafka.admin import ensure_topics
 from tests.conftest import free_port
 from tests.e2e.helpers import cli, stack_env, start, stop, wait_for
+from tests.figures import record_figure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+#: the summary row of the figures this file measures
+ROW = "web servers bind where the setting says, data pages need the token"
 
 TOKEN = "e2e-3c9a7f1d5b2e4a6c8d0f1e3b5a7c9d1f"
 #: Faust's built-in pages, each off: table values (pending digests with destination URLs), routing, statistics
@@ -86,7 +89,9 @@ def test_the_poller_binds_where_the_setting_says_and_requires_the_token(kafka_se
     env = stack_env(kafka_settings, {"WIREWATCH_WEB_HOST": "0.0.0.0", "WIREWATCH_WEB_TOKEN": TOKEN, "WIREWATCH_POLLER_WEB_PORT": str(port)})
     poller = start("poller", env, tmp_path / "poller.log")
     try:
-        assert wait_listening(poller, port) == {"0.0.0.0"}
+        addresses = wait_listening(poller, port)
+        record_figure(ROW, "poller bound to 0.0.0.0 (with a token), socket table", ", ".join(sorted(addresses)))
+        assert addresses == {"0.0.0.0"}
         base = f"http://127.0.0.1:{port}"
         wait_for("the poller's /health", lambda: request(f"{base}/health")[0] == 200, 180, processes=[poller])
         assert request(f"{base}/ready")[0] in (200, 503)  # open; ready once its partitions are assigned
@@ -97,6 +102,7 @@ def test_the_poller_binds_where_the_setting_says_and_requires_the_token(kafka_se
         for page in FAUST_PAGES:
             assert request(f"{base}{page}")[0] == 401, page
             assert request(f"{base}{page}", {"Authorization": f"Bearer {TOKEN}"})[0] == 404, page
+        record_figure(ROW, "Faust pages that answer 404", f"{len(FAUST_PAGES)} of {len(FAUST_PAGES)}")
     finally:
         assert stop(poller) == 0
     assert TOKEN not in (tmp_path / "poller.log").read_text()
@@ -120,11 +126,13 @@ def browse(url: str, profile: Path) -> subprocess.CompletedProcess[str]:
 def test_the_worker_binds_where_the_setting_says_and_serves_the_dashboard_safely(kafka_settings: Settings, tmp_path: Path) -> None:
     asyncio.run(ensure_topics(kafka_settings))
     port = free_port()
-    # loopback, no token: the dashboard is open on this machine
-    env = stack_env(kafka_settings, {"WIREWATCH_WEB_HOST": "127.0.0.1", "WIREWATCH_WEB_PORT": str(port)})
+    # the default host (loopback), no token: the dashboard is open on this machine
+    env = stack_env(kafka_settings, {"WIREWATCH_WEB_PORT": str(port)})
     worker = start("worker", env, tmp_path / "worker-1.log")
     try:
-        assert wait_listening(worker, port) == {"127.0.0.1"}
+        addresses = wait_listening(worker, port)
+        record_figure(ROW, "worker with the default host, socket table", ", ".join(sorted(addresses)))
+        assert addresses == {"127.0.0.1"}
         base = f"http://127.0.0.1:{port}"
         status, headers, body = wait_for(
             "the dashboard", lambda: (r := request(f"{base}/dashboard"))[0] == 200 and r, 180, processes=[worker]

@@ -20,6 +20,7 @@ from schemas import encode
 from streams.config import Settings
 from streams.deliver.dispatcher import Dispatcher
 from tests.e2e.helpers import cli, stack_env
+from tests.figures import record_figure
 from tests.integration.test_delivery import alert, receivers  # noqa: F401 - the fixture
 from tests.recorder import Recorder
 
@@ -33,6 +34,7 @@ def assert_no_token(*texts: str) -> None:
     for text in texts:
         for token in TOKENS:
             assert token not in text, f"{token} printed in:\n{text}"
+    record_figure("destination tokens never print; unsigned webhooks warn", "outputs read without a token in them", len(texts))
 
 
 def test_config_masks_every_secret_and_warns_about_unsigned_webhooks(tmp_path: Path) -> None:
