@@ -11,6 +11,7 @@ from streams.config import Settings
 from streams.enrich.gazetteer import Watchlist
 from streams.errors import DecodeError, InputError
 from streams.kafka.follower import CompactedFollower
+from streams.text import mask_urls_in
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ class RuleBook(CompactedFollower):
                 self.check(rule)
         except (DecodeError, InputError) as exc:
             self.watchlist.remove(key)
-            log.error("rule %s refused: %s", key, exc, extra={"rule_id": key})
-            return f"rule {key} refused: {exc}"
+            reason = mask_urls_in(str(exc))  # a destination in the message may carry its token
+            log.error("rule %s refused: %s", key, reason, extra={"rule_id": key})
+            return f"rule {key} refused: {reason}"
         self.watchlist.put(rule)
         return None
 

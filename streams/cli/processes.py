@@ -85,7 +85,11 @@ def worker(role: str | None) -> None:
 def run(extra_feeds: tuple[str, ...], samples_port: int) -> None:
     """Run poller and worker on the sample feeds (plus --feed URLs); show alerts and counts until Ctrl-C."""
     from streams.cli.stack import run_stack
+    from streams.web.access import binding_error
 
+    problem = binding_error(get_settings())  # the children would refuse to start; say why here, once
+    if problem is not None:
+        fail(problem)
     feeds_env = [url for url in os.environ.get("WIREWATCH_FEEDS", "").split(",") if url.strip()]
     sys.exit(run_stack(list(extra_feeds) + feeds_env, samples_port, console=console))
 
