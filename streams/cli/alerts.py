@@ -29,7 +29,9 @@ def alerts(ctx: click.Context, since: str, limit: int, as_json: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
     found = run_async(read_alerts(get_settings(), start))[-limit:]
     if as_json:
-        print_json([alert.model_dump(mode="json") for alert in found])
+        from streams.deliver.base import outbound
+
+        print_json([outbound(alert).model_dump(mode="json") for alert in found])  # destinations hold tokens: masked
         return
     table = Table("detected", "kind", "entity", "evidence", "title", "sources")
     for alert in found:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from schemas import Alert, encode
-from streams.deliver.base import Destination, Outcome
+from streams.deliver.base import Destination, Outcome, outbound
 from streams.text import escape_controls
 
 alert_log = logging.getLogger("wirewatch.alerts")
@@ -59,7 +59,7 @@ def append_jsonl(path: Path, alert: Alert, root: Path | None = None) -> None:
             raise OSError(f"{path} now leads outside {root}")
         flags |= os.O_NOFOLLOW
     with os.fdopen(os.open(path, flags, 0o666), "ab") as handle:
-        handle.write(encode(alert) + b"\n")
+        handle.write(encode(outbound(alert)) + b"\n")
 
 
 def console_line(alert: Alert) -> str:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from schemas import Alert, Digest, encode
-from streams.deliver.base import Destination, Outcome
+from streams.deliver.base import Destination, Outcome, outbound
 from streams.deliver.signing import sign_webhook
 from streams.errors import BlockedAddress, InputError
 from streams.http.guard import AddressGuard
@@ -90,10 +90,10 @@ class WebhookDestination(HTTPDestination):
         self.secret = secret
 
     async def attempt(self, alert: Alert) -> Outcome:
-        return await self._signed(alert.id, encode(alert))
+        return await self._signed(alert.id, encode(outbound(alert)))
 
     async def attempt_digest(self, digest: Digest) -> Outcome:
-        return await self._signed(digest.id, encode(digest))
+        return await self._signed(digest.id, encode(digest.model_copy(update={"alerts": [outbound(a) for a in digest.alerts]})))
 
     async def _signed(self, msg_id: str, body: bytes) -> Outcome:
         timestamp = int(time.time())

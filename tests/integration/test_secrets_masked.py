@@ -100,9 +100,12 @@ async def test_task_names_logs_and_dead_letters_mask_the_token(
         await lanes.close()
     assert len(failing.requests) == 2, "the token must still reach the endpoint itself"
     assert failing.requests[0][1].get("webhook-signature") is None
+    # the body names the rule's destinations, this one included: masked, so no receiver learns another's token
+    bodies = [body.decode() for _, _, body in failing.requests]
+    assert orjson.loads(bodies[0])["destinations"] == [failing.url.removesuffix("/hook") + "/***"]
     lane_names = [name for name in task_names if name.startswith("deliver ")]
     assert lane_names and all(name.endswith("/***") for name in lane_names if "127.0.0.1" in name), lane_names
     errors = [value["error"] for _, value in dead_letters.sent]
     assert len(errors) == 1 and "http://127.0.0.1:" in errors[0] and "/***" in errors[0], errors
     assert any("unsigned" in record.getMessage() and "/***" in record.getMessage() for record in caplog.records)
-    assert_no_token(*task_names, *errors, *(record.getMessage() for record in caplog.records))
+    assert_no_token(*task_names, *errors, *bodies, *(record.getMessage() for record in caplog.records))
