@@ -10,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agents.web import register_pages
-from schemas import DecodeError, decode, encode
+from schemas import DecodeError, WatchRule, decode, encode
 from schemas.records import R
 from streams.alert.rulebook import RuleBook
+from streams.alert.rulefile import check_rule_limits
 from streams.config import get_settings
+from streams.deliver.specs import validate_destination
 from streams.enrich.model import load_model
 from streams.kafka.apps import worker_app
 from streams.kafka.deadletter import dead_letter
@@ -30,7 +32,27 @@ settings = get_settings()
 sizes = limits(settings)
 health = Health()
 register_pages(worker_app, health)
-rulebook = RuleBook(settings)
+
+
+def check_rule(rule: WatchRule) -> None:
+    """A rule within its limits, its destinations as this worker would deliver to them: parsed, ``file:`` confined,
+    SMTP set, URLs guarded."""
+    check_rule_limits(rule)
+    for spec in rule.destinations:
+        validate_destination(spec, settings)
+
+
+async def dead_letter_rule(record: Any, reason: str) -> None:
+    """A rule the rulebook refused, dead-lettered with the reason (once per worker process that reads it)."""
+    DEAD_LETTERS.labels("follow_rules").inc()
+    await publish(deadletter_topic, record.key.decode("utf-8", "replace") if record.key else None,
+                  encode(dead_letter(record, "follow_rules", reason)))  # fmt: skip
+
+
+# Only a delivering worker checks destinations and dead-letters: an NLP worker only needs the names for its
+# gazetteer, and with settings of its own (no SMTP host, say) it would refuse rules the delivering workers take.
+delivering = settings.worker_role != "nlp"
+rulebook = RuleBook(settings, check_rule if delivering else None, dead_letter_rule if delivering else None)
 # NLP runs on one thread off the event loop so heartbeats and commits keep flowing; more CPU means
 # more worker processes, not more threads (spaCy holds the GIL for most of a batch).
 nlp_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlp")

@@ -11,7 +11,7 @@ from agents.common import resources, settings
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
 from streams.poll.health import FeedBoard, follow_feed_board
-from streams.web.dashboard import DashboardData, dashboard_json, render_dashboard, worker_figures
+from streams.web.dashboard import DASHBOARD_CSP, DashboardData, dashboard_json, render_dashboard, worker_figures
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class DashboardView(View):
     """The dashboard page, rendered on the server."""
 
     async def get(self, request: Request) -> Response:
-        return self.html(render_dashboard(await gather()))
+        return self.html(render_dashboard(await gather()), headers={"Content-Security-Policy": DASHBOARD_CSP})
 
 
 @worker_app.page("/dashboard.json")

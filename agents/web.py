@@ -10,7 +10,9 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.config import get_settings
+from streams.errors import InputError
 from streams.kafka.health import Health, probe_lag, recovered
+from streams.web.access import access_middleware, binding_error
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +21,13 @@ LAG_PROBE_SECONDS = 5.0
 
 
 def register_pages(app: faust.App, health: Health) -> None:
-    """Add the operational pages and the lag probe to ``app``."""
+    """Add the operational pages and the lag probe to ``app``, behind the access rules (streams/web/access.py)."""
     settings = get_settings()
+    problem = binding_error(settings)
+    if problem is not None:  # `wirewatch worker` and `poller` check before they get here; this is for any other way in
+        raise InputError(problem)
+    # aiohttp freezes the middleware list when the server starts, which is after every page is registered
+    app.web.web_app.middlewares.append(access_middleware(settings))  # type: ignore[attr-defined]
 
     @app.page("/health")
     class HealthView(View):

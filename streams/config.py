@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -15,6 +15,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from streams.errors import InputError
+from streams.text import load_yaml, mask_destination, mask_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,7 +141,13 @@ class Settings(BaseSettings):
 
     # Alerts
     new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
-    alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to.")
+    alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to (the operator's choice: any path).")
+    file_destination_dir: Path | None = Field(
+        None,
+        description="The only directory file: destinations of rules and WIREWATCH_ALERT_DESTINATIONS may write in (relative "
+        "paths are taken inside it; .. and symlinks out of it are refused).",
+        json_schema_extra={"default_doc": "`DATA_DIR/alerts`"},
+    )
     webhook_url: str | None = Field(None, description="Webhook every alert is POSTed to (Standard Webhooks signed).")
     webhook_secret: SecretStr | None = Field(None, description="Signing secret of the webhook (whsec_... or raw).")
     alert_destinations: Annotated[list[str], NoDecode] = Field(
@@ -163,7 +172,16 @@ class Settings(BaseSettings):
     digest_max_alerts: int = Field(100, ge=1, description="Alerts listed in one digest at most (the count covers them all).")
 
     # Processes
-    web_host: str = Field("127.0.0.1", description="Address of the /health, /ready, /metrics server.")
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Address the web server (/health, /ready, /metrics, the worker's dashboard) binds to; beyond loopback "
+        "(0.0.0.0, a public address) the process refuses to start without WIREWATCH_WEB_TOKEN.",
+    )
+    web_token: SecretStr | None = Field(
+        None,
+        description="Token every page but /health and /ready requires (Authorization: Bearer, or ?token= once in a browser, "
+        "which sets a cookie); required when WIREWATCH_WEB_HOST is beyond loopback.",
+    )
     web_port: int = Field(6066, description="Port of the worker's web server.")
     poller_web_port: int = Field(6067, description="Port of the poller's web server.")
     data_dir: Path = Field(ROOT / ".local", description="Local state of the Faust apps.")
@@ -172,6 +190,12 @@ class Settings(BaseSettings):
     health_stuck_seconds: float = Field(
         120.0, gt=0, description="An agent busy this long without finishing, or a lagging topic without progress, fails /health."
     )
+
+    @field_validator("database_url", "web_token", "webhook_secret", "smtp_password", "webhook_url", "alerts_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `WIREWATCH_DATABASE_URL=` (compose passes empty variables through) means unset, not a URL of nothing
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("fetch_allow_hosts", mode="before")
     @classmethod
@@ -201,16 +225,30 @@ class Settings(BaseSettings):
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
 
+    def file_destinations_root(self) -> Path:
+        """The directory ``file:`` destinations are confined to, symlinks resolved."""
+        return (self.file_destination_dir or self.data_dir / "alerts").resolve()
+
     def topic(self, name: str) -> str:
         """Full name of the topic ``name`` (``articles`` → ``wirewatch.articles``)."""
         return f"{self.topic_prefix}{name}"
 
     def masked(self) -> dict[str, Any]:
-        """The effective settings as plain data, secrets masked (for ``wirewatch config``)."""
+        """The effective settings as plain data, secrets masked (for ``wirewatch config``).
+
+        Secrets show as ``**********``, except the database URL, which shows with its password masked; webhook and
+        Slack URLs show without their paths and queries, which hold their tokens (:func:`streams.text.mask_url`).
+        """
         out: dict[str, Any] = {}
         for name, value in self.model_dump().items():
-            if isinstance(value, SecretStr):
+            if name == "database_url" and value is not None:
+                out[name] = mask_url(value.get_secret_value())
+            elif isinstance(value, SecretStr):
                 out[name] = "**********"
+            elif name == "webhook_url" and value is not None:
+                out[name] = mask_url(value)
+            elif name == "alert_destinations":
+                out[name] = [mask_destination(spec) for spec in value]
             elif isinstance(value, Path):
                 out[name] = str(value)
             else:
@@ -220,5 +258,46 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once.
+
+    Raises :class:`~streams.errors.InputError` with one line naming the variable (or the file and key) when they
+    cannot be read, so a command ends with that line and exit 2, never a traceback.
+    """
+    config_file = os.environ.get("WIREWATCH_CONFIG")
+    if config_file:
+        check_config_file(Path(config_file))
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InputError(settings_error(exc, config_file)) from exc
+
+
+def check_config_file(path: Path) -> None:
+    """The settings file named by ``WIREWATCH_CONFIG``: readable, YAML, a mapping of known setting names."""
+    where = f"WIREWATCH_CONFIG={path}"
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{where}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where}: cannot read it: {exc}") from exc
+    data = load_yaml(text, where)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping of setting names to values, got {type(data).__name__}")
+    unknown = sorted(str(key) for key in data if str(key) not in Settings.model_fields)
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {', '.join(unknown)[:200]} (names in lower case without WIREWATCH_)")
+
+
+def settings_error(exc: ValidationError, config_file: str | None = None) -> str:
+    """One line for the first invalid setting: its variable, what is wrong, and the value (secrets never shown)."""
+    first = exc.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else ""
+    field = Settings.model_fields.get(name)
+    secret = field is not None and "SecretStr" in str(field.annotation)
+    where = f"WIREWATCH_{name.upper()}" + (f" (or {name} in {config_file})" if config_file else "")
+    value = "" if secret else f" (got {str(first.get('input'))[:80]!r})"
+    more = f"; and {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
+    return f"{where}: {first['msg']}{value}{more}"

@@ -12,6 +12,7 @@ from typing import Literal
 
 from schemas import Alert, Digest
 from streams.errors import DeliveryFailed, Gone
+from streams.text import mask_destination
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,17 @@ class Outcome:
     status: Literal["ok", "retry", "refused", "gone"]
     error: str = ""
     retry_after: float | None = None
+
+
+def outbound(alert: Alert) -> Alert:
+    """The alert as it leaves Wirewatch (a webhook body, a digest, the alerts file): its rule's destinations masked.
+
+    The alert names every destination of its rule, so without this a webhook receiver would learn the Slack URL
+    and the tokens of the other destinations.
+    """
+    if not alert.destinations:
+        return alert
+    return alert.model_copy(update={"destinations": [mask_destination(spec) for spec in alert.destinations]})
 
 
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None, jitter: float | None = None) -> float:

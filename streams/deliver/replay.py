@@ -37,6 +37,7 @@ async def read_alerts(settings: Settings, since: datetime) -> list[Alert]:
     try:
         await consumer.start()
     except KafkaConnectionError as exc:
+        await consumer.stop()  # a consumer that failed to start still holds its client
         raise unavailable(settings, exc) from exc
     found: list[Alert] = []
     try:

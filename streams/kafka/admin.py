@@ -12,14 +12,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from streams.config import Settings
+from streams.errors import BrokerUnavailable
 from streams.kafka.catalogue import COMPACTED, TABLES, TOPIC_NAMES, changelog_topic
 from streams.kafka.sizes import limits, topic_configs
 
 log = logging.getLogger(__name__)
-
-
-class BrokerUnavailable(RuntimeError):
-    """No Kafka broker answers at the configured address."""
 
 
 def unavailable(settings: Settings, exc: Exception) -> BrokerUnavailable:
@@ -36,6 +33,7 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
     try:
         await admin.start()
     except KafkaConnectionError as exc:
+        await admin.close()
         raise unavailable(settings, exc) from exc
     try:
         yield admin

@@ -65,8 +65,17 @@ def create_app(role: str, settings: Settings | None = None) -> App:
         # the changelog itself is the durable copy.
         table_standby_replicas=0,
         web_enabled=True,
+        # Faust binds web_bind (default 0.0.0.0) and only builds URLs from web_host: both are the setting.
+        web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=port,
+        # Faust's own pages are off: /table/ and /router/ serve table values (pending digests hold destination URLs
+        # and their tokens), / and /graph/ sensor data and the service graph. Only our pages are served.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         web_in_thread=False,
         broker_commit_every=100,
         # Faust's default of 60 s leaves a killed process's partitions idle for a minute; heartbeats

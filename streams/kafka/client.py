@@ -39,6 +39,7 @@ async def read_topic(
     try:
         await consumer.start()
     except KafkaConnectionError as exc:
+        await consumer.stop()  # a consumer that failed to start still holds its client
         raise unavailable(settings, exc) from exc
     try:
         partitions = await topic_partitions(consumer, name)

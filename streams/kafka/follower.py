@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -18,6 +19,7 @@ class CompactedFollower:
     """Reads every partition of a compacted topic from its start with a group-less consumer, then follows it.
 
     ``ready`` is set once the state as of start-up has been read, so callers never act on a partial view.
+    ``apply`` returns why a record was refused (None when it was taken); :meth:`rejected` then hears of it.
     """
 
     topic_suffix = ""
@@ -26,11 +28,14 @@ class CompactedFollower:
         self.settings = settings
         self.ready = asyncio.Event()
 
-    def apply(self, key: str, value: bytes | None) -> None:
+    def apply(self, key: str, value: bytes | None) -> str | None:
         raise NotImplementedError
 
     def loaded(self) -> None:
         """Called once the start-up state has been read."""
+
+    async def rejected(self, record: Any, reason: str) -> None:
+        """A record :meth:`apply` refused (``record`` is aiokafka's ConsumerRecord); subclasses dead-letter it."""
 
     async def run(self) -> None:
         topic = self.settings.topic(self.topic_suffix)
@@ -47,7 +52,9 @@ class CompactedFollower:
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     for record in records:
-                        self.apply(record.key.decode("utf-8", "replace") if record.key else "", record.value)
+                        reason = self.apply(record.key.decode("utf-8", "replace") if record.key else "", record.value)
+                        if reason is not None:
+                            await self.rejected(record, reason)
                 if not self.ready.is_set() and await caught_up(consumer, end):
                     self.loaded()
                     self.ready.set()

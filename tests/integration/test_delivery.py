@@ -256,7 +256,7 @@ async def test_updates_are_recorded_but_never_pushed(receivers: Any, tmp_path: P
     async def on_failed(spec: str, error: str) -> None:
         raise AssertionError(error)
 
-    path = tmp_path / "alerts.jsonl"
+    path = tmp_path / "alerts" / "alerts.jsonl"  # inside the file destination directory (data_dir/alerts)
     try:
         await lanes.submit(alert(1), [hook.url, f"file:{path}"], on_done, on_failed)
         await lanes.submit(alert(1, update=True, source_count=2), [hook.url, f"file:{path}"], on_done, on_failed)

@@ -92,7 +92,7 @@ def test_settings_from_env_and_yaml(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert settings.topic("alerts") == "env.alerts"
     assert settings.fetch_allow_hosts == ["127.0.0.1/32", "::1"]
     masked = settings.masked()
-    assert masked["database_url"] == "**********"
+    assert masked["database_url"] == "postgresql://u:***@h/db"  # the password masked, the rest shown
     assert "u:secret" not in json.dumps(masked)
     assert isinstance(settings.database_url, SecretStr)
 
