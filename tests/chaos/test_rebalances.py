@@ -24,7 +24,7 @@ from streams.kafka.admin import ensure_topics
 from streams.kafka.client import read_topic
 from tests.conftest import free_port
 from tests.e2e.helpers import committed_to_end, stack_env, start, stop, wait_for
-from tests.e2e.synthetic import count, invented_article, produce
+from tests.e2e.synthetic import PacedProducer, count, invented_article
 from tests.e2e.test_ops import metric
 from tests.figures import record_figure
 
@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.kafka]
 
 N = int(os.environ.get("WIREWATCH_CHAOS_ARTICLES", "2000"))
 CYCLES = 5
+CYCLE_SECONDS = 40.0  # about one run of the second worker on a loaded two-core machine: start, join, enrich, stop
 ROW = "rebalances lose nothing (second worker started and stopped 5 times)"
 #: the worker's consumer group reads these; every one committed to its end means nothing is left to process
 TOPICS = ("articles", "enriched", "mentions", "events", "eventgroups", "alerts")
@@ -49,7 +50,10 @@ def test_second_worker_started_and_stopped_five_times_loses_nothing(kafka_settin
     settings = kafka_settings.model_copy(update={"partitions": 8})
     asyncio.run(ensure_topics(settings))
     articles = [invented_article(i, feed="rebalance") for i in range(N)]
-    produce(settings, "articles", [(a.id.encode(), a.model_dump_json().encode()) for a in articles])
+    messages = [(a.id.encode(), a.model_dump_json().encode()) for a in articles]
+    # A stream, not a backlog: paced so the five runs of the second worker fall within it, and its last sixth held
+    # back until they are done (a worker processes a backlog of 2,000 in less time than the second takes to start).
+    stream = PacedProducer(settings, "articles", messages, N / (CYCLES * CYCLE_SECONDS), hold_at=N - N // (CYCLES + 1))
     ports = {"A": free_port(), "B": free_port()}
 
     def env(name: str) -> dict[str, str]:
@@ -58,28 +62,29 @@ def test_second_worker_started_and_stopped_five_times_loses_nothing(kafka_settin
 
     db = settings.sqlite_path
     rows = lambda: count(db, "SELECT count(*) FROM articles")  # noqa: E731
+    by_second = lambda: int(metric(ports["B"], "wirewatch_articles_enriched_total") or 0)  # noqa: E731
     first = start("worker", env("A"), tmp_path / "worker-A.log")
     second: subprocess.Popen[bytes] | None = None
     moved: list[int] = []  # articles the second worker enriched in each of its runs
     try:
+        stream.start()
+        wait_for("the first worker storing", lambda: rows() > 0, 300, 1.0, [first])
         for cycle in range(1, CYCLES + 1):
-            # each run of the second worker starts and stops within the stream, at rows spread over it
-            begin, end = N * (2 * cycle - 1) // (2 * CYCLES + 2), N * 2 * cycle // (2 * CYCLES + 2)
-            wait_for(f"{begin} rows before start {cycle}", lambda b=begin: rows() >= b, 300, processes=[first])  # type: ignore[misc]
             second = start("worker", env("B"), tmp_path / f"worker-B-{cycle}.log")
-            # stopped only once it took partitions and enriched some of them: a rebalance each way
-            enriching = lambda: (metric(ports["B"], "wirewatch_articles_enriched_total") or 0) > 0  # noqa: E731
-            wait_for(f"the second worker enriching (run {cycle})", enriching, 300, processes=[first, second])
-            wait_for(f"{end} rows before stop {cycle}", lambda e=end: rows() >= e, 300, processes=[first, second])  # type: ignore[misc]
-            moved.append(int(metric(ports["B"], "wirewatch_articles_enriched_total") or 0))
+            # stopped only once it took partitions and enriched some of them: a rebalance each way, mid-stream
+            wait_for(f"the second worker enriching (run {cycle})", lambda: by_second() >= 20, 300, processes=[first, second])
+            moved.append(by_second())
             code = stop(second)
             assert code == 0, f"the second worker's run {cycle} exited with {code}"
             second = None
-        assert rows() < N, "the stream must still be running at the last stop"
+        assert stream.sent < N, "the stream must still be running at the last stop"
+        stream.release()
+        stream.join(600)
         wait_for(f"all {N} articles stored", lambda: rows() == N, 600, processes=[first])
         group = f"{settings.app_prefix}-worker"
         wait_for("every topic committed to its end", lambda: committed_to_end(settings, group, *TOPICS), 120, 1.0, [first])
     finally:
+        stream.release()
         if second is not None:
             stop(second)
         assert stop(first) == 0
@@ -90,7 +95,7 @@ def test_second_worker_started_and_stopped_five_times_loses_nothing(kafka_settin
     assert stored == expected
     assert count(db, "SELECT count(*) FROM (SELECT article_id, entity_id FROM mentions GROUP BY 1, 2 HAVING count(*) > 1)") == 0
     twice = sum(1 for n in enriched.values() if n > 1)
-    record_figure(ROW, "articles", N)
+    record_figure(ROW, "articles (a stream of about N a second)".replace("N", f"{N / (CYCLES * CYCLE_SECONDS):.0f}"), N)
     record_figure(ROW, "runs of the second worker (each a rebalance in and one out)", CYCLES)
     record_figure(ROW, "articles the second worker enriched, per run", ", ".join(map(str, moved)))
     record_figure(ROW, "articles lost", len(expected - stored))
