@@ -161,6 +161,14 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+def rss(pid: int) -> int:
+    """Resident set size of process ``pid`` in bytes, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
 def http_get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback test URL

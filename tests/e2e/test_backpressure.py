@@ -19,7 +19,7 @@ from schemas import EnrichedArticle, encode
 from streams.config import Settings
 from streams.kafka.admin import ensure_topics
 from tests.conftest import free_port
-from tests.e2e.helpers import stack_env, start, stop, wait_for
+from tests.e2e.helpers import rss, stack_env, start, stop, wait_for
 from tests.e2e.synthetic import PEOPLE, TOWNS, count, invented_article, produce
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
@@ -39,14 +39,6 @@ def big_enriched(i: int) -> EnrichedArticle:
     text = (paragraph + "\n\n") * (BODY_BYTES // (len(paragraph) + 2) + 1)
     article = article.model_copy(update={"text": text[:BODY_BYTES]})
     return EnrichedArticle(article=article, model="test", enriched=datetime.now(tz=UTC))
-
-
-def rss(pid: int) -> int:
-    """Resident set size of process ``pid`` in bytes, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 class SQLiteDatabase:
