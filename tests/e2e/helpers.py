@@ -268,3 +268,27 @@ def committed_offsets(settings: Settings, group: str) -> dict[tuple[str, int], i
             await admin.close()
 
     return asyncio.run(read())
+
+
+def reset_group_to_start(settings: Settings, group: str, *topics: str) -> dict[tuple[str, int], int]:
+    """Commit consumer group ``group`` back to the start of every partition of ``topics`` (suffixes): a replay.
+
+    What ``kafka-consumer-groups --reset-offsets --to-earliest`` does, for a group with no running member (stop its
+    workers first; the broker refuses a commit outside the generation of a live group). The same group then reads
+    everything again with its tables as they are, which is what the replay row of RELIABILITY.md asks; a new
+    ``WIREWATCH_APP_PREFIX`` would replay with empty tables instead. Returns the offsets committed.
+    """
+
+    async def reset() -> dict[tuple[str, int], int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [tp for topic in topics for tp in await topic_partitions(consumer, settings.topic(topic))]
+            start = await consumer.beginning_offsets(partitions)
+            consumer.assign(partitions)
+            await consumer.commit({tp: offset for tp, offset in start.items()})
+            return {(tp.topic, tp.partition): offset for tp, offset in start.items()}
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(reset())
