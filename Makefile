@@ -1,11 +1,12 @@
-# Wirewatch: `make run` sets everything up and runs it; `make test` sets everything up and runs every test tier.
+# Wirewatch: `make run` sets everything up and runs it; `make test` sets everything up and runs every test tier;
+# `make chaos` runs the chaos tier at the full figures.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo kafka postgres compose-tool browser-tool stop lint schemas bench clean
+.PHONY: run test chaos demo kafka postgres compose-tool browser-tool stop lint schemas bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,17 @@ demo: $(STAMP) kafka
 
 test: $(STAMP) kafka postgres compose-tool browser-tool lint
 	WIREWATCH_TEST_DATABASE_URL="$$(bash deploy/postgres/pg.sh url)" $(BIN)/pytest tests
+
+# The chaos tier and the long e2e rows at the full figures of RELIABILITY.md (docs/reliability.md); `make test` runs
+# the same tests at smaller sizes to stay within half an hour on two cores. The figures print at the end of the run
+# and land in test-artifacts/figures.json. pytest runs them one after another.
+CHAOS_SIZES := WIREWATCH_CHAOS_ARTICLES=20000 WIREWATCH_POISON_MESSAGES=10000 WIREWATCH_CHAOS_FEEDS=500 \
+	WIREWATCH_BACKPRESSURE_ARTICLES=100000 WIREWATCH_EVENT_GROUP_KEYS=100000
+CHAOS_TESTS := tests/chaos tests/e2e/test_backpressure.py tests/e2e/test_event_group_bound.py tests/e2e/test_ops.py \
+	tests/e2e/test_alert_chaos.py tests/unit/test_event_retention.py
+
+chaos: $(STAMP) kafka postgres
+	WIREWATCH_TEST_DATABASE_URL="$$(bash deploy/postgres/pg.sh url)" $(CHAOS_SIZES) $(BIN)/pytest $(CHAOS_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check streams agents schemas tests benchmarks

@@ -141,6 +141,18 @@ class Settings(BaseSettings):
 
     # Alerts
     new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
+    event_group_retention_days: int = Field(
+        7,
+        ge=1,
+        description="Days an event group (the reports of one PLOVER type, place and day) is kept after its last report; "
+        "a report of its event after that alerts as a new event.",
+    )
+    event_groups_max_mb: int = Field(
+        64,
+        ge=1,
+        description="Memory the event groups a worker holds may take (MB, over all partitions, each its share): beyond it "
+        "the groups reported least recently are dropped first, so a feed naming ever new places cannot grow the table.",
+    )
     alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to (the operator's choice: any path).")
     file_destination_dir: Path | None = Field(
         None,
