@@ -128,7 +128,19 @@ def test_cli_add_import_and_list_health(kafka_settings: Settings, tmp_path: Path
     try:
         runner = CliRunner()
         added = runner.invoke(
-            main, ["feeds", "add", "http://one.example/feed", "--min-interval", "120", "--max-interval", "600", "--fulltext", "--disabled"]
+            main,
+            [
+                "feeds",
+                "add",
+                "http://one.example/feed",
+                "--min-interval",
+                "120",
+                "--max-interval",
+                "600",
+                "--fulltext",
+                "--disabled",
+                "--no-check",
+            ],
         )
         assert added.exit_code == 0, added.output
         refused = runner.invoke(main, ["feeds", "add", "file:///etc/passwd"])
