@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from streams.cli.common import console, fail, out, print_json, run_async
+from streams.cli.tables import WIDE_HELP, Column, print_rows
 from streams.config import get_settings
 
 
@@ -113,10 +113,15 @@ def feeds_remove(url_or_id: str) -> None:
 
 @feeds.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def feeds_list(as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
+def feeds_list(as_json: bool, wide: bool) -> None:
     """List the registered feeds with their health (from the poller's feed-state changelog)."""
+    import time
     from datetime import UTC, datetime
 
+    from rich.markup import escape
+
+    from streams.clock import human_ago, human_in
     from streams.poll.health import load_feed_board
 
     board = run_async(load_feed_board(get_settings()))
@@ -124,20 +129,36 @@ def feeds_list(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
+    now = time.time()
 
     def when(ts: float | None) -> str:
-        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+        if not ts:
+            return "-"
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if wide else human_ago(now - ts)
 
-    table = Table("id", "url", "status", "last poll (UTC)", "errors", "last error", "next check in", "items seen")
-    for row in rows:
-        table.add_row(
+    columns = [
+        Column("id", wide_only=True),
+        Column("title", wide_only=True),
+        Column("url", cut=True),
+        Column("status", short=True),
+        Column("last poll", short=True),
+        Column("errors", wide_only=True),
+        Column("last error", cut=True),
+        Column("next check", short=True),
+        Column("items seen", wide_only=True),
+    ]
+    cells = [
+        [
             row["id"],
-            row["url"],
+            escape(row.get("title") or ""),
+            escape(row["url"]),
             row["status"],
             when(row["last_poll"]),
             str(row["error_count"]),
-            (row["last_error"] or "")[:60],
-            f"{row['next_check_in']:.0f} s" if row["next_check_in"] is not None else "-",
+            escape(row["last_error"] or ""),
+            human_in(row["next_check_in"]),
             str(row["items_seen"]),
-        )
-    out.print(table)
+        ]
+        for row in rows
+    ]
+    print_rows(columns, cells, wide)
