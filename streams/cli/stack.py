@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -210,8 +211,10 @@ def run_stack(extra_feeds: list[str], port: int, console: Console) -> int:
     return 0
 
 
-def run_demo(timeout: float, as_json: bool, console: Console) -> int:
-    """The bounded demo: fresh topics, the sample feeds once, a summary, exit 0 when it worked."""
+def run_demo(timeout: float, as_json: bool, console: Console, keep: bool = False) -> int:
+    """The bounded demo: fresh topics, the sample feeds once, a summary, exit 0 when it worked.
+
+    Its topics are deleted and, when it worked, its folder ``.local/demo/<id>/`` too (unless ``keep``)."""
     base = get_settings()
     run_id = f"{int(time.time())}-{os.getpid()}"
     data_dir = base.data_dir / "demo" / run_id
@@ -247,20 +250,24 @@ def run_demo(timeout: float, as_json: bool, console: Console) -> int:
     except RuntimeError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
+    ok = counts.articles >= sampleserver.sample_article_count() and counts.alerts > 0
+    kept = keep or not ok  # a failed run keeps its logs to read; a good one leaves nothing behind
+    if not kept:
+        shutil.rmtree(data_dir, ignore_errors=True)
     summary = {
         "articles": counts.articles,
         "entities": counts.entities,
         "alerts": counts.alerts,
         "dead_letters": counts.dead_letters,
-        "database": str(data_dir / "wirewatch.db"),
+        "database": str(data_dir / "wirewatch.db") if kept else None,
     }
     if as_json:
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     else:
         table = Table("articles", "entities", "alerts", "dead letters", "database", title="Wirewatch demo")
-        table.add_row(*(str(value) for value in summary.values()))
+        database = str(summary["database"] or "removed (--keep keeps it)")
+        table.add_row(str(counts.articles), str(counts.entities), str(counts.alerts), str(counts.dead_letters), database)
         Console().print(table)
-    ok = counts.articles >= sampleserver.sample_article_count() and counts.alerts > 0
     if not ok:
         expected = sampleserver.sample_article_count()
         console.print(f"[red]demo incomplete[/]: expected {expected} articles and at least one alert; see {data_dir / 'logs'}")

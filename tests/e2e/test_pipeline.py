@@ -159,3 +159,5 @@ def test_demo_command(tmp_path: Path) -> None:
     summary = orjson.loads(result.stdout.strip().splitlines()[-1])
     assert summary["articles"] == 6 and summary["alerts"] == 2 and summary["dead_letters"] == 0
     assert summary["entities"] > 10
+    # a good run leaves nothing behind: its topics are deleted, its folder (database, logs) removed
+    assert summary["database"] is None and list((tmp_path / "demo").iterdir()) == []
