@@ -18,6 +18,11 @@ def sample_feed_urls(port: int, host: str = "127.0.0.1") -> list[str]:
     return [f"http://{host}:{port}/feeds/{name}" for name in FEED_FILES]
 
 
+def sample_feeds(port: int, host: str = "127.0.0.1") -> list[tuple[str, str]]:
+    """Each sample feed's URL and its own title (what `feeds add` would store for it)."""
+    return [(f"http://{host}:{port}/feeds/{name}", feed_title(SAMPLES / name)) for name in FEED_FILES]
+
+
 def sample_article_count() -> int:
     """How many articles the sample feeds hold (what a demo run must see)."""
     return sum(path.read_text("utf-8").count("<item>") + path.read_text("utf-8").count("<entry>") for path in SAMPLES.glob("*.xml"))
@@ -38,7 +43,7 @@ async def _feed(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, headers=headers, content_type=content_type)
 
 
-def _title(path: Path) -> str:
+def feed_title(path: Path) -> str:
     """A sample feed's own title (the first <title>), for the index page."""
     text = path.read_text("utf-8")
     start = text.find("<title>")
@@ -53,7 +58,7 @@ async def _index(request: web.Request) -> web.Response:
     for name in FEED_FILES:
         path = SAMPLES / name
         kind = "application/atom+xml" if b"<feed" in path.read_bytes()[:300] else "application/rss+xml"
-        title = html.escape(_title(path))
+        title = html.escape(feed_title(path))
         links.append(f'<link rel="alternate" type="{kind}" title="{title}" href="/feeds/{name}">')
         rows.append(f'<li><a href="/feeds/{name}">{title}</a> <code>/feeds/{name}</code></li>')
     page = (

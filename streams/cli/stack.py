@@ -91,11 +91,12 @@ async def register_samples(settings: Settings, port: int, extra_feeds: list[str]
     """Put the sample feeds, the operator's feeds and the sample watchlist on their topics; the number of feeds and
     of topics created (each with its leaders elected before anything reads or writes them)."""
     created = await ensure_topics(settings)
-    urls = sampleserver.sample_feed_urls(port) + extra_feeds
-    await publish(settings, "feeds", [(ids.feed_id(url), FeedSource(id=ids.feed_id(url), url=url)) for url in urls])
+    # the samples under their own titles, as `feeds add` stores a checked feed (the dashboard names feeds by title)
+    feeds = sampleserver.sample_feeds(port) + [(url, "") for url in extra_feeds]
+    await publish(settings, "feeds", [(ids.feed_id(url), FeedSource(id=ids.feed_id(url), url=url, title=title)) for url, title in feeds])
     rules = load_rules_yaml(sampleserver.WATCHLIST.read_text("utf-8"))
     await publish(settings, "rules", [(rule.id, rule) for rule in rules])
-    return len(urls), len(created)
+    return len(feeds), len(created)
 
 
 def _local(host: str) -> str:
