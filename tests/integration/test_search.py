@@ -153,7 +153,7 @@ async def test_cli_search_and_entity(backend: tuple[Sink, dict[str, str]]) -> No
     assert "no stored article contains every word of 'Atlantis'" in nothing.stderr
     narrow = wirewatch(env | {"COLUMNS": "80"}, "search", "Mosul", "-n", "1")
     print(narrow.stdout)
-    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80 and "h ago" in narrow.stdout
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80 and " ago" in narrow.stdout
     bad = wirewatch(env, "search", "Mosul", "--since", "yesterday")
     assert bad.returncode == 2 and "expected a duration like 30m, 12h, 2d" in bad.stderr
 
