@@ -8,11 +8,23 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test chaos demo kafka postgres compose-tool browser-tool stop lint schemas bench clean
 
-$(STAMP): pyproject.toml
+LOCK := requirements.lock
+
+.PHONY: lock
+
+# Exactly the locked versions, each file checked against its SHA-256 (the spaCy model wheel too), then Wirewatch
+# itself without dependencies: every one of them is in the lock. `make lock` rewrites the lock after a change
+# to pyproject.toml's dependencies.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+lock:
+	@test -x $(BIN)/pip-compile || $(BIN)/pip install --quiet "pip-tools>=7.4,<8"
+	$(BIN)/pip-compile --generate-hashes --allow-unsafe --extra dev --strip-extras --no-emit-find-links \
+		--output-file $(LOCK) pyproject.toml
 
 kafka: $(STAMP)
 	bash deploy/kafka/kafka.sh start

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 from rich.table import Table
 
 from streams.cli.common import console, out, print_json, run_async
+from streams.cli.tables import WIDE_HELP, Column, print_rows
 from streams.config import get_settings
 
 
@@ -36,7 +38,8 @@ async def _with_sink(action: Any) -> Any:
 @click.option("--type", "entity_type", default=None, help="Only articles naming a TEXT entity of this type (GPE, PERSON, ...).")
 @click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def search(text: str, since: str | None, entity_type: str | None, limit: int, as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
+def search(text: str, since: str | None, entity_type: str | None, limit: int, as_json: bool, wide: bool) -> None:
     """Full-text search of the stored articles: every word of TEXT must occur; newest first."""
     from streams.clock import parse_since
     from streams.errors import InputError
@@ -52,10 +55,54 @@ def search(text: str, since: str | None, entity_type: str | None, limit: int, as
         return
     from rich.markup import escape
 
-    table = Table("time", "title", "entities", "snippet", title=escape(f"{len(hits)} article(s) matching {text!r}"))
+    from streams.clock import human_ago, utcnow
+
+    now = utcnow()
+    columns = [Column("time", short=True), Column("title"), Column("entities", wide_only=True), Column("snippet")]
+    rows = []
     for hit in hits:
-        table.add_row((hit.published or hit.fetched)[:16], escape(hit.title), escape(", ".join(hit.entities)), escape(hit.snippet))
-    out.print(table)
+        stamp = hit.published or hit.fetched
+        rows.append([stamp[:16] if wide else human_ago((now - _parsed(stamp)).total_seconds()), escape(hit.title),
+                     escape(", ".join(hit.entities)), escape(hit.snippet)])  # fmt: skip
+    print_rows(columns, rows, wide, title=escape(f"{len(hits)} article(s) matching {text!r}"))
+    if not hits:
+        console.print(escape(run_async(_with_sink(lambda sink: why_nothing(sink, query, now)))), soft_wrap=True)
+
+
+#: how many matches an empty search counts beyond its filters, at most
+_COUNTED = 1000
+
+
+async def why_nothing(sink: Any, query: Any, now: Any) -> str:
+    """Why a search found nothing: the matches its ``--since`` or ``--type`` left out, and the option that finds them."""
+    from dataclasses import replace
+
+    if query.since is not None:
+        older = await sink.search(replace(query, since=None, limit=_COUNTED))
+        if older:
+            newest = max(_parsed(hit.published or hit.fetched) for hit in older)
+            days = max(1, -(-int((now - newest).total_seconds()) // 86_400))  # whole days, rounded up
+            count = f"{len(older)}+" if len(older) >= _COUNTED else str(len(older))
+            since = f"{query.since:%Y-%m-%d %H:%M} UTC"
+            return f"no match since {since}; {count} older match(es), the newest {_ago(now, newest)}; try --since {days}d"
+    if query.entity_type is not None:
+        untyped = await sink.search(replace(query, entity_type=None, limit=_COUNTED))
+        if untyped:
+            count = f"{len(untyped)}+" if len(untyped) >= _COUNTED else str(len(untyped))
+            return f"no match names a {query.entity_type} entity; {count} match(es) without --type"
+    return f"no stored article contains every word of {query.text!r}"
+
+
+def _ago(now: Any, when: Any) -> str:
+    from streams.clock import human_ago
+
+    return human_ago((now - when).total_seconds())
+
+
+def _parsed(stamp: str) -> datetime:
+    """A stored time (ISO 8601) as an aware datetime (naive ones are UTC)."""
+    when = datetime.fromisoformat(stamp)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @click.command()
