@@ -140,6 +140,18 @@ def place_of(name: str) -> Place | None:
 
 
 @functools.cache
+def _regions() -> dict[str, Place]:
+    """Continents and regions (Wikidata id → place) from ``lexicons/places.yaml``: no package carries them."""
+    import yaml
+
+    from streams.enrich.names import LEXICONS
+
+    data = yaml.safe_load((LEXICONS / "places.yaml").read_text("utf-8"))
+    return {str(qid): Place(ids.stable_id("entity", "wikidata", str(qid)), str(name), "region", wikidata=str(qid))
+            for qid, name in (data.get("regions") or {}).items()}  # fmt: skip
+
+
+@functools.cache
 def _lexicon(section: str) -> dict[str, Place]:
     """Names of territories the packages do not carry ("Britain", "Russian"), from ``lexicons/places.yaml``."""
     import yaml
@@ -147,5 +159,5 @@ def _lexicon(section: str) -> dict[str, Place]:
     from streams.enrich.names import LEXICONS
 
     data = yaml.safe_load((LEXICONS / "places.yaml").read_text("utf-8"))
-    by_qid = {place.wikidata: place for place in _territories().values()}
+    by_qid = {place.wikidata: place for place in _territories().values()} | _regions()
     return {name_key(str(name)): by_qid[str(qid)] for name, qid in (data.get(section) or {}).items() if str(qid) in by_qid}

@@ -17,10 +17,12 @@ import yaml
 
 from schemas import Entity
 from streams import ids
+from streams.enrich.known import add_known
 from streams.enrich.names import LEXICONS
 from streams.enrich.normal import name_key
 from streams.enrich.places import Place, demonym_of, place_of
 from streams.enrich.registry import Entry, Registry
+from streams.enrich.senses import split_teams, sports_text
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def resolve_one(registry: Registry, entity: Entity, when: datetime, story: str |
             fulls = [e for e in fulls if e.type == "PERSON" or ids.type_group(e.type) == ids.type_group(entity.type)]
         chosen = _pick(sorted(fulls, key=lambda e: e.id), when, registry, story)
         itself = [e for e in named if not e.full and name_key(e.name, e.type == "ORG") == key and registry.active(e, when)]
-        if chosen is not None and any(e.mentions >= chosen.mentions for e in itself):
+        if chosen is not None and chosen.type != "PERSON" and any(e.mentions >= chosen.mentions for e in itself):
             chosen = None  # "SXSW" named on its own at least as often as "SXSW Daily Digest": an entity of its own
         if chosen is not None:
             return chosen.id, chosen.type, chosen
@@ -106,9 +108,15 @@ def _type(entry: Entry, article_type: str) -> str:
     return votes.most_common(1)[0][0]
 
 
-def resolve_entities(registry: Registry, entities: list[Entity], when: datetime, story: str | None = None) -> list[Entity]:
-    """``entities`` of one article with registry ids (those resolving to one entity joined), learned into ``registry``."""
+def resolve_entities(
+    registry: Registry, entities: list[Entity], when: datetime, story: str | None = None, text: str = ""
+) -> list[Entity]:
+    """``entities`` of one article with registry ids (those resolving to one entity joined), learned into ``registry``.
+
+    In a sports report (``text``, :mod:`streams.enrich.senses`) a place that plays is its team.
+    """
     resolved: dict[str, Entity] = {}
+    sports = sports_text(text) if text else False
     countries: dict[str, Place] = {}
     pending: list[Entity] = []
     for number, entity in enumerate(entities):
@@ -143,11 +151,20 @@ def resolve_entities(registry: Registry, entities: list[Entity], when: datetime,
         else:
             _join(resolved, entity)
     out = sorted(resolved.values(), key=lambda e: e.mentions[0].start if e.mentions else 0)
+    if text:
+        out = add_known(text, out, registry, when)
+    if sports:
+        out = [sense for entity in out for sense in (split_teams(text, entity) if _place(entity) else [entity])]
     for entity in out[:MAX_RESOLVED]:
         registry.observe(entity.id, entity.name, entity.type, [entity.name, *entity.aliases], when, wikidata=entity.wikidata,
                          geonames=entity.geonames, lat=entity.lat, lon=entity.lon,
                          story=story, origin="watch" if entity.watch_ids else "registry")  # fmt: skip
     return out
+
+
+def _place(entity: Entity) -> bool:
+    """A resolved entity that is a known place (its id from Wikidata or GeoNames)."""
+    return entity.type == "GPE" and (entity.wikidata is not None or entity.geonames is not None) and not entity.watch_ids
 
 
 def _description(name: str) -> bool:

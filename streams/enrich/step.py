@@ -59,7 +59,7 @@ def extract_doc(
     entities = canonical_entities(text, [(start, end, label) for _, _, start, end, label in parse.ents], watchlist)
     entities = headline_entities(text, entities, _known(resolution))
     if resolution is not None:
-        entities = resolve_entities(resolution.registry, entities, resolution.when, resolution.story)
+        entities = resolve_entities(resolution.registry, entities, resolution.when, resolution.story, text)
     bounds = sentence_bounds(parse)
     sentences = {e.id: sentence_at(bounds, e.mentions[0].start, len(text)) for e in entities if e.mentions}
     return Extraction(entities, sentences, located(extract_events(parse, entities, article_id), entities))
