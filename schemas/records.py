@@ -183,6 +183,8 @@ class EntityRecord(Record):
     roles: dict[str, int] = Field(default_factory=dict)
     #: the stories it was last mentioned in (at most 20), for a short name to resolve within its story first
     stories: list[str] = Field(default_factory=list)
+    #: ids of the latest mentions counted (at most 20): a replayed mention is not counted twice
+    recent: list[str] = Field(default_factory=list)
     mentions: int = 0
     first_seen: datetime
     last_seen: datetime

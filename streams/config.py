@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     )
     enrich_batch_size: int = Field(16, ge=1, description="Articles per nlp.pipe batch.")
     registry_active_max: int = Field(
-        50_000, ge=100, description="Entities the registry's in-memory index holds at most; the least recently seen leave it (cold, on the topic)."
+        50_000,
+        ge=100,
+        description="Entities the registry's in-memory index holds at most; the least recently seen leave it (cold, on the topic).",
     )
     registry_active_days: float = Field(
         30.0, gt=0, description="Days since an entity was last seen within which it is active: a surname or acronym may resolve to it."

@@ -156,8 +156,13 @@ def run_extract(
 @click.command()
 @click.argument("source", type=click.File("rb"), default="-")
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=32, show_default=True)
-@click.option("--watchlist", "watchlist_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Watchlist YAML: watched names are found even where the model misses them.")
+@click.option(
+    "--watchlist",
+    "watchlist_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Watchlist YAML: watched names are found even where the model misses them.",
+)
 @click.option("--registry", "registry_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Entity registry file (JSON lines of EntityRecord): loaded first if it exists, saved after the run.")  # fmt: skip
 def extract(source: Any, batch_size: int, watchlist_file: Path | None, registry_file: Path | None) -> None:

@@ -158,4 +158,4 @@ def _title_case(line: str) -> bool:
     words = [w for w in _WORD.findall(line) if len(w) >= 4 and w.casefold() not in _SMALL and not w.isupper()]
     if len(words) < 3:
         return False
-    return sum(w[0].isupper() for w in words) >= TITLE_SHARE * len(words)
+    return bool(sum(w[0].isupper() for w in words) >= TITLE_SHARE * len(words))

@@ -98,10 +98,10 @@ def add_known(text: str, entities: list[Entity], registry: Registry, when: datet
     by_id = {entity.id: entity for entity in entities}
     for hit in found:
         span = MentionSpan(start=hit.start, end=hit.end, text=text[hit.start : hit.end])
-        entity = by_id.get(hit.id)
-        if entity is None:
+        existing = by_id.get(hit.id)
+        if existing is None:
             by_id[hit.id] = Entity(id=hit.id, name=hit.name, type=hit.type, mentions=[span], wikidata=hit.wikidata,
                                    geonames=hit.geonames, lat=hit.lat, lon=hit.lon)  # fmt: skip
         else:
-            by_id[hit.id] = entity.model_copy(update={"mentions": sorted([*entity.mentions, span], key=lambda m: m.start)})
+            by_id[hit.id] = existing.model_copy(update={"mentions": sorted([*existing.mentions, span], key=lambda m: m.start)})
     return sorted(by_id.values(), key=lambda e: e.mentions[0].start if e.mentions else 0)

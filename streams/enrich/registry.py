@@ -4,7 +4,7 @@ left on the compacted topic ``wirewatch.entities``; records in and out, and the 
 from __future__ import annotations
 
 import logging
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from schemas import DecodeError, EntityRecord, decode, encode
 from streams.config import Settings
-from streams.enrich.normal import acronym_of, name_key
 from streams.enrich.names import particle_free
+from streams.enrich.normal import acronym_of, name_key
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class Entry:
     roles: Counter[str] = field(default_factory=Counter)
     blocked: set[str] = field(default_factory=set)
     stories: list[str] = field(default_factory=list)
+    recent: list[str] = field(default_factory=list)
     mentions: int = 0
     wikidata: str | None = None
     geonames: int | None = None
@@ -56,22 +57,49 @@ class Entry:
 
     def record(self) -> EntityRecord:
         return EntityRecord(
-            id=self.id, name=self.name, type=self.type, types=dict(self.types.most_common()),
-            variants=dict(self.variants.most_common(MAX_VARIANTS)), blocked=sorted(self.blocked),
-            roles=dict(self.roles.most_common(MAX_ROLES)), stories=list(self.stories), mentions=self.mentions, first_seen=self.first_seen,
-            last_seen=self.last_seen, wikidata=self.wikidata, geonames=self.geonames, lat=self.lat, lon=self.lon,
-            merged_into=self.merged_into, origin=self.origin,  # type: ignore[arg-type]
-        )  # fmt: skip
+            id=self.id,
+            name=self.name,
+            type=self.type,
+            types=dict(self.types.most_common()),
+            variants=dict(self.variants.most_common(MAX_VARIANTS)),
+            blocked=sorted(self.blocked),
+            roles=dict(self.roles.most_common(MAX_ROLES)),
+            stories=list(self.stories),
+            recent=list(self.recent),
+            mentions=self.mentions,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            wikidata=self.wikidata,
+            geonames=self.geonames,
+            lat=self.lat,
+            lon=self.lon,
+            merged_into=self.merged_into,
+            origin=self.origin,
+        )
 
 
 def entry_of(record: EntityRecord) -> Entry:
     """An index entry from a record of the topic or the file."""
     return Entry(
-        id=record.id, name=record.name, type=record.type, first_seen=record.first_seen, last_seen=record.last_seen,
-        types=Counter(record.types), variants=Counter(record.variants), roles=Counter(record.roles),
-        blocked=set(record.blocked), stories=list(record.stories), mentions=record.mentions, wikidata=record.wikidata, geonames=record.geonames,
-        lat=record.lat, lon=record.lon, merged_into=record.merged_into, origin=record.origin,
-    )  # fmt: skip
+        id=record.id,
+        name=record.name,
+        type=record.type,
+        first_seen=record.first_seen,
+        last_seen=record.last_seen,
+        types=Counter(record.types),
+        variants=Counter(record.variants),
+        roles=Counter(record.roles),
+        blocked=set(record.blocked),
+        stories=list(record.stories),
+        recent=list(record.recent),
+        mentions=record.mentions,
+        wikidata=record.wikidata,
+        geonames=record.geonames,
+        lat=record.lat,
+        lon=record.lon,
+        merged_into=record.merged_into,
+        origin=record.origin,
+    )
 
 
 def surname_key(name: str) -> str:
@@ -94,6 +122,9 @@ class Registry:
         self.index: dict[tuple[str, str], set[str]] = {}
         self.changed: set[str] = set()
         self.evicted = 0
+        #: records offered by another thread (the topic's follower), applied by :meth:`absorb` on the owner's thread
+        self.inbox: deque[tuple[str, EntityRecord | None]] = deque()
+        self.dropped = 0
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -121,14 +152,22 @@ class Registry:
     def observe(self, entity_id: str, name: str, entity_type: str, names: Iterable[str], when: datetime, *,
                 wikidata: str | None = None, geonames: int | None = None, lat: float | None = None,
                 lon: float | None = None, roles: Iterable[str] = (), story: str | None = None,
-                origin: str = "registry") -> Entry:  # fmt: skip
-        """Count one article's mention of an entity: its names, type and time; the entry is created if new."""
+                origin: str = "registry", mention_id: str | None = None) -> Entry | None:  # fmt: skip
+        """Count one article's mention of an entity: its names, type and time; the entry is created if new.
+
+        A ``mention_id`` among the entry's latest counted ones is a replay: nothing is counted (None is returned).
+        """
         entry = self.entries.get(entity_id)
         if entry is None:
             entry = self.entries[entity_id] = Entry(entity_id, name, entity_type, when, when, origin=origin)
         elif entry.merged_into and entry.merged_into in self.entries:
             entry = self.entries[entry.merged_into]
         self.entries.move_to_end(entry.id)
+        if mention_id is not None:
+            if mention_id in entry.recent:
+                return None
+            entry.recent = [*entry.recent, mention_id][-MAX_STORIES:]
+        entry.origin = "watch" if origin == "watch" or entry.origin == "watch" else "registry"
         entry.mentions += 1
         entry.types[entity_type] += 1
         entry.type = entry.types.most_common(1)[0][0] if origin != "watch" or not entity_type else entity_type
@@ -161,6 +200,26 @@ class Registry:
         self.entries[entry.id] = entry
         self._file(entry)
         self._evict()
+
+    def offer(self, key: str, record: EntityRecord | None) -> None:
+        """Queue a record (None: a tombstone) from another thread; past ``max_active`` queued ones it is dropped and
+        counted (the entity's next record brings it back), so a stalled owner never grows the queue without bound."""
+        if len(self.inbox) >= self.max_active:
+            self.dropped += 1
+            return
+        self.inbox.append((key, record))
+
+    def absorb(self) -> int:
+        """Apply the queued records, on the thread that resolves against this registry; how many were applied."""
+        count = 0
+        while self.inbox:
+            key, record = self.inbox.popleft()
+            if record is None:
+                self.remove(key)
+            else:
+                self.put(record)
+            count += 1
+        return count
 
     def remove(self, entity_id: str) -> None:
         """Forget an entry (a tombstone on the topic)."""

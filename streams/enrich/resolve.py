@@ -108,9 +108,7 @@ def _type(entry: Entry, article_type: str) -> str:
     return votes.most_common(1)[0][0]
 
 
-def resolve_entities(
-    registry: Registry, entities: list[Entity], when: datetime, story: str | None = None, text: str = ""
-) -> list[Entity]:
+def resolve_entities(registry: Registry, entities: list[Entity], when: datetime, story: str | None = None, text: str = "") -> list[Entity]:
     """``entities`` of one article with registry ids (those resolving to one entity joined), learned into ``registry``.
 
     In a sports report (``text``, :mod:`streams.enrich.senses`) a place that plays is its team.

@@ -182,6 +182,7 @@ def enrich_articles(
     texts = [article.text for article in articles]
     resolutions: list[Resolution | None] | None = None
     if registry is not None:
+        registry.absorb()  # the records the topic's follower queued since the last batch, on this (the NLP) thread
         resolutions = [Resolution(registry, article.published or article.fetched) for article in articles]
     extractions = extract_texts(nlp, texts, watchlist, batch_size, [article.id for article in articles], resolutions)
     now = utcnow()
