@@ -86,7 +86,12 @@ def record_of(item: EnrichedArticle) -> dict[str, Any]:
             out |= {"watch_ids": entity.watch_ids}
         entities.append(out)
     internal: Any = {"schema_version": True, "article_id": True, "magnitudes": {"__all__": {"schema_version"}}}
-    events = [event.model_dump(mode="json", exclude=internal) for event in item.events]
+    events = []
+    for event in item.events:
+        out = event.model_dump(mode="json", exclude=internal)
+        if event.location_lat is None:  # coordinates only where the registry knows the place
+            del out["location_lat"], out["location_lon"]
+        events.append(out)
     return {"id": item.article.id, "entities": entities, "events": events}
 
 
