@@ -26,6 +26,8 @@ MAX_WORDS = 4
 #: articles in which a registry name must have been seen before it is found without the model
 MIN_MENTIONS = 2
 
+#: what follows a news dateline's place in capitals: a date ("1996-08-30", "Aug 30"), the agency "(Reuters)", a dash
+_DATELINE = re.compile(r"(?:,[ ][A-Z][\w .]{1,30})?[ ]*(?:\d{4}-\d{2}-\d{2}|\(|[A-Z][a-z]{2,8}\.?[ ]\d{1,2}\b|[-\u2013\u2014][ ])")
 _RUN = re.compile(r"[A-Z][\w'’&.-]*(?:[ ][A-Z][\w'’&.-]*)*")
 
 
@@ -74,8 +76,9 @@ def _lookup(text: str, start: int, end: int, registry: Registry, when: datetime)
     if single and len(surface) < 3:
         return None
     name = surface.title() if surface.isupper() and len(surface) > 4 else surface
-    if single and zipf(name) >= ORDINARY_ZIPF and (start == 0 or text[max(0, start - 2) : start].strip() in {"", ".", "!", "?", '"'}):
-        return None  # "Reading the report": a capitalised word at a sentence start
+    at_start = start == 0 or text[max(0, start - 2) : start].strip() in {"", ".", "!", "?", '"'}
+    if single and zipf(name) >= ORDINARY_ZIPF and at_start and not (surface.isupper() and _DATELINE.match(text, end)):
+        return None  # "Reading the report": a capitalised word at a sentence start; "DUBLIN 1996-08-30" is a dateline
     place = place_of(name)
     if place is not None:
         return Found(start, end, place.id, place.name, "GPE", place.wikidata, place.geonames, place.lat, place.lon)

@@ -42,6 +42,16 @@ def name_key(name: str, org: bool = False) -> str:
     return key
 
 
+def people_stem(key: str) -> str:
+    """A people's or faith's name without its plural or adjective ending ("kurds", "kurdish" → "kurd"; "moslems" →
+    "moslem"), so the group's forms share one registry entity; a key of several words is its own stem."""
+    if " " in key or len(key) < 4:
+        return key
+    if key.endswith("ish") and len(key) > 6:
+        return key[:-3]
+    return key[:-1] if key.endswith("s") and not key.endswith("ss") else key
+
+
 def acronym_of(key: str) -> str:
     """A key's initials ("islamic state" → "is"), for an acronym mention to find its expansion."""
     words = [word for word in key.split() if word not in _CONNECTORS]

@@ -13,7 +13,7 @@ from pathlib import Path
 from schemas import DecodeError, EntityRecord, decode, encode
 from streams.config import Settings
 from streams.enrich.names import particle_free
-from streams.enrich.normal import acronym_of, name_key
+from streams.enrich.normal import acronym_of, name_key, people_stem
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +243,8 @@ class Registry:
         keys = {("name", key) for name in names if (key := name_key(name, org))}
         if entry.type == "PERSON" and (surname := surname_key(entry.name)):
             keys.add(("short", surname))
+        if entry.type == "NORP" and (stem := people_stem(name_key(entry.name))):
+            keys.add(("people", stem))
         if entry.type != "PERSON" and (letters := acronym_of(name_key(entry.name, org))) and len(letters) >= 2:
             keys.add(("short", letters))
         return keys

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections import Counter
 from datetime import datetime
 
@@ -19,7 +20,7 @@ from schemas import Entity
 from streams import ids
 from streams.enrich.known import add_known
 from streams.enrich.names import LEXICONS
-from streams.enrich.normal import name_key
+from streams.enrich.normal import name_key, people_stem
 from streams.enrich.places import Place, demonym_of, place_of
 from streams.enrich.registry import Entry, Registry
 from streams.enrich.senses import split_teams, sports_text
@@ -83,6 +84,10 @@ def resolve_one(registry: Registry, entity: Entity, when: datetime, story: str |
             chosen = None  # "SXSW" named on its own at least as often as "SXSW Daily Digest": an entity of its own
         if chosen is not None:
             return chosen.id, chosen.type, chosen
+    if entity.type == "NORP" and not named:  # "Kurds" after "Kurdish", "Moslems" after "Moslem": one people
+        kin = [e for e in registry.lookup("people", people_stem(key)) if e.type == "NORP" and registry.active(e, when)]
+        if len(kin) == 1:
+            return kin[0].id, "NORP", kin[0]
     group = ids.type_group(entity.type)
     same = [e for e in named if ids.type_group(e.type) == group]
     if same:
@@ -113,6 +118,7 @@ def resolve_entities(registry: Registry, entities: list[Entity], when: datetime,
 
     In a sports report (``text``, :mod:`streams.enrich.senses`) a place that plays is its team.
     """
+    entities = [_before_date(entity) for entity in entities]
     resolved: dict[str, Entity] = {}
     sports = sports_text(text) if text else False
     countries: dict[str, Place] = {}
@@ -158,6 +164,23 @@ def resolve_entities(registry: Registry, entities: list[Entity], when: datetime,
                          geonames=entity.geonames, lat=entity.lat, lon=entity.lon,
                          story=story, origin="watch" if entity.watch_ids else "registry")  # fmt: skip
     return out
+
+
+#: a date inside a name: the model glued a dateline's place to what follows it ("SEOUL 1996-08-30 Results of")
+_GLUED_DATE = re.compile(r"\s+\d{4}-\d{2}-\d{2}\b")
+
+
+def _before_date(entity: Entity) -> Entity:
+    """An entity whose name runs over a date, cut before it: "SEOUL 1996-08-30 Results of South Korean" is Seoul."""
+    cut = _GLUED_DATE.search(entity.name)
+    if cut is None or cut.start() == 0:
+        return entity
+    spans = []
+    for mention in entity.mentions:
+        inner = _GLUED_DATE.search(mention.text)
+        end = mention.start + inner.start() if inner is not None else mention.end
+        spans.append(mention.model_copy(update={"end": end, "text": mention.text[: end - mention.start]}))
+    return entity.model_copy(update={"name": entity.name[: cut.start()], "mentions": spans})
 
 
 def _place(entity: Entity) -> bool:
