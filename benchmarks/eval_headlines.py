@@ -2,7 +2,7 @@
 of 200 of them to judge by hand (real name or not); the judged share is in docs/benchmarks.md.
 
 Every title goes through one ``wirewatch extract`` run as a document of its own (``{"id", "text": title}``), as a
-headline-only feed item is enriched. ``--show`` prints the sample (seed 12) to judge.
+headline-only feed item is enriched. ``--show`` prints the sample (seed 12) to judge; ``--before`` without the headline handling.
 """
 
 from __future__ import annotations
@@ -47,10 +47,20 @@ def sample(found: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     return random.Random(SEED).sample(found, min(SAMPLE, len(found)))
 
 
+def without_headline_handling() -> None:
+    """The extraction as it was before issue 12's headline handling (the model reads the title as it is written)."""
+    from streams.enrich import step
+
+    step.model_view = lambda text: text  # type: ignore[assignment]
+    step.headline_entities = lambda text, entities, known: entities  # type: ignore[assignment]
+
+
 def main() -> int:
     if not UCI_DEV.exists():
         print(f"{UCI_DEV} is not there", file=sys.stderr)
         return 1
+    if "--before" in sys.argv:
+        without_headline_handling()
     count, found = headline_entities()
     print(f"UCI dev: {count} titles, {len(found)} entities ({len(found) / count:.2f} per title)")
     if "--show" in sys.argv:
