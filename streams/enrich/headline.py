@@ -36,7 +36,7 @@ TITLE_SHARE = 0.7
 _WORD = re.compile(r"[^\W\d_][\w'’.&-]*")
 _CAPS_RUN = re.compile(r"\b[A-Z][A-Z'’.&-]+(?:[ \t]+[A-Z][A-Z'’.&-]+)+\b")
 #: short words every headline style keeps lower-case or capitalises at will
-_SENTENCE_END = re.compile(r"(?<=[a-z]{2})[.!?]\s+[A-Z]")  # "J.C. Penny", "Mt. Gox": initials, not a sentence end
+_SENTENCE_END = re.compile(r"[.!?]\s+[A-Z]")
 _SMALL = frozenset({"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "and", "or", "but", "as", "is", "vs", "via"})
 
 
@@ -121,8 +121,6 @@ def _trimmed(entity: Entity) -> Entity | None:
     shouted = any(w.isupper() and len(w) > 4 for w in words) and not all(w.isupper() for w in words)
     while len(words) > 1 and (_headline_word(words[-1]) or (shouted and words[-1].isupper())):
         words.pop()  # "Justin Bieber DEFENDS", "Spritz Debuts", "Kenny Chesney Top"
-    while len(words) > 1 and _headline_word(words[0]) and words[0].casefold().endswith(_VERB_ENDINGS):
-        words.pop(0)  # "Warns JC Penney": the headline's verb before the name
     name = " ".join(words)
     if name == entity.name:
         return entity
