@@ -230,7 +230,8 @@ that already holds them ({cost["entities"]:.0f} entities), resolution takes {cos
 article = **{cost["share"]:.1%}** (target ≤ 5 %). Memory: {memory["per_entity"]:.0f} bytes per active entity in the index (tracemalloc, {memory["count"]:,.0f}
 synthetic people with two spellings each), {memory["record_bytes"]:.0f} bytes per record on the compacted topic: 1,000,000 known entities are
 {memory["topic_gb"]:.2f} GiB on `wirewatch.entities` and would be {memory["million_gb"]:.2f} GiB if all were in memory; an enrich worker holds only the
-active ones, bounded by `registry_active_max` = {memory["bound"]:,} entities = **{memory["bound_mb"]:.0f} MiB** (least recently seen leave first).
+active ones, bounded by `registry_active_max` = {memory["bound"]:,} entities = **{memory["bound_mb"]:.0f} MiB** (least recently seen leave first; an `all` worker holds two such indexes, the enrich agent's
+and the registry agent's).
 
 Alert rules (`benchmarks/bench_alerts.py`), 10,000 watched entities with an alias each ({rules["names"]:.0f} names), rule kinds
 new_mention, mention, spike and co_mention mixed, min_sources gates on a third: the gazetteer finds watched names in
