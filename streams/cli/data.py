@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,9 @@ from rich.table import Table
 from streams.cli.common import console, out, print_json, run_async
 from streams.cli.tables import WIDE_HELP, Column, print_rows
 from streams.config import get_settings
+
+#: how long ``wirewatch entity`` waits for the registry topic before showing the stored mentions alone
+REGISTRY_SECONDS = 20.0
 
 
 async def _with_sink(action: Any) -> Any:
@@ -110,23 +114,40 @@ def _parsed(stamp: str) -> datetime:
 @click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Co-mentioned entities, articles shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def entity(name: str, limit: int, as_json: bool) -> None:
-    """An entity's mention timeline (per day), the entities named with it and its latest articles."""
+    """An entity's registry entry (variants, ids, types seen, first seen), its mention timeline across all its names
+    (per day), the entities named with it and its latest articles."""
     from rich.markup import escape
 
-    from streams.errors import QueryError
+    from streams.cli.entities import find_entity, print_entry, registry_json, registry_records
+    from streams.errors import BrokerUnavailable, QueryError
     from streams.store.queries import to_plain
 
+    entry = records = None
     try:
-        report = run_async(_with_sink(lambda sink: sink.entity_report(name, limit)))
+        records = asyncio.run(asyncio.wait_for(registry_records(get_settings()), REGISTRY_SECONDS))
+        entry, _ = find_entity(records, name)
+    except (BrokerUnavailable, TimeoutError, OSError) as exc:
+        console.print(escape(f"note: the entity registry is not readable ({type(exc).__name__}): the stored mentions only"))
+    stored = entry.name if entry is not None else name  # every variant's mentions carry the registry's id
+    try:
+        report = run_async(_with_sink(lambda sink: sink.entity_report(stored, limit)))
     except QueryError as exc:
         raise click.BadParameter(str(exc)) from exc
-    if report is None:
+    if report is None and entry is None:
         if as_json:
             print_json(None)
         console.print(f"no stored entity matches {name!r}")
         sys.exit(1)
     if as_json:
-        print_json(to_plain(report))
+        plain = to_plain(report) if report is not None else {}
+        if entry is not None and records is not None:
+            plain["registry"] = registry_json(records, entry)
+        print_json(plain)
+        return
+    if entry is not None and records is not None:
+        print_entry(records, entry)
+    if report is None:
+        console.print(f"no stored mentions of {name!r} yet")
         return
     e = report.entity
     out.print(escape(f"{e.name} ({e.type}, id {e.id}): {e.mentions} mention(s)"))

@@ -41,6 +41,7 @@ deadletter_topic = _topic(worker_app, "deadletter")
 digests_topic = _topic(worker_app, "digests")
 destinations_topic = _topic(worker_app, "destinations")
 event_groups_topic = _topic(worker_app, "eventgroups")
+entities_topic = _topic(worker_app, "entities")
 
 #: feed id → FeedState (the source plus its polling state); co-partitioned with wirewatch.feeds
 feed_state_table = _table(poller_app, TABLES["poller"][0])
