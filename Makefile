@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chaos demo kafka postgres compose-tool browser-tool stop lint schemas bench clean
+.PHONY: run test chaos demo kafka postgres build-tools compose-tool browser-tool stop lint schemas bench clean
 
 LOCK := requirements.lock
 
@@ -15,7 +15,7 @@ LOCK := requirements.lock
 # Exactly the locked versions, each file checked against its SHA-256 (the spaCy model wheel too), then Wirewatch
 # itself without dependencies: every one of them is in the lock. `make lock` rewrites the lock after a change
 # to pyproject.toml's dependencies.
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) | build-tools
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps -e .
@@ -33,6 +33,12 @@ postgres:
 	bash deploy/postgres/pg.sh start
 
 # Debian's docker-compose validates docker-compose.yml in the tests; optional, so a failure only warns.
+# PyICU (rigour's text normalisation, for entity names) is published as source only: it builds against ICU.
+build-tools:
+	@{ command -v pkg-config >/dev/null && pkg-config --exists icu-uc && command -v g++ >/dev/null; } || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		libicu-dev pkg-config g++ >/dev/null); } || { echo "error: PyICU needs ICU to build: apt-get install libicu-dev pkg-config g++"; exit 2; }
+
 compose-tool:
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null) \
