@@ -11,8 +11,8 @@ from agents.common import Outbox, guarded, health, hold, rulebook, send_dead_let
 from agents.registry import follower, keeper
 from schemas import DecodeError, Mention, decode, encode
 from streams.clock import utcnow
-from streams.enrich.metrics import REGISTRY_ACTIVE, REGISTRY_PUBLISHED
 from streams.enrich.registryfeed import count_mention, keep_record, watch_records
+from streams.enrich.registrymetrics import REGISTRY_ACTIVE, REGISTRY_PUBLISHED
 from streams.kafka.apps import worker_app
 from streams.kafka.outbox import too_large
 from streams.kafka.topology import entities_topic, mentions_topic

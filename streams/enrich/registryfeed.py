@@ -10,9 +10,9 @@ from typing import Any
 from schemas import EntityRecord, Mention, WatchRule, decode
 from streams.config import Settings
 from streams.enrich.gazetteer import watched_entity_id
-from streams.enrich.metrics import REGISTRY_SKIPPED
 from streams.enrich.places import place_of
 from streams.enrich.registry import Registry, watched_record
+from streams.enrich.registrymetrics import REGISTRY_SKIPPED
 from streams.errors import DecodeError
 from streams.kafka.follower import CompactedFollower
 from streams.text import escape_controls
