@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from schemas import EntityRecord, encode
 from streams.config import Settings
 from streams.enrich.normal import MAX_NAME_CHARS, name_key
-from streams.enrich.registry import Registry, load_registry, save_registry
+from streams.enrich.registry import MAX_VARIANTS, SHARED_FIELDS, Entry, Registry, entry_of, load_registry, save_registry
 from streams.enrich.registryfeed import RegistryFollower, keep_record
 from streams.enrich.resolve import MAX_RESOLVED, resolve_entities
 from streams.enrich.step import Resolution, extract_texts
@@ -111,9 +112,11 @@ def test_names_in_scripts_without_latin_spelling_and_huge_names_are_left_alone()
     assert all(len(v) <= 200 for entry in registry.entries.values() for v in entry.variants)
 
 
-def record(entity_id: str = "ent-1", **extra: Any) -> EntityRecord:
-    return EntityRecord(id=entity_id, name="Ana Lucía Ferreira", type="PERSON", types={"PERSON": 1}, variants={"Ferreira": 1},
-                        first_seen=T0, last_seen=T0, **extra)  # fmt: skip
+def record(entity_id: str = "ent-1", **fields: Any) -> EntityRecord:
+    """Ana Lucía Ferreira, seen once at :data:`T0`; any other field of the record by keyword."""
+    values: dict[str, Any] = {"name": "Ana Lucía Ferreira", "type": "PERSON", "types": {"PERSON": 1}, "variants": {"Ferreira": 1},
+                              "first_seen": T0, "last_seen": T0}  # fmt: skip
+    return EntityRecord(id=entity_id, **(values | fields))
 
 
 def test_a_corrupt_or_newer_schema_registry_record_is_skipped_with_a_reason(caplog: Any) -> None:
@@ -142,6 +145,24 @@ def test_a_registry_file_round_trips_and_a_bad_line_is_skipped(tmp_path: Path, c
         assert load_registry(path, loaded) == 2
     assert "line 3 skipped" in caplog.text
     assert {r.id for r in loaded.records()} == {"ent-1", "ent-2"}
+
+
+def test_an_entry_and_its_record_carry_the_same_fields_both_ways() -> None:
+    # the one field list both conversions use: every Entry field is on the record, but the index's own keys
+    assert {f.name for f in dataclasses.fields(Entry)} == {*SHARED_FIELDS, "keys"}
+    full = record(
+        "ent-1", variants={f"V{i}": MAX_VARIANTS * 2 - i for i in range(MAX_VARIANTS * 2)}, blocked=["Zed", "Al"],
+        roles={"mayor": 3, "doctor": 1}, stories=["s1", "s2"], recent=["m1"], mentions=7, last_seen=T0 + timedelta(days=1),
+        wikidata="Q1", geonames=3469058, lat=-30.03, lon=-51.23, merged_into="ent-0", origin="operator",
+    )  # fmt: skip
+    entry = entry_of(full)
+    assert entry.variants["V0"] == MAX_VARIANTS * 2 and entry.blocked == {"Zed", "Al"} and entry.keys == set()
+    again = entry.record()
+    assert again.variants == {f"V{i}": MAX_VARIANTS * 2 - i for i in range(MAX_VARIANTS)}  # the most frequent, bounded
+    assert again.blocked == ["Al", "Zed"]  # sorted
+    assert again == full.model_copy(update={"variants": again.variants, "blocked": again.blocked})
+    assert entry_of(again).record() == again
+    assert entry.stories is not full.stories  # the entry's lists are its own: the frozen record is never changed
 
 
 def test_a_merged_entry_answers_for_the_entity_it_was_merged_into() -> None:
