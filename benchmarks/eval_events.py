@@ -17,16 +17,21 @@ GSR_DEV = DATA / "events" / "plover-gsr-dev.json"
 OLD_TO_NEW = {"DEMAND": "REQUEST", "DISAPPROVE": "ACCUSE", "INVESTIGATE": "ACCUSE", "FIGHT": "ASSAULT"}
 
 
-def gold_sentences(path: Path = GSR_DEV) -> list[tuple[str, str]]:
-    """(sentence, PLOVER 2.0 type) of every gold record that codes an event."""
-    records = json.loads(path.read_text("utf-8"))
+def gold_records(path: Path = GSR_DEV) -> list[tuple[str, str, dict[str, Any]]]:
+    """(sentence, PLOVER 2.0 type, the whole gold record) of every gold record that codes an event: the one loader of
+    the gold file, for the events here and the participants (benchmarks/eval_participants.py)."""
     out = []
-    for record in records:
+    for record in json.loads(path.read_text("utf-8")):
         if record.get("event") in (None, "DOCUMENT") or not record.get("text"):
             continue
         text = str(record["text"]).strip().strip("{}").strip()
-        out.append((text, OLD_TO_NEW.get(record["event"], record["event"])))
+        out.append((text, OLD_TO_NEW.get(record["event"], record["event"]), record))
     return out
+
+
+def gold_sentences(path: Path = GSR_DEV) -> list[tuple[str, str]]:
+    """(sentence, PLOVER 2.0 type) of every gold record that codes an event."""
+    return [(text, kind) for text, kind, _ in gold_records(path)]
 
 
 def evaluate(model: str = "en_core_web_sm", path: Path = GSR_DEV, show: bool = False) -> dict[str, Any]:

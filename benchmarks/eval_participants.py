@@ -8,14 +8,13 @@ A gold actor text matches an extracted name when one holds the other, compared w
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.eval_events import GSR_DEV, OLD_TO_NEW
+from benchmarks.eval_events import GSR_DEV, gold_records
 from streams.enrich.model import load_model
 from streams.enrich.registry import Registry
 from streams.enrich.step import Resolution, extract_texts
@@ -24,7 +23,7 @@ SEED = GSR_DEV.parent.parent / "samples" / "seed-article.txt"
 
 #: the sample article's four key events (those tests/unit/test_nlp.py checks on its invented twin): how each sentence
 #: starts, the type, the actors and recipients that must be among the event's, its location, a magnitude it must carry
-KEY_EVENTS = (
+KEY_EVENTS: tuple[tuple[str, str, set[str], set[str], str | None, tuple[str, int] | None], ...] = (
     ("A senior advisor to the Leader", "CONSULT", {"Ali Akbar Velayati"}, {"Haider al-Abadi"}, None, None),
     ("Before that meeting, Velayati", "CONSULT", {"Ali Akbar Velayati"}, {"Fuad Masum"}, None, None),
     ("The Iraqi Army has launched", "ASSAULT", {"Iraqi Army"}, set(), "Mosul", None),
@@ -46,12 +45,11 @@ def _actors(value: Any) -> list[str]:
 
 
 def evaluate(model: str = "en_core_web_sm", path: Path = GSR_DEV, show: bool = False) -> dict[str, float]:
-    records = [r for r in json.loads(path.read_text("utf-8")) if r.get("event") not in (None, "DOCUMENT") and r.get("text")]
-    texts = [str(r["text"]).strip().strip("{}").strip() for r in records]
+    records = gold_records(path)
+    texts = [text for text, _, _ in records]
     nlp = load_model(model)
     typed = actor = recipient = with_target = all_three = 0
-    for record, text, extraction in zip(records, texts, extract_texts(nlp, texts, None, 32), strict=True):
-        kind = OLD_TO_NEW.get(record["event"], record["event"])
+    for (text, kind, record), extraction in zip(records, extract_texts(nlp, texts, None, 32), strict=True):
         events = [e for e in extraction.events if e.type == kind]
         sources, targets = _actors(record.get("source")), _actors(record.get("target"))
         all_three += any(matches(sources, e.actors) and matches(targets, e.recipients) for e in events)

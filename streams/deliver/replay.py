@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaConnectionError
-
 from schemas import Alert, decode
 from streams.config import Settings
 from streams.deliver.specs import parse_destination
 from streams.errors import DecodeError, DeliveryFailed
-from streams.kafka.admin import unavailable
-from streams.kafka.client import caught_up, topic_partitions
-from streams.kafka.sizes import consumer_options
+from streams.kafka.client import caught_up, started_reader, topic_partitions
 
 
 def latest_per_id(alerts: list[Alert]) -> list[Alert]:
@@ -31,14 +26,7 @@ def latest_per_id(alerts: list[Alert]) -> list[Alert]:
 
 async def read_alerts(settings: Settings, since: datetime) -> list[Alert]:
     """Alerts detected since ``since``: seeks each partition by timestamp, so old history is not read."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False, **consumer_options(settings)
-    )
-    try:
-        await consumer.start()
-    except KafkaConnectionError as exc:
-        await consumer.stop()  # a consumer that failed to start still holds its client
-        raise unavailable(settings, exc) from exc
+    consumer = await started_reader(settings)
     found: list[Alert] = []
     try:
         partitions = await topic_partitions(consumer, settings.topic("alerts"))

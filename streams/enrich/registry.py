@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from schemas import DecodeError, EntityRecord, decode, encode
 from streams.config import Settings
@@ -56,50 +57,40 @@ class Entry:
         return len(self.name.split()) > 1
 
     def record(self) -> EntityRecord:
-        return EntityRecord(
-            id=self.id,
-            name=self.name,
-            type=self.type,
-            types=dict(self.types.most_common()),
-            variants=dict(self.variants.most_common(MAX_VARIANTS)),
-            blocked=sorted(self.blocked),
-            roles=dict(self.roles.most_common(MAX_ROLES)),
-            stories=list(self.stories),
-            recent=list(self.recent),
-            mentions=self.mentions,
-            first_seen=self.first_seen,
-            last_seen=self.last_seen,
-            wikidata=self.wikidata,
-            geonames=self.geonames,
-            lat=self.lat,
-            lon=self.lon,
-            merged_into=self.merged_into,
-            origin=self.origin,
-        )
+        """The entry as a record of the topic or the file (every shared field, through :data:`TO_RECORD`)."""
+        return EntityRecord(**{name: TO_RECORD.get(name, _as_is)(getattr(self, name)) for name in SHARED_FIELDS})
+
+
+#: the fields an entry and its record share: every field of the record but its schema version. Both directions
+#: below go by this one list, so a field added to the record is carried both ways, or fails loudly if Entry lacks it.
+SHARED_FIELDS = tuple(name for name in EntityRecord.model_fields if name != "schema_version")
+#: how a record's field becomes the entry's where it differs: counters to count in, a set to test in, fresh lists
+TO_ENTRY: dict[str, Callable[[Any], Any]] = {
+    "types": Counter,
+    "variants": Counter,
+    "roles": Counter,
+    "blocked": set,
+    "stories": list,
+    "recent": list,
+}
+#: and back: counters as dicts, the most frequent first (variants and roles bounded), the blocked names sorted
+TO_RECORD: dict[str, Callable[[Any], Any]] = {
+    "types": lambda counts: dict(counts.most_common()),
+    "variants": lambda counts: dict(counts.most_common(MAX_VARIANTS)),
+    "roles": lambda counts: dict(counts.most_common(MAX_ROLES)),
+    "blocked": sorted,
+    "stories": list,
+    "recent": list,
+}
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def entry_of(record: EntityRecord) -> Entry:
     """An index entry from a record of the topic or the file."""
-    return Entry(
-        id=record.id,
-        name=record.name,
-        type=record.type,
-        first_seen=record.first_seen,
-        last_seen=record.last_seen,
-        types=Counter(record.types),
-        variants=Counter(record.variants),
-        roles=Counter(record.roles),
-        blocked=set(record.blocked),
-        stories=list(record.stories),
-        recent=list(record.recent),
-        mentions=record.mentions,
-        wikidata=record.wikidata,
-        geonames=record.geonames,
-        lat=record.lat,
-        lon=record.lon,
-        merged_into=record.merged_into,
-        origin=record.origin,
-    )
+    return Entry(**{name: TO_ENTRY.get(name, _as_is)(getattr(record, name)) for name in SHARED_FIELDS})
 
 
 def surname_key(name: str) -> str:

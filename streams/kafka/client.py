@@ -28,19 +28,27 @@ async def publish(settings: Settings, topic: str, items: list[tuple[str, Record 
         await producer.stop()
 
 
-async def read_topic(
-    settings: Settings, topic: str, from_beginning: bool = True, follow: bool = False
-) -> AsyncIterator[tuple[str | None, bytes | None]]:
-    """Every ``(key, value)`` of ``topic`` (a suffix); stops at the end unless ``follow``."""
-    name = settings.topic(topic)
+async def started_reader(settings: Settings) -> AIOKafkaConsumer:
+    """A started consumer of no group (it commits nothing) that can fetch any message a topic accepts; a broker out of
+    reach is :func:`~streams.kafka.admin.unavailable`, the consumer closed first (one that failed to start still holds
+    its client)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False, **consumer_options(settings)
     )
     try:
         await consumer.start()
     except KafkaConnectionError as exc:
-        await consumer.stop()  # a consumer that failed to start still holds its client
+        await consumer.stop()
         raise unavailable(settings, exc) from exc
+    return consumer
+
+
+async def read_topic(
+    settings: Settings, topic: str, from_beginning: bool = True, follow: bool = False
+) -> AsyncIterator[tuple[str | None, bytes | None]]:
+    """Every ``(key, value)`` of ``topic`` (a suffix); stops at the end unless ``follow``."""
+    name = settings.topic(topic)
+    consumer = await started_reader(settings)
     try:
         partitions = await topic_partitions(consumer, name)
         if not partitions:
@@ -94,11 +102,7 @@ async def compacted_state(settings: Settings, topic: str) -> dict[str, bytes]:
 async def latest_values(settings: Settings, topic: str, keys: set[str]) -> dict[str, tuple[bytes | None, int]]:
     """The latest value (None for a tombstone) and partition of each of ``keys`` on ``topic`` (a suffix), read to its end."""
     name = settings.topic(topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        await consumer.start()
-    except KafkaConnectionError as exc:
-        raise unavailable(settings, exc) from exc
+    consumer = await started_reader(settings)
     found: dict[str, tuple[bytes | None, int]] = {}
     try:
         partitions = await topic_partitions(consumer, name)

@@ -18,11 +18,9 @@ import asyncio
 import os
 import shutil
 import sqlite3
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +31,22 @@ from schemas import FeedSource
 from streams import ids
 from streams.config import Settings
 from streams.kafka.admin import ensure_topics
-from streams.kafka.catalogue import changelog_topic
-from streams.kafka.client import publish, read_topic
+from streams.kafka.client import publish
 from tests.conftest import free_port
-from tests.e2e.helpers import OwnBroker, http_get, local_kafka_jars, stack_env, start, stop, wait_for
+from tests.e2e.helpers import (
+    OwnBroker,
+    answer_feed,
+    counted,
+    feed_states,
+    http_get,
+    local_kafka_jars,
+    rss_feed,
+    serve_loopback,
+    stack_env,
+    start,
+    stop,
+    wait_for,
+)
 from tests.e2e.synthetic import PEOPLE, TOWNS, count
 from tests.e2e.test_ops import metric
 from tests.figures import record_figure
@@ -64,28 +74,13 @@ class GrowingFeeds:
             def do_GET(self) -> None:  # noqa: N802
                 number = int(self.path.rsplit("/", 1)[1])
                 shown = server.revealed
-                etag = f'"{shown}"'
-                if self.headers.get("If-None-Match") == etag:
-                    self.send_response(304)
-                    self.send_header("ETag", etag)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = server.body(number, shown)
-                self.send_response(200)
-                self.send_header("ETag", etag)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                answer_feed(self, server.body(number, shown), f'"{shown}"')
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = serve_loopback(Handler)
         self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @staticmethod
     def item(number: int, i: int) -> str:
@@ -96,8 +91,7 @@ class GrowingFeeds:
         )
 
     def body(self, number: int, shown: int) -> bytes:
-        items = "".join(self.item(number, i) for i in range(shown))
-        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {number}</title>{items}</channel></rss>'.encode()
+        return rss_feed(f"Feed {number}", "".join(self.item(number, i) for i in range(shown)))
 
     def url(self, number: int) -> str:
         return f"http://127.0.0.1:{self.port}/feed/{number}"
@@ -125,25 +119,9 @@ def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
         broker.kill()  # its state goes with tmp_path; a SIGKILL is quicker than a clean stop
 
 
-def per_id(settings: Settings, topic: str, key_of: Any) -> Counter[str]:
-    async def collect() -> Counter[str]:
-        return Counter([key_of(orjson.loads(value)) async for _, value in read_topic(settings, topic) if value])
-
-    return asyncio.run(collect())
-
-
 def acknowledged(settings: Settings) -> set[str]:
     """Every article id a saved feed state says was published: the poller saves a state only after its sends were acked."""
-
-    async def collect() -> set[str]:
-        latest: dict[str, bytes] = {}
-        changelog = settings.model_copy(update={"topic_prefix": ""})
-        async for key, value in read_topic(changelog, changelog_topic(settings, "poller", "feed-state")):
-            if key is not None and value is not None:
-                latest[key] = value
-        return {article for value in latest.values() for article in orjson.loads(value).get("recent", {})}
-
-    return asyncio.run(collect())
+    return {article for value in feed_states(settings).values() for article in orjson.loads(value).get("recent", {})}
 
 
 @pytest.mark.timeout(3600)  # three broker restarts of up to 180 s each, the feeds' growth, waits of up to 900 s for the rest
@@ -198,8 +176,8 @@ def test_broker_killed_three_times_loses_no_acknowledged_article(own_broker: Own
     elapsed = time.monotonic() - started
     assert (poller_code, worker_code) == (0, 0), f"exit codes: poller {poller_code}, worker {worker_code}"
     acked = acknowledged(settings)
-    on_topic = per_id(settings, "articles", lambda value: value["id"])
-    enriched = per_id(settings, "enriched", lambda value: value["article"]["id"])
+    on_topic = counted(settings, "articles", lambda value: value["id"])
+    enriched = counted(settings, "enriched", lambda value: value["article"]["id"])
     lost = acked - set(on_topic)
     assert 0 < published[0] and published[-1] < len(expected), f"the kills must land mid-run: {published} of {len(expected)} published"
     assert acked == expected, f"{len(expected - acked)} items never acknowledged"

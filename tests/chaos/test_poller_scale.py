@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,9 @@ import pytest
 from schemas import FeedSource
 from streams.config import Settings
 from streams.kafka.admin import ensure_topics
-from streams.kafka.client import publish, read_topic
+from streams.kafka.client import publish
 from tests.conftest import free_port
-from tests.e2e.helpers import http_get, stack_env, start, stop, wait_for
+from tests.e2e.helpers import answer_feed, counted, http_get, rss_feed, serve_loopback, stack_env, start, stop, wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.kafka]
 
@@ -39,7 +39,7 @@ def feed_body(number: int, version: int) -> bytes:
         f"<description>Notice {i} of invented feed {number}.</description></item>"
         for i in range(version + 1)
     )
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {number}</title>{items}</channel></rss>'.encode()
+    return rss_feed(f"Feed {number}", items)
 
 
 class TrackingServer:
@@ -66,20 +66,7 @@ class TrackingServer:
                     server.log.append((time.monotonic(), number, agent))
                     version = server.version
                 try:
-                    etag = f'"{version}"'
-                    if self.headers.get("If-None-Match") == etag:
-                        self.send_response(304)
-                        self.send_header("ETag", etag)
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    body = feed_body(number, version)
-                    self.send_response(200)
-                    self.send_header("ETag", etag)
-                    self.send_header("Content-Type", "application/rss+xml")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
+                    answer_feed(self, feed_body(number, version), f'"{version}"')
                 finally:
                     with server.lock:
                         server.in_flight[number] -= 1
@@ -87,10 +74,8 @@ class TrackingServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = serve_loopback(Handler)
         self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def polls_since(self, since: float) -> Counter[int]:
         """Requests per feed since ``since``."""
@@ -104,16 +89,6 @@ class TrackingServer:
                 if when >= since:
                     seen.setdefault(number, set()).add(agent)
             return seen
-
-
-async def article_counts(settings: Settings) -> Counter[tuple[str, int]]:
-    import orjson
-
-    counts: Counter[tuple[str, int]] = Counter()
-    async for key, value in read_topic(settings, "articles"):
-        if value is not None:
-            counts[(str(key), int(orjson.loads(value)["revision"]))] += 1
-    return counts
 
 
 @pytest.mark.timeout(1800)  # waits of up to 180, 180, 120, 240 and 180 s, two pollers started and stopped
@@ -188,7 +163,7 @@ def test_two_pollers_share_and_take_over(kafka_settings: Settings, tmp_path: Pat
         expected = N * 3  # versions 1 and 2: items 0, 1 and then 2 of each feed, revision 1 each
 
         def all_items() -> Counter[tuple[str, int]] | None:
-            counts = asyncio.run(article_counts(settings))
+            counts = counted(settings, "articles", lambda value: (str(value["id"]), int(value["revision"])))
             return counts if len(counts) >= expected else None
 
         counts = wait_for("every item of every feed published", all_items, timeout=180, interval=2.0, processes=[pollers["poller-A"]])

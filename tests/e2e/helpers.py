@@ -1,4 +1,5 @@
-"""Real processes and real servers for end-to-end tests: feed server, webhook receiver, the Wirewatch stack."""
+"""Real processes and real servers for end-to-end and chaos tests: loopback feed servers, webhook receiver, the
+Wirewatch stack, the poller's feed states on the broker."""
 
 from __future__ import annotations
 
@@ -10,19 +11,52 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Hashable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.config import Settings
-from streams.kafka.client import topic_partitions
+from streams.kafka.client import compacted_state, read_topic, topic_partitions
+from streams.poll.health import feed_state_topic, table_key
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+K = TypeVar("K", bound=Hashable)
+
+
+def serve_loopback(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """Serve ``handler`` on a free loopback port from a daemon thread (its request threads daemons too: a request
+    left hanging never holds the test process); stop it with ``shutdown()``."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def answer_feed(handler: BaseHTTPRequestHandler, body: bytes, etag: str, content_type: str = "application/rss+xml") -> None:
+    """Answer a feed request as a caching server does: 304 when the client already holds ``etag``, else ``body``."""
+    if handler.headers.get("If-None-Match") == etag:
+        handler.send_response(304)
+        handler.send_header("ETag", etag)  # no Content-Length: a 304 has no body by its status (RFC 9110, 15.4.5)
+        handler.end_headers()
+        return
+    handler.send_response(200)
+    handler.send_header("ETag", etag)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def rss_feed(title: str, items: str) -> bytes:
+    """An RSS 2.0 document titled ``title`` holding ``items`` (``<item>`` elements)."""
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>{items}</channel></rss>'.encode()
 
 
 class FeedServer:
@@ -40,25 +74,14 @@ class FeedServer:
                 if body is None:
                     self.send_error(404)
                     return
-                etag = f'"{hash(body) & 0xFFFFFFFF:x}"'
-                if self.headers.get("If-None-Match") == etag:
-                    self.send_response(304)
-                    self.send_header("ETag", etag)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("ETag", etag)
-                self.send_header("Content-Type", "text/html" if body.lstrip().startswith(b"<!DOCTYPE html") else "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                html = body.lstrip().startswith(b"<!DOCTYPE html")
+                answer_feed(self, body, f'"{hash(body) & 0xFFFFFFFF:x}"', "text/html" if html else "application/rss+xml")
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = serve_loopback(Handler)
         self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -85,9 +108,8 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = serve_loopback(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property
     def ids(self) -> list[str]:
@@ -292,3 +314,33 @@ def reset_group_to_start(settings: Settings, group: str, *topics: str) -> dict[t
             await consumer.stop()
 
     return asyncio.run(reset())
+
+
+def counted(settings: Settings, topic: str, key_of: Callable[[Any], K]) -> Counter[K]:
+    """How often each ``key_of(value)`` occurs on ``topic`` (a suffix), the values JSON-decoded, tombstones passed over."""
+
+    async def collect() -> Counter[K]:
+        return Counter([key_of(orjson.loads(value)) async for _, value in read_topic(settings, topic) if value])
+
+    return asyncio.run(collect())
+
+
+def feed_states(settings: Settings) -> dict[str, bytes]:
+    """The poller's feed-state changelog, latest raw value per feed id (undecodable ones included)."""
+    raw, topic = feed_state_topic(settings)
+    return {table_key(key): value for key, value in asyncio.run(compacted_state(raw, topic)).items()}
+
+
+def write_feed_state(settings: Settings, feed_id: str, value: bytes, partition: int | None = None) -> None:
+    """Put bytes on the feed-state changelog as the poller's table writes them (Faust JSON-encodes table keys)."""
+    _, topic = feed_state_topic(settings)
+
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, key=orjson.dumps(feed_id), value=value, partition=partition)
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())

@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from streams.config import Settings
-from streams.kafka.client import compacted_state
-from streams.poll.health import feed_state_topic, table_key
 from streams.poll.state import FeedState
 from tests.conftest import FIXTURES, free_port
-from tests.e2e.helpers import FeedServer, cli, http_get, stack_env, start, stop, wait_for
+from tests.e2e.helpers import FeedServer, cli, feed_states, http_get, stack_env, start, stop, wait_for, write_feed_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 
 def changelog(settings: Settings) -> dict[str, FeedState]:
-    raw, topic = feed_state_topic(settings)
-    return {table_key(key): FeedState.loads(value) for key, value in asyncio.run(compacted_state(raw, topic)).items()}
-
-
-def write_state(settings: Settings, state: FeedState) -> None:
-    """Write a feed's state to the changelog as the poller's table does (Faust JSON-encodes table keys)."""
-    raw, topic = feed_state_topic(settings)
-
-    async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, key=orjson.dumps(state.source.id), value=state.dumps())
-        finally:
-            await producer.stop()
-
-    asyncio.run(go())
+    return {key: FeedState.loads(value) for key, value in feed_states(settings).items()}
 
 
 def feed_rows(port: int) -> dict[str, dict[str, Any]]:
@@ -108,7 +88,8 @@ def test_worker_dashboard_shows_feed_health_polled_by_another_host(kafka_setting
 
             # the view follows Kafka while the worker runs: a newer state, then a removed feed
             state = changelog(kafka_settings)[rows[valley]["id"]]
-            write_state(kafka_settings, state.model_copy(update={"last_status": "error", "error_count": 3, "items_seen": 7}))
+            changed = state.model_copy(update={"last_status": "error", "error_count": 3, "items_seen": 7})
+            write_feed_state(kafka_settings, changed.source.id, changed.dumps())
             wait_for("the newer state on the dashboard", lambda: feed_rows(worker_port)[valley]["error_count"] == 3, 60, processes=[worker])
             assert feed_rows(worker_port)[valley]["items_seen"] == 7
             assert cli(worker_env, "feeds", "remove", login).returncode == 0

@@ -6,23 +6,22 @@ import asyncio
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from schemas import DeadLetter, FeedSource, decode
 from streams import ids
 from streams.config import Settings
 from streams.kafka.admin import ensure_topics
-from streams.kafka.client import compacted_state, publish, read_topic
-from streams.poll.health import feed_state_topic, table_key
+from streams.kafka.client import publish, read_topic
+from streams.poll.health import feed_state_topic
 from streams.poll.state import FeedState
 from tests.conftest import FIXTURES, free_port
-from tests.e2e.helpers import FeedServer, cli, http_get, stack_env, start, stop, wait_for
+from tests.e2e.helpers import FeedServer, cli, feed_states, http_get, serve_loopback, stack_env, start, stop, wait_for, write_feed_state
 from tests.figures import record_figure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
@@ -36,35 +35,14 @@ LINKS_FEED = (
 )
 
 
-def states(settings: Settings) -> dict[str, bytes]:
-    """The poller's feed-state changelog, latest raw value per feed id (undecodable ones included)."""
-    raw, topic = feed_state_topic(settings)
-    return {table_key(key): value for key, value in asyncio.run(compacted_state(raw, topic)).items()}
-
-
 def decoded(settings: Settings) -> dict[str, FeedState | None]:
     out: dict[str, FeedState | None] = {}
-    for key, value in states(settings).items():
+    for key, value in feed_states(settings).items():
         try:
             out[key] = FeedState.loads(value)
         except ValueError:
             out[key] = None
     return out
-
-
-def write_raw_state(settings: Settings, key: str, value: bytes, partition: int) -> None:
-    """Put bytes on the changelog as the poller's table would have written them (a JSON-encoded key)."""
-    raw, topic = feed_state_topic(settings)
-
-    async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, key=orjson.dumps(key), value=value, partition=partition)
-        finally:
-            await producer.stop()
-
-    asyncio.run(go())
 
 
 def dead_letters(settings: Settings) -> list[DeadLetter]:
@@ -113,7 +91,7 @@ def test_undecodable_states_are_dead_lettered_and_replaced_never_a_stop(kafka_se
         broken["next_check"] = None
         corrupt = {"valley": b"\x00\xffnot json at all", "links": orjson.dumps(broken), "third": b'{"schema_version": 99}'}
         for name, value in corrupt.items():
-            write_raw_state(kafka_settings, keys[name], value, partitions[name])
+            write_feed_state(kafka_settings, keys[name], value, partitions[name])
         # the registry entry of one of them changes while its state is undecodable (the registry agent's path)
         asyncio.run(publish(kafka_settings, "feeds", [(keys["third"], FeedSource(id=keys["third"], url=urls["third"], title="Third"))]))
         started = time.monotonic()
@@ -176,10 +154,8 @@ class HangingFeed:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = serve_loopback(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/feed.xml"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.release.set()

@@ -22,7 +22,7 @@ from streams.poll.parserpool import ParserPool
 from streams.poll.state import FeedState
 from streams.poll.steps import poll_feed
 from tests.figures import record_figure
-from tests.loopback import serve
+from tests.loopback import documents_server, serve
 
 FEED = (Path(__file__).resolve().parent.parent / "fixtures" / "valley-news.xml").read_bytes()
 CANARY_HOST = "127.0.0.1"  # the internal service nothing may reach
@@ -248,16 +248,8 @@ def utf16(body: bytes) -> bytes:
 @pytest.fixture
 async def documents() -> AsyncIterator[tuple[dict[str, bytes], str]]:
     """A 'public' server that serves whatever bytes a test puts in the dict, by name."""
-    bodies: dict[str, bytes] = {}
-
-    async def handle(request: web.Request) -> web.Response:
-        return web.Response(body=bodies[request.match_info["name"]], content_type="application/xml")
-
-    app = web.Application()
-    app.router.add_get("/{name}", handle)
-    runner, port = await serve(app, PUBLIC_HOST)
-    yield bodies, f"http://{PUBLIC_HOST}:{port}"
-    await runner.cleanup()
+    async with documents_server(PUBLIC_HOST, "application/xml") as served:
+        yield served
 
 
 async def test_xml_bombs_and_xxe_are_refused(documents: tuple[dict[str, bytes], str], tmp_path: Path) -> None:

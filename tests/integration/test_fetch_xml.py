@@ -22,7 +22,7 @@ from streams.poll.state import FeedState
 from streams.poll.steps import poll_feed
 from tests.figures import record_figure
 from tests.integration.test_fetch_security import BILLION_LAUGHS, quadratic_blowup, xxe
-from tests.loopback import serve
+from tests.loopback import documents_server, serve
 
 HOST = "127.0.0.2"
 MB = 1024 * 1024
@@ -65,16 +65,9 @@ def memory_kb(pid: int, field: str) -> int:
 
 @pytest.fixture
 async def documents() -> AsyncIterator[tuple[dict[str, bytes], str]]:
-    bodies: dict[str, bytes] = {}
-
-    async def handle(request: web.Request) -> web.Response:
-        return web.Response(body=bodies[request.match_info["name"]], content_type="application/rss+xml")
-
-    app = web.Application()
-    app.router.add_get("/{name}", handle)
-    runner, port = await serve(app, HOST)
-    yield bodies, f"http://{HOST}:{port}"
-    await runner.cleanup()
+    """A feed server that serves whatever bytes a test puts in the dict, by name."""
+    async with documents_server(HOST, "application/rss+xml") as served:
+        yield served
 
 
 async def test_bombs_are_refused_in_every_encoding(documents: tuple[dict[str, bytes], str], tmp_path: Path) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -11,10 +14,13 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas import FeedSource, decode
 from streams.config import Settings
+from streams.deliver.replay import read_alerts
+from streams.errors import BrokerUnavailable
 from streams.kafka.admin import ensure_topics
 from streams.kafka.catalogue import TOPIC_NAMES
-from streams.kafka.client import compacted_state, publish, read_topic
+from streams.kafka.client import compacted_state, latest_values, publish, read_topic
 from streams.kafka.sizes import FRAMING_BYTES
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.kafka
 
@@ -73,3 +79,17 @@ async def test_registry_round_trip_with_tombstone(kafka_settings: Settings) -> N
     assert decode(FeedSource, state["f3"]).title == "renamed"
     seen = [key async for key, _ in read_topic(kafka_settings, "feeds")]
     assert len(seen) == 7
+
+
+READERS: dict[str, Callable[[Settings], Awaitable[Any]]] = {
+    "read_topic": lambda settings: anext(read_topic(settings, "articles")),
+    "latest_values": lambda settings: latest_values(settings, "feeds", {"feed-1"}),
+    "read_alerts": lambda settings: read_alerts(settings, datetime.now(UTC)),
+}
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+async def test_every_plain_reader_names_a_broker_out_of_reach(reader: str) -> None:
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")  # a loopback port nothing listens on
+    with pytest.raises(BrokerUnavailable, match=f"cannot reach Kafka at {settings.kafka_bootstrap}"):
+        await READERS[reader](settings)
