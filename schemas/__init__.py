@@ -3,6 +3,7 @@
 from schemas.records import (
     SCHEMA_VERSION,
     Alert,
+    AlertAck,
     Article,
     DeadLetter,
     DecodeError,
@@ -27,6 +28,7 @@ from schemas.records import (
 __all__ = [
     "SCHEMA_VERSION",
     "Alert",
+    "AlertAck",
     "Article",
     "DeadLetter",
     "DecodeError",

@@ -10,6 +10,7 @@ import orjson
 from schemas.records import (
     SCHEMA_VERSION,
     Alert,
+    AlertAck,
     Article,
     DeadLetter,
     DestinationState,
@@ -40,6 +41,7 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "destinations": DestinationState,
     "eventgroups": Event,
     "entities": EntityRecord,
+    "acks": AlertAck,
 }
 
 #: payloads sent to receivers that are not topic values (a digest webhook's body)

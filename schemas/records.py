@@ -301,6 +301,16 @@ class DestinationState(Record):
     since: datetime
 
 
+class AlertAck(Record):
+    """An analyst's acknowledgement of an alert (``wirewatch.acks``, compacted, keyed by alert id; a tombstone withdraws it)."""
+
+    alert_id: str
+    acknowledged: datetime
+    #: where it was given: ``cli`` or ``dashboard``
+    by: Literal["cli", "dashboard"]
+    note: str = Field("", max_length=500)
+
+
 class DeadLetter(Record):
     """A message that could not be processed, with where it came from and why.
 

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = Field(5, ge=0, description="Redirects followed per request at most.")
     fetch_concurrency: int = Field(32, ge=1, description="Feeds fetched at once per poller process.")
     fetch_per_host: int = Field(2, ge=1, description="Requests open at once to one host (politeness limit).")
+    import_concurrency: int = Field(
+        8, ge=1, le=64, description="Feeds `feeds import` checks at once (each host also gets at most fetch_per_host)."
+    )
+    import_max_feeds: int = Field(
+        2_000,
+        ge=1,
+        description="Feeds one `feeds import` file may hold; a bigger file is refused whole (split it, or raise this).",
+    )
     poll_broken_after_errors: int = Field(10, ge=1, description="Consecutive errors that mark a feed broken (it stays registered).")
     fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

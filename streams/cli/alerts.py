@@ -66,6 +66,26 @@ def alerts(ctx: click.Context, since: str, limit: int, as_json: bool, wide: bool
         console.print(f"[red]{len(disabled)} destination(s) disabled after 410 Gone[/]: see 'wirewatch destinations'")
 
 
+@alerts.command("ack")
+@click.argument("alert_ids", nargs=-1, required=True)
+@click.option("--note", default="", help="Why (at most 500 characters), kept with the acknowledgement.")
+@click.option("--undo", is_flag=True, help="Withdraw the acknowledgements instead (a tombstone).")
+def alerts_ack(alert_ids: tuple[str, ...], note: str, undo: bool) -> None:
+    """Acknowledge alerts by id (on the compacted topic wirewatch.acks; the dashboard shows them as seen)."""
+    from streams.alert.actions import make_ack
+    from streams.cli.common import fail
+    from streams.errors import InputError
+    from streams.kafka.client import publish
+
+    try:
+        acks = [make_ack(alert_id, "cli", note) for alert_id in alert_ids]
+    except InputError as exc:
+        fail(str(exc))
+    run_async(publish(get_settings(), "acks", [(ack.alert_id, None if undo else ack) for ack in acks]))
+    for ack in acks:
+        out.print(f"{'withdrew the acknowledgement of' if undo else 'acknowledged'} alert {ack.alert_id}")
+
+
 @alerts.command("replay")
 @click.option("--since", required=True, help="Re-send alerts detected since: 30m, 2h, 7d, 1w or an ISO date.")
 @click.option("--to", "destination", required=True, help="https://..., slack:https://..., mailto:a@x, file:PATH or console.")

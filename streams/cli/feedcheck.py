@@ -45,12 +45,12 @@ async def check_urls(urls: list[str], pick: set[int] | None, settings: Settings)
     parser = ParserPool(settings.parse_timeout_seconds, 1, settings.parse_max_memory_mb)
     try:
         async with Fetcher(settings) as fetcher:
-            for url, outcome in zip(urls, await asyncio.gather(*(_check(url, fetcher, parser) for url in urls)), strict=True):
+            for url, outcome in zip(urls, await asyncio.gather(*(check_one(url, fetcher, parser) for url in urls)), strict=True):
                 if isinstance(outcome, Exception):
                     _problem(url, outcome, report)
                 elif outcome.is_page:
                     chosen = _show_page(outcome, pick, report)
-                    picked = await asyncio.gather(*(_check(found, fetcher, parser) for found in chosen))
+                    picked = await asyncio.gather(*(check_one(found, fetcher, parser) for found in chosen))
                     for found, result in zip(chosen, picked, strict=True):
                         _feed(found, result, report)
                 else:
@@ -60,7 +60,8 @@ async def check_urls(urls: list[str], pick: set[int] | None, settings: Settings)
     return report
 
 
-async def _check(url: str, fetcher: Fetcher, parser: ParserPool) -> FeedCheck | Exception:
+async def check_one(url: str, fetcher: Fetcher, parser: ParserPool) -> FeedCheck | Exception:
+    """One URL checked: what it is, or the fetch or feed error that says why it is no feed."""
     try:
         return await check_feed(url, fetcher, parser)
     except (FetchError, FeedError) as exc:
@@ -76,9 +77,13 @@ def _feed(url: str, outcome: FeedCheck | Exception, report: CheckReport) -> None
     report.feeds.append((url, outcome.title))
 
 
+def problem_text(exc: Exception) -> str:
+    """The precise problem, as typed (no markup): the message and, for a fetch, its stable kind."""
+    return f"{exc} ({exc.kind})" if isinstance(exc, FetchError) else str(exc)
+
+
 def _problem(url: str, exc: Exception, report: CheckReport) -> None:
-    kind = f" ({exc.kind})" if isinstance(exc, FetchError) else ""
-    console.print(f"[red]error:[/] {escape(shown_url(url))}: {escape(str(exc))}{kind}; not added", soft_wrap=True)
+    console.print(f"[red]error:[/] {escape(shown_url(url))}: {escape(problem_text(exc))}; not added", soft_wrap=True)
     report.failed = True
 
 

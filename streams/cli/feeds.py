@@ -85,18 +85,39 @@ def feeds_add(
 
 @feeds.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def feeds_import(path: Path) -> None:
-    """Add every feed of an OPML or YAML file (the YAML keys: docs/rules.md)."""
+@click.option(
+    "--check/--no-check",
+    default=True,
+    help="Check each feed first as `feeds add` does (a few at a time, politely per host): only those that answer as a "
+    "feed are added (exit 1 when any is not); --no-check adds every one unchecked.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines (one object per entry of the file).")
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
+def feeds_import(path: Path, check: bool, as_json: bool, wide: bool) -> None:
+    """Add every feed of an OPML or YAML file (the YAML keys: docs/rules.md), checked first, with a summary table."""
+    from streams.cli.feedimport import check_plan, json_rows, print_summary, read_list
     from streams.errors import RegistryError
     from streams.kafka.client import publish
-    from streams.poll.feedlist import parse_registry_file
 
+    settings = get_settings()
     try:
-        sources = parse_registry_file(path.read_text("utf-8"))
-    except (RegistryError, OSError, UnicodeDecodeError) as exc:
+        plan = read_list(path, settings)
+    except (RegistryError, OSError) as exc:
         fail(f"{path}: {exc}")
-    run_async(publish(get_settings(), "feeds", [(source.id, source) for source in sources]))
-    out.print(f"imported {len(sources)} feed(s) from {path}")
+    if check:
+        sources = run_async(check_plan(plan, settings))
+    else:
+        sources = plan.sources
+        for row in plan.rows:
+            row.added = row.outcome != "duplicate"
+    if sources:
+        run_async(publish(settings, "feeds", [(source.id, source) for source in sources]))
+    if as_json:
+        print_json(json_rows(plan))
+    else:
+        print_summary(plan, path, wide)
+    if any(not row.added and row.outcome != "duplicate" for row in plan.rows):
+        sys.exit(1)
 
 
 @feeds.command("remove")

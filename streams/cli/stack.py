@@ -26,7 +26,9 @@ from streams.cli import sampleserver
 from streams.cli.common import marked
 from streams.config import ROOT, Settings, get_settings
 from streams.kafka.admin import delete_topics, ensure_topics
-from streams.kafka.client import publish, read_topic
+from streams.kafka.client import compacted_state, publish, read_topic
+from streams.poll.health import feed_state_topic
+from streams.poll.notices import FeedNotices
 
 
 @dataclass
@@ -147,11 +149,31 @@ async def count_topic(settings: Settings, topic: str, counts: Counts, console: C
             counts.dead_letters += 1
 
 
+async def feed_notices(settings: Settings, console: Console) -> None:
+    """One console line per feed when it starts failing and when it works again (the poller's feed-state changelog).
+
+    The feeds failing now are named first (a restart says again what is still broken); then the changelog is
+    followed from its end, so a feed that failed and recovered in an earlier run says nothing."""
+    raw, topic = feed_state_topic(settings)
+    notices = FeedNotices()
+
+    def say(line: str | None) -> None:
+        if line is not None:
+            console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] [yellow]{escape(line)}[/]", soft_wrap=True)
+
+    for feed, current in (await compacted_state(raw, topic)).items():
+        say(notices.update(feed, current))
+    async for key, value in read_topic(raw, topic, from_beginning=False, follow=True):
+        say(notices.update(key, value))
+
+
 async def _watch(
     settings: Settings, processes: list[subprocess.Popen[bytes]], console: Console, until: float | None, expected_articles: int | None
 ) -> Counts:
     counts = Counts()
     followers = [asyncio.create_task(count_topic(settings, topic, counts, console)) for topic in ("enriched", "alerts", "deadletter")]
+    if until is None:  # `wirewatch run`: the operator's own feeds may fail, and this console is where they look
+        followers.append(asyncio.create_task(feed_notices(settings, console)))
     last = ""
     try:
         while True:

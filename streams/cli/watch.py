@@ -97,6 +97,36 @@ def watch_remove(rule_id: str) -> None:
     out.print(f"removed rule {rule_id}")
 
 
+@watch.command("disable")
+@click.argument("rule_id")
+def watch_disable(rule_id: str) -> None:
+    """Keep a rule but raise no alert from it (by rule id or a unique start of one)."""
+    _switch(rule_id, False)
+
+
+@watch.command("enable")
+@click.argument("rule_id")
+def watch_enable(rule_id: str) -> None:
+    """Raise alerts from a disabled rule again."""
+    _switch(rule_id, True)
+
+
+def _switch(rule_id: str, enabled: bool) -> None:
+    from schemas import WatchRule, decode
+    from streams.alert.actions import find_rule, with_enabled
+    from streams.errors import InputError
+    from streams.kafka.client import compacted_state, publish
+
+    settings = get_settings()
+    rules = {key: decode(WatchRule, value) for key, value in run_async(compacted_state(settings, "rules")).items()}
+    try:
+        rule = with_enabled(find_rule(rules, rule_id), enabled)
+    except InputError as exc:
+        fail(str(exc))
+    run_async(publish(settings, "rules", [(rule.id, rule)]))
+    out.print(f"{'enabled' if enabled else 'disabled'} rule {rule.id} ({rule.entity.name!r}, {rule.kind})")
+
+
 @watch.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option("--wide", is_flag=True, help=WIDE_HELP)
@@ -128,7 +158,7 @@ def watch_list(as_json: bool, wide: bool) -> None:
     rows = [
         [
             rule.id if wide else rule.id[:12],
-            rule.kind,
+            rule.kind if rule.enabled else f"{rule.kind} (off)",
             escape(rule.entity.name),
             escape(", ".join(rule.entity.aliases)),
             rule.entity.type or "",

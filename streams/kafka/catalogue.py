@@ -86,6 +86,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         ("every worker",),
     ),  # fmt: skip
     TopicSpec(
+        "acks",
+        "alert id",
+        "AlertAck",
+        "alerts an analyst acknowledged; a tombstone withdraws one",
+        True,
+        ("cli", "dashboard"),
+        ("dashboard",),
+    ),  # fmt: skip
+    TopicSpec(
         "eventgroups",
         "PLOVER type, place and day",
         "Event",

@@ -217,6 +217,8 @@ blockquote.evidence { margin: 0 0 .2rem; } mark { background: #ffe58a; }
 .spark { color: #1f6feb; }
 .status-broken, .note { color: #b42318; font-weight: 600; } .status-error { color: #b54708; }
 .empty { color: #888; } .grid { display: flex; gap: 2rem; flex-wrap: wrap; }
+.ok { color: #067647; font-weight: 600; } .problem { color: #b42318; font-weight: 600; } .acked { color: #555; }
+form { margin: .3rem 0; } label { margin-right: .5rem; }
 """
 
 SCRIPT = """
@@ -292,7 +294,8 @@ PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{style}</style></head>
 <body>
-<h1>Wirewatch</h1><p>rendered {now}<span id="refreshed"></span>; figures refresh every 5 s</p>
+<h1>Wirewatch</h1><p>rendered {now}<span id="refreshed"></span>; figures refresh every 5 s;
+<a href="manage">add feeds and watches, acknowledge alerts</a></p>
 <h2>Recent alerts ({alert_count})</h2>
 <table id="alerts"><tr><th>detected</th><th>entity</th><th>evidence and article</th><th>latency</th></tr>{alerts}</table>
 <div class="grid">

@@ -146,7 +146,7 @@ def test_cli_add_import_and_list_health(kafka_settings: Settings, tmp_path: Path
         refused = runner.invoke(main, ["feeds", "add", "file:///etc/passwd"])
         assert refused.exit_code == 2 and "only http(s)" in refused.output
         (tmp_path / "subs.opml").write_text(OPML)
-        imported = runner.invoke(main, ["feeds", "import", str(tmp_path / "subs.opml")])
+        imported = runner.invoke(main, ["feeds", "import", str(tmp_path / "subs.opml"), "--no-check"])
         assert imported.exit_code == 0 and "imported 3 feed(s)" in imported.output
 
         registry = asyncio.run(compacted_state(kafka_settings, "feeds"))

@@ -121,3 +121,24 @@ def test_a_javascript_link_is_shown_as_text() -> None:
 
 def test_only_health_and_ready_are_open_without_the_token() -> None:
     assert frozenset({"/health", "/ready"}) == OPEN_PATHS
+
+
+def test_manage_forms_need_this_origin_and_the_page_token() -> None:
+    from streams.web.manage import csrf_refusal, csrf_token
+
+    token = csrf_token("secret")
+    assert token == csrf_token("secret") != csrf_token("other") and "secret" not in token
+    host = "127.0.0.1:8088"
+    assert csrf_refusal(host, f"http://{host}", None, token, token) is None
+    assert csrf_refusal(host, None, "same-origin", token, token) is None  # no Origin, but the browser says same-origin
+    refused = [
+        csrf_refusal(host, "http://evil.example", "cross-site", token, token),
+        csrf_refusal(host, "null", None, token, token),  # a sandboxed frame or a no-referrer page
+        csrf_refusal(host, "http://127.0.0.1:9999", None, token, token),  # another port is another origin
+        csrf_refusal(host, None, "cross-site", token, token),
+        csrf_refusal(host, None, None, token, token),
+        csrf_refusal(None, f"http://{host}", None, token, token),
+        csrf_refusal(host, f"http://{host}", None, None, token),
+        csrf_refusal(host, f"http://{host}", None, "0" * 64, token),
+    ]
+    assert all(refused), refused
