@@ -1,4 +1,4 @@
-"""Enrich agent: articles to canonical entities and PLOVER events on wirewatch.enriched, .mentions and .events."""
+"""Enrich agent: articles to canonical entities and PLOVER events; each enriched article goes to the story stage."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import logging
 from typing import Any
 
 from agents.common import Outbox, decode_or_dead_letter, health, nlp_executor, resources, rulebook, send_dead_letter, settings
-from schemas import Article, encode
+from schemas import Article, StoryWork, encode
 from streams.enrich.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
 from streams.enrich.step import enrich_articles
 from streams.kafka.apps import worker_app
-from streams.kafka.topology import articles_topic, enriched_topic, events_topic, mentions_topic
+from streams.kafka.topology import articles_topic, events_topic, story_work_topic
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # a contiguous run of acknowledged offsets (streams/kafka/transport.py), so a batch finished early never commits another's.
 @worker_app.agent(articles_topic, concurrency=settings.enrich_concurrency)
 async def enrich(stream):  # type: ignore[no-untyped-def]
-    """Articles → canonical entities and events → ``wirewatch.enriched``, ``wirewatch.mentions``, ``wirewatch.events``."""
+    """Articles → canonical entities and events → ``wirewatch.storywork`` (the story stage publishes enriched and mentions), ``.events``."""
     loop = asyncio.get_running_loop()
     async for events in stream.take_events(settings.enrich_batch_size, within=settings.enrich_batch_seconds):
         # Waiting inside the loop, not before it: a topic is only subscribed once its stream is iterated, and
@@ -38,9 +38,9 @@ async def enrich(stream):  # type: ignore[no-untyped-def]
             results = await _enrich_or_split(loop, nlp, decoded)
             outbox = Outbox()
             for result in results:
-                await outbox.send(enriched_topic, result.item.article.id, encode(result.item))
-                for mention in result.mentions:
-                    await outbox.send(mentions_topic, mention.entity_id, encode(mention))
+                # one message per article: the story stage adds the story id and publishes the article and its mentions
+                work = StoryWork(kind="article", article_id=result.item.article.id, item=result.item, mentions=result.mentions)
+                await outbox.send(story_work_topic, result.item.article.id, encode(work))
                 for key_event in result.item.events:
                     await outbox.send(events_topic, key_event.id, encode(key_event))
                     EVENTS.labels(key_event.type).inc()

@@ -112,6 +112,8 @@ class EnrichedArticle(Record):
     events: list[Event] = Field(default_factory=list)
     model: str
     enriched: datetime
+    #: the story the article belongs to across outlets (set by the story stage; None before it)
+    story_id: str | None = None
 
 
 class Mention(Record):
@@ -140,6 +142,8 @@ class Mention(Record):
     confidence: float | None = None
     # ids of the other entities in the same article (co_mention rules)
     co_entity_ids: list[str] = Field(default_factory=list)
+    #: the story of the article across outlets (set by the story stage); alerts count stories, not copies
+    story_id: str | None = None
 
 
 class WatchedEntity(Record):
@@ -155,7 +159,7 @@ class WatchRule(Record):
     """A watch rule (``wirewatch.rules``, keyed by rule id; a tombstone removes it)."""
 
     id: str
-    kind: Literal["new_mention", "mention", "spike", "event", "co_mention"] = "new_mention"
+    kind: Literal["new_mention", "mention", "spike", "event", "co_mention", "breaking"] = "new_mention"
     entity: WatchedEntity
     lookback_days: int | None = None
     destinations: list[str] = Field(default_factory=list)
@@ -164,6 +168,7 @@ class WatchRule(Record):
     min_confidence: float | None = Field(None, ge=0, le=1)
     min_sources: int = Field(1, ge=1)
     # spike: stories in the last window against the baseline period before it; then quiet for the cooldown
+    # breaking: a story's new sources in the last window against its own baseline (same fields; name "*" = any story)
     spike_window_minutes: int = Field(60, ge=15)
     spike_baseline_hours: int = Field(168, ge=1)
     spike_sensitivity: float = Field(3.0, gt=0)
@@ -209,6 +214,120 @@ class Alert(Record):
     destinations: list[str] = Field(default_factory=list)
     # the rule's digest period: push destinations get it in a summary instead of one by one
     digest: Literal["hourly", "daily"] | None = None
+
+
+class StoryEntity(Record):
+    """An entity a story names, with how many of its articles name it."""
+
+    id: str
+    name: str
+    articles: int
+
+
+class Story(Record):
+    """A story across outlets (``wirewatch.stories``, compacted, keyed by story id): the latest state of each story."""
+
+    id: str
+    #: the most central title of the story's articles, and that article
+    headline: str
+    url: str
+    article_id: str
+    first_seen: datetime
+    last_seen: datetime
+    article_count: int
+    source_count: int
+    #: the first sources (hosts) that carried it, at most 20
+    sources: list[str] = Field(default_factory=list)
+    top_entities: list[StoryEntity] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    #: new: under an hour old; growing: the last hour's articles at least twice the story's earlier hourly rate;
+    #: fading: no article for 6 hours or under half that rate; steady otherwise
+    lifecycle: Literal["new", "growing", "steady", "fading"]
+    #: articles in the hour up to last_seen
+    velocity: int = 0
+    #: articles per hour over the 24 hours up to last_seen, oldest first
+    per_hour: list[int] = Field(default_factory=list)
+
+
+class StoryCandidate(Record):
+    """A story carrying a key: the summed weight of its articles there and its size, centroid norm and last time."""
+
+    story: str
+    weight: float
+    size: int
+    norm: float
+    last: float
+
+
+class StoryKeyAnswer(Record):
+    """What one candidate key answers a probing article: the stories carrying it and how many stories that is."""
+
+    key: str
+    spread: int = 0
+    candidates: list[StoryCandidate] = Field(default_factory=list)
+
+
+class StoryKeyMessage(Record):
+    """To one candidate key (``wirewatch.storykeys``, keyed by the key): a probe, a registration or a sweep."""
+
+    kind: Literal["probe", "register", "sweep"]
+    key: str
+    article_id: str = ""
+    #: probe: the story the article would open; register: the story it belongs to
+    story_id: str = ""
+    weight: float = 0.0
+    #: the article's time (unix seconds); for a sweep, the newest time this partition has seen
+    time: float = 0.0
+    #: register: the story's size, centroid norm and last article time
+    size: int = 1
+    norm: float = 1.0
+    last: float = 0.0
+
+
+class StoryWork(Record):
+    """An article waiting for its story, or one key's answer to it (``wirewatch.storywork``, keyed by article id)."""
+
+    kind: Literal["article", "answer", "sweep"]
+    article_id: str = ""
+    item: EnrichedArticle | None = None
+    mentions: list[Mention] = Field(default_factory=list)
+    answer: StoryKeyAnswer | None = None
+    time: float = 0.0
+
+
+class StoryArticleEntity(Record):
+    """An entity of an article as the story stage keeps it."""
+
+    id: str
+    name: str
+    watched: bool = False
+
+
+class StoryArticle(Record):
+    """What a story keeps of one of its articles."""
+
+    id: str
+    title: str
+    url: str
+    feed_id: str
+    source: str
+    time: float
+    language: str
+    entities: list[StoryArticleEntity] = Field(default_factory=list)
+    published: datetime | None = None
+    fetched: datetime | None = None
+
+
+class StoryUpdate(Record):
+    """One more article for a story (``wirewatch.storyupdates``, keyed by story id), or a sweep of the partition."""
+
+    kind: Literal["article", "sweep"] = "article"
+    story_id: str = ""
+    opened: bool = False
+    article: StoryArticle | None = None
+    #: the article's unit vector over its keys (what the centroid adds and the keys register)
+    vector: dict[str, float] = Field(default_factory=dict)
+    time: float = 0.0
 
 
 class DigestItem(Record):

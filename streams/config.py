@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         "(0: only feeds added with --fulltext).",
     )
 
+    # Stories
+    story_window_hours: int = Field(
+        72, ge=1, le=24 * 30, description="How long the story stage remembers an article, a key and a story (its state is bounded by it)."
+    )
+    story_sweep_seconds: float = Field(
+        600.0, gt=0, description="How often each worker asks the story agents to drop what fell out of the story window."
+    )
+
     # Alerts
     new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
     alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to.")

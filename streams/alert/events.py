@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import Alert, Event, WatchRule
 from streams import ids
-from streams.alert import stories
 from streams.enrich import fingerprint
 from streams.kafka.tablevalue import TableValue
 
 MAX_CLUSTERS = 50  # distinct events remembered per type, place and day
+MAX_COPIES = 20  # article and event ids remembered per event
 MAX_WORDS = 60  # sentence words kept per event for the wording comparison
 #: word overlap (Jaccard) at or above which two sentences of one type, place and day report the same event: a lightly
 #: edited copy keeps most words; a second outlet's own sentence about the same attack shares the key ones
@@ -111,8 +111,8 @@ def evaluate_event(group: EventGroup | None, event: Event, rules: list[WatchRule
         cluster = clusters[index]
         cluster = cluster.model_copy(
             update={
-                "article_ids": [*cluster.article_ids, event.article_id][-stories.MAX_COPIES :],
-                "event_ids": [*cluster.event_ids, event.id][-stories.MAX_COPIES :],
+                "article_ids": [*cluster.article_ids, event.article_id][-MAX_COPIES:],
+                "event_ids": [*cluster.event_ids, event.id][-MAX_COPIES:],
             }
         )
     alerts: list[Alert] = []

@@ -93,8 +93,9 @@ def make_rule(
     entity = WatchedEntity(name=" ".join(name.split()), aliases=aliases, type=entity_type, wikidata=wikidata)
     if kind == "co_mention" and not other:
         raise RuleError("a co_mention rule needs the other entity ('other', --with)")
-    if kind in ("spike", "event") and (options.get("min_sources") or 1) > 1:
-        # a spike counts new stories as they start (one source each); event copies are not grouped into stories
+    if kind in ("spike", "event", "breaking") and (options.get("min_sources") or 1) > 1:
+        # a spike counts new stories as they start (one source each); event copies are not grouped into stories;
+        # a breaking rule counts the sources joining a story (spike_min_mentions)
         raise RuleError(f"min_sources applies to mention, new_mention and co_mention rules, not to {kind}")
     second = WatchedEntity.model_validate(other) if other else None
     extra = () if second is None else (" ".join(second.name.casefold().split()), second.type or "")
@@ -118,6 +119,11 @@ def describe(rule: WatchRule) -> str:
     parts: list[str] = []
     if rule.kind == "new_mention" and rule.lookback_days:
         parts.append(f"look-back {rule.lookback_days} d")
+    if rule.kind == "breaking":
+        parts.append(
+            f"{'any story' if rule.entity.name == '*' else 'stories naming it'}: ≥{rule.spike_min_mentions} new sources and "
+            f"×{rule.spike_sensitivity:g} its pace in {rule.spike_window_minutes} min (cooldown {rule.cooldown_minutes} min)"
+        )
     if rule.kind == "spike":
         parts.append(
             f"≥{rule.spike_min_mentions} and ×{rule.spike_sensitivity:g} baseline in {rule.spike_window_minutes} min "

@@ -54,9 +54,17 @@ class Enriched:
     mentions: list[Mention]
 
 
+def analysed_text(article: Article) -> str:
+    """The text entities are found in: the article's text, or its title when it has none (a title-only feed item).
+
+    Entity offsets point into this text, so for a title-only article they point into the title.
+    """
+    return article.text or article.title
+
+
 def enrich_articles(nlp: Any, articles: list[Article], watchlist: Watchlist | None, batch_size: int = 16) -> list[Enriched]:
     """Entities of every article through one ``nlp.pipe`` pass (the code path ``wirewatch extract`` shares)."""
-    texts = [article.text for article in articles]
+    texts = [analysed_text(article) for article in articles]
     extractions = extract_texts(nlp, texts, watchlist, batch_size, [article.id for article in articles])
     now = utcnow()
     model = str(nlp.meta.get("wirewatch_name") or nlp.meta.get("name", "spacy"))
@@ -70,7 +78,8 @@ def enrich_articles(nlp: Any, articles: list[Article], watchlist: Watchlist | No
 def mentions_of(item: EnrichedArticle, extraction: Extraction) -> list[Mention]:
     """One Mention per canonical entity of an enriched article, with its first sentence."""
     article = item.article
-    story_sketch = sketch(article.title, article.text)  # story grouping of the alert agent (streams/alert/stories.py)
+    text = analysed_text(article)
+    story_sketch = sketch(article.title, article.text)  # a near-duplicate sketch consumers may use (not the story stage)
     mentions = []
     for entity in item.entities:
         if not entity.mentions:
@@ -89,8 +98,8 @@ def mentions_of(item: EnrichedArticle, extraction: Extraction) -> list[Mention]:
                 feed_id=article.feed_id,
                 url=article.url,
                 title=article.title,
-                sentence=article.text[s_start:s_end].strip(),
-                sentence_start=s_start + (len(article.text[s_start:s_end]) - len(article.text[s_start:s_end].lstrip())),
+                sentence=text[s_start:s_end].strip(),
+                sentence_start=s_start + (len(text[s_start:s_end]) - len(text[s_start:s_end].lstrip())),
                 start=first.start,
                 end=first.end,
                 published=article.published,

@@ -1,0 +1,116 @@
+"""One candidate key's recent stories (a value of the story-keys table): which stories carry the key, and how much.
+
+Per story the key keeps the summed weight of that story's articles carrying it (the story centroid's component at
+this key) and the story's latest snapshot (size, centroid norm, last article). A probe is answered from them, then the
+probing article is held as a pending entry of the story it would open, so an article still in flight is visible to
+the next ones; its registration, once its story is decided, replaces it. Stories whose last article here is older
+than the window (behind the newest at this key) are dropped on every write and by the sweep; at most
+:data:`MAX_STORIES` are kept, the most recent, so a key as common as ``US`` cannot grow without bound.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas import StoryCandidate, StoryKeyAnswer
+from streams.kafka.tablevalue import TableValue
+
+#: stories one key keeps at most (the most recently active)
+MAX_STORIES = 64
+#: candidate stories one answer carries at most (the heaviest at this key)
+MAX_CANDIDATES = 24
+#: article ids remembered per key, so a registration delivered twice is counted once
+RECENT_ARTICLES = 64
+
+
+class Snapshot(BaseModel):
+    """A story as it was when it last registered an article: size, centroid norm, last article's time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    size: int = 1
+    norm: float = 1.0
+    last: float = 0.0
+
+
+class StoryAtKey(BaseModel):
+    """One story at this key: its articles' summed weight here, when it last had one here, and its snapshot."""
+
+    model_config = ConfigDict(frozen=True)
+
+    weight: float
+    seen: float
+    size: int = 1
+    norm: float = 1.0
+    last: float = 0.0
+
+
+class PendingEntry(BaseModel):
+    """An article that probed this key and whose story is not decided yet: the story it would open."""
+
+    model_config = ConfigDict(frozen=True)
+
+    article: str
+    story: str
+    weight: float
+    time: float
+
+
+class KeyEntries(TableValue):
+    """The stories of one key, its pending articles and the articles registered lately."""
+
+    stories: dict[str, StoryAtKey] = Field(default_factory=dict)
+    pending: list[PendingEntry] = Field(default_factory=list)
+    recent: list[str] = Field(default_factory=list)
+
+    def answer(self, key: str, article_id: str) -> StoryKeyAnswer:
+        """The candidate stories for ``article_id`` at this key (its own pending entry left out)."""
+        found: dict[str, StoryCandidate] = {
+            story: StoryCandidate(story=story, weight=s.weight, size=s.size, norm=s.norm, last=s.last) for story, s in self.stories.items()
+        }
+        for entry in self.pending:
+            if entry.article != article_id and entry.story not in found:
+                found[entry.story] = StoryCandidate(story=entry.story, weight=entry.weight, size=1, norm=1.0, last=entry.time)
+        ranked = sorted(found.values(), key=lambda c: (-c.weight, c.story))[:MAX_CANDIDATES]
+        return StoryKeyAnswer(key=key, spread=len(found), candidates=ranked)
+
+    def hold(self, article_id: str, story_id: str, weight: float, when: float, window_seconds: float) -> KeyEntries:
+        """With the probing article as a pending entry of the story it would open (unless known here already)."""
+        if article_id in self.recent or any(entry.article == article_id for entry in self.pending):
+            return self
+        entry = PendingEntry(article=article_id, story=story_id, weight=weight, time=when)
+        return self.model_copy(update={"pending": [*self.pending, entry]}).pruned(window_seconds)
+
+    def register(self, article_id: str, story_id: str, weight: float, when: float, snapshot: Snapshot, window_seconds: float) -> KeyEntries:
+        """With the article counted in its decided story here (once: a repeated registration changes nothing)."""
+        pending = [entry for entry in self.pending if entry.article != article_id]
+        if article_id in self.recent:
+            return self.model_copy(update={"pending": pending})
+        stories = dict(self.stories)
+        known = stories.get(story_id)
+        if known is None:
+            stories[story_id] = StoryAtKey(weight=weight, seen=when, size=snapshot.size, norm=snapshot.norm, last=snapshot.last)
+        else:
+            newer = (snapshot.size, snapshot.last) >= (known.size, known.last)
+            stories[story_id] = StoryAtKey(
+                weight=known.weight + weight,
+                seen=max(known.seen, when),
+                size=snapshot.size if newer else known.size,
+                norm=snapshot.norm if newer else known.norm,
+                last=snapshot.last if newer else known.last,
+            )
+        recent = [*self.recent, article_id][-RECENT_ARTICLES:]
+        return KeyEntries(stories=stories, pending=pending, recent=recent).pruned(window_seconds)
+
+    def newest(self) -> float:
+        return max([s.seen for s in self.stories.values()] + [e.time for e in self.pending], default=0.0)
+
+    def pruned(self, window_seconds: float, now: float | None = None) -> KeyEntries:
+        """Without what is older than the window before ``now`` (default: the newest here), at most MAX_STORIES stories."""
+        horizon = max(self.newest(), now or 0.0) - window_seconds
+        live = sorted(((s, v) for s, v in self.stories.items() if v.seen >= horizon), key=lambda item: (item[1].seen, item[0]))
+        pending = [entry for entry in self.pending if entry.time >= horizon]
+        return KeyEntries(stories=dict(live[-MAX_STORIES:]), pending=pending, recent=self.recent)
+
+    def empty(self) -> bool:
+        return not self.stories and not self.pending
