@@ -21,6 +21,8 @@ from streams.story.features import StoryFeatures
 THRESHOLD = 0.07
 #: a story quiet for this long counts half as similar: a new development a day later is a new story, as in Google News
 FRESHNESS_HALF_LIFE_HOURS = 6.0
+#: added to ln((S + 1) / (s + 1)): a key every story carries still counts this much (the usual smoothed IDF)
+ISF_ADD = 1.0
 #: the least inverse story frequency a key gets (the window's story count is an estimate; a key may seem to span more)
 ISF_FLOOR = 0.1
 #: terms an article's vector keeps (the heaviest) when it is added to its story's centroid
@@ -37,7 +39,7 @@ def key_weights(features: StoryFeatures, answers: dict[str, StoryKeyAnswer], sto
     raw: dict[str, float] = {}
     for key in features.keys:
         spread = answers[key].spread if key in answers else 0
-        raw[key] = features.terms[key] * max(ISF_FLOOR, 1.0 + math.log((stories_in_window + 1.0) / (spread + 1.0)))
+        raw[key] = features.terms[key] * max(ISF_FLOOR, ISF_ADD + math.log((stories_in_window + 1.0) / (spread + 1.0)))
     return unit(raw)
 
 

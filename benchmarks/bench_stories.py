@@ -1,0 +1,330 @@
+"""Stories: clustering quality on real headlines (UCI News Aggregator dev sample) and with summaries (BBC articles as
+artificial outlet versions), one alert per story, the story stage's speed against the enrich step's, and its state
+over a simulated week of 100,000 articles."""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from schemas import EnrichedArticle, Entity, Mention, StoryKeyMessage, StoryUpdate, StoryWork, WatchRule, decode, encode
+from streams.alert.rulefile import load_rules_yaml
+from streams.cli.simulate import Simulation, article_of
+from streams.enrich.gazetteer import Watchlist
+from streams.story import gather
+from streams.story.decide import FRESHNESS_HALF_LIFE_HOURS, THRESHOLD
+from streams.story.gather import ArticleStory
+from streams.story.index import StoryIndex, registrations
+from streams.story.keys import KeyEntries, Snapshot
+from streams.story.state import StoryState, add_article, new_state, story_record
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+UCI = DATA / "stories" / "uci-news-aggregator-dev.csv"
+UCI_WATCHLIST = DATA / "stories" / "uci-dev-watchlist.yaml"
+BBC = DATA / "articles" / "bbc-news" / "bbc"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One enriched article of an evaluation stream, with its mentions and its gold story."""
+
+    item: EnrichedArticle
+    mentions: list[Mention]
+    gold: str
+
+
+def enrich_lines(nlp: Any, lines: list[dict[str, Any]], golds: list[str], rules: list[WatchRule]) -> list[Item]:
+    """JSON-line records (as ``wirewatch simulate`` reads them) through the enrich step, in order."""
+    from streams.enrich.step import enrich_articles
+
+    articles = [article_of(line, number) for number, line in enumerate(lines, start=1)]
+    results = enrich_articles(nlp, articles, Watchlist(rules), 64)
+    return [Item(r.item, r.mentions, gold) for r, gold in zip(results, golds, strict=True)]
+
+
+def uci_stream(nlp: Any) -> tuple[list[Item], list[WatchRule]]:
+    """The dev CSV's 2,622 headlines in time order (title and URL only, as a headline-only feed gives them)."""
+    rules = load_rules_yaml(UCI_WATCHLIST.read_text("utf-8"))
+    with UCI.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    lines = [{"id": r["ID"], "title": r["TITLE"], "url": r["URL"], "feed_id": r["HOSTNAME"], "published": int(r["TIMESTAMP"])} for r in rows]
+    return enrich_lines(nlp, lines, [r["STORY"] for r in rows], rules), rules
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
+
+
+def edited(text: str, rnd: random.Random, changes: int = 3) -> str:
+    """``text`` with a few words dropped, as a copy desk trims wire copy."""
+    words = text.split()
+    for _ in range(min(changes, max(0, len(words) - 4))):
+        del words[rnd.randrange(len(words))]
+    return " ".join(words)
+
+
+def bbc_stream(nlp: Any, stories: int = 300, seed: int = 11) -> list[Item]:
+    """BBC News articles, each carried by three artificial outlets: the gold story is the article.
+
+    Outlet 1 carries the BBC headline with the first two sentences as its summary; outlet 2 the headline with three
+    words dropped and the same lead lightly edited; outlet 3 titles it with the first 12 words of its first sentence
+    (a different headline) and summarises with sentences 1-3, edited. Stories start every 4 minutes over 20 hours,
+    interleaved; an article's three versions come within two hours. Real outlets rewrite more than this; the point
+    is what a summary adds to a headline, measured on the same stream with and without summaries.
+    """
+    paths = sorted(BBC.rglob("*.txt"))
+    paths = paths[:: max(1, len(paths) // stories)][:stories]
+    rnd = random.Random(seed)
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    lines: list[tuple[float, dict[str, Any], str]] = []
+    for n, path in enumerate(paths):
+        headline, _, body = path.read_bytes().decode("utf-8", "replace").partition("\n")
+        sentences = [s.strip() for s in _SENTENCE.split(" ".join(body.split())) if len(s.split()) >= 5]
+        if len(sentences) < 3:
+            continue
+        begin = start + timedelta(minutes=4 * n)
+        lead = " ".join(sentences[:2])
+        versions = [
+            (headline.strip(), lead),
+            (edited(headline.strip(), rnd), edited(lead, rnd)),
+            (" ".join(sentences[0].split()[:12]), edited(" ".join(sentences[:3]), rnd)),
+        ]
+        for outlet, (title, summary) in enumerate(versions):
+            when = begin + timedelta(minutes=rnd.uniform(0, 120) if outlet else 0)
+            lines.append((when.timestamp(), {"id": f"bbc{n}-{outlet}", "title": title, "summary": summary,
+                                             "url": f"https://outlet{outlet}.example/{n}", "published": when.isoformat()},
+                          f"bbc{n}"))  # fmt: skip
+    lines.sort(key=lambda line: line[0])
+    return enrich_lines(nlp, [line for _, line, _ in lines], [gold for _, _, gold in lines], [])
+
+
+def headlines_only(items: list[Item]) -> list[Item]:
+    """The same stream without summaries (what a headline-only feed would give)."""
+    plain = []
+    for item in items:
+        article = item.item.article.model_copy(update={"summary": "", "text": ""})
+        plain.append(Item(item.item.model_copy(update={"article": article}), item.mentions, item.gold))
+    return plain
+
+
+def bcubed(pred: list[str], gold: list[str]) -> tuple[float, float, float]:
+    """B-cubed precision, recall and F1 of a clustering against the gold one (Bagga and Baldwin 1998)."""
+    pc, gc, both = Counter(pred), Counter(gold), Counter(zip(pred, gold, strict=True))
+    n = len(pred)
+    precision = sum(both[(p, g)] / pc[p] for p, g in zip(pred, gold, strict=True)) / n
+    recall = sum(both[(p, g)] / gc[g] for p, g in zip(pred, gold, strict=True)) / n
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def alert_figures(items: list[Item], alerts: list[Alert]) -> dict[str, float]:
+    """Alerts per (rule, gold story) over the pairs where an article of the gold story names the rule's entity."""
+    gold_of = {item.item.article.id: item.gold for item in items}
+    pairs = {(rid, item.gold) for item in items for m in item.mentions for rid in m.watch_ids}
+    fresh = Counter((a.rule_id, gold_of[a.article_id]) for a in alerts if not a.update)
+    counts = [fresh.get(pair, 0) for pair in pairs]
+    return {"pairs": len(pairs), "alerts": sum(fresh.values()), "per_pair": sum(counts) / max(1, len(pairs)),
+            "exactly_one": sum(c == 1 for c in counts) / max(1, len(pairs)), "missing": sum(c == 0 for c in counts),
+            "updates": sum(1 for a in alerts if a.update)}  # fmt: skip
+
+
+def evaluate(items: list[Item], rules: list[WatchRule], threshold: float = THRESHOLD, half_life: float = FRESHNESS_HALF_LIFE_HOURS,
+             singletons: bool = False) -> dict[str, float]:  # fmt: skip
+    """Cluster and evaluate the rules over ``items`` as ``wirewatch simulate`` does; singletons: every article its own story."""
+    simulation = Simulation(rules, 30, StoryIndex(threshold=threshold, half_life_hours=half_life))
+    pred: list[str] = []
+    alerts: list[Alert] = []
+    for item in items:
+        if singletons:
+            item = Item(item.item, [m.model_copy(update={"story_id": f"solo-{item.item.article.id}"}) for m in item.mentions], item.gold)
+            simulation.index.add(item.item)  # keeps the index warm; the mentions carry their own story
+            story, raised = f"solo-{item.item.article.id}", []
+            for mention in item.mentions:
+                rules_of = [r for r in rules if r.id in mention.watch_ids]
+                if rules_of:
+                    from streams.alert.mentions import evaluate_mention
+
+                    seen, new = evaluate_mention(mention, simulation.seen.get(mention.entity_id), rules_of, item.item.article.fetched, 30)
+                    simulation.seen[mention.entity_id] = seen
+                    raised += new
+        else:
+            story, raised = simulation.step(item.item, item.mentions)
+        pred.append(story)
+        alerts += raised
+    precision, recall, f1 = bcubed(pred, [item.gold for item in items])
+    figures = {"articles": len(items), "gold_stories": len({item.gold for item in items}), "stories": len(set(pred)),
+               "precision": precision, "recall": recall, "f1": f1}  # fmt: skip
+    return figures | alert_figures(items, alerts)
+
+
+def sweep(items: list[Item], rules: list[WatchRule]) -> list[dict[str, float]]:
+    """B-cubed and alert figures over thresholds and half-lives (how THRESHOLD and the half-life were chosen)."""
+    out = []
+    for half_life in (3.0, 6.0, 12.0):
+        for threshold in (0.03, 0.05, 0.07, 0.09, 0.12):
+            out.append({"threshold": threshold, "half_life": half_life} | evaluate(items, rules, threshold, half_life))
+    return out
+
+
+class SerializedIndex(StoryIndex):
+    """A StoryIndex that encodes and decodes every message and table value as the three story agents do.
+
+    Per article: the StoryWork message, a probe and an answer per key (with the key's table value read and written),
+    the article's table value per answer, the enriched article and its mentions re-encoded, the story update, the
+    story's table value and record, and a registration per key. What it leaves out is Kafka itself.
+    """
+
+    def add(self, item: EnrichedArticle, mentions: list[Mention] | None = None) -> Any:
+        work = decode(StoryWork, encode(StoryWork(kind="article", article_id=item.article.id, item=item, mentions=mentions or [])))
+        raw = self.articles.get(work.article_id)
+        state, probes, _ = gather.on_article(ArticleStory.loads(raw.dumps()) if raw else None, work)
+        for probe in probes:
+            probe = decode(StoryKeyMessage, encode(probe))
+            entries = KeyEntries.loads(self.keys[probe.key].dumps()) if probe.key in self.keys else KeyEntries()
+            answer = entries.answer(probe.key, probe.article_id)
+            self.keys[probe.key] = KeyEntries.loads(entries.hold(probe.article_id, probe.story_id, probe.weight, probe.time,
+                                                                 self.window_seconds).dumps())  # fmt: skip
+            reply = decode(StoryWork, encode(StoryWork(kind="answer", article_id=probe.article_id, answer=answer)))
+            assert reply.answer is not None
+            answered, _ = gather.on_answer(ArticleStory.loads(state.dumps()), reply.answer, probe.article_id)
+            assert answered is not None
+            state = answered
+        done, outcome = gather.conclude(state, self.opened.count(state.time, self.window_seconds) * self.partitions, self.threshold,
+                                        self.half_life_hours)  # fmt: skip
+        self.articles[item.article.id] = ArticleStory.loads(done.dumps())
+        if outcome.decision is not None and outcome.decision.opened:
+            self.opened = self.opened.opened(outcome.features.time, self.window_seconds)
+        encode(outcome.item)
+        for mention in outcome.mentions:
+            encode(mention)
+        update = decode(StoryUpdate, encode(outcome.update))
+        assert update.article is not None
+        known = self.stories.get(update.story_id)
+        current = StoryState.loads(known.dumps()) if known else new_state(update.story_id, update.article.time)
+        story = add_article(current, update, self.window_seconds)
+        if story is not None:
+            self.stories[update.story_id] = StoryState.loads(story.dumps())
+            encode(story_record(story))
+            for message in registrations(update, story.snapshot()):
+                message = decode(StoryKeyMessage, encode(message))
+                entries = KeyEntries.loads(self.keys[message.key].dumps()) if message.key in self.keys else KeyEntries()
+                snap = Snapshot(size=message.size, norm=message.norm, last=message.last)
+                self.keys[message.key] = entries.register(message.article_id, message.story_id, message.weight, message.time, snap,
+                                                          self.window_seconds)  # fmt: skip
+        return outcome
+
+
+def story_rate(items: list[Item], rounds: int = 3) -> float:
+    """Articles/s through the story stage's pure work with every message and table value encoded and decoded."""
+    best = 0.0
+    for _ in range(rounds):
+        index = SerializedIndex()
+        started = time.process_time()
+        for item in items:
+            index.add(item.item, item.mentions)
+        best = max(best, len(items) / (time.process_time() - started))
+    return best
+
+
+def enrich_rate(nlp: Any, limit: int = 100) -> float:
+    """Articles/s (CPU) of the enrich step on real BBC articles, the rate the story stage must keep up with."""
+    from schemas import Article
+    from streams.enrich.step import enrich_articles
+
+    paths = sorted(BBC.rglob("*.txt"))[:: max(1, 2225 // limit)][:limit]
+    now = datetime.now(tz=UTC)
+    articles = []
+    for n, path in enumerate(paths):
+        title, _, text = path.read_bytes().decode("utf-8", "replace").partition("\n")
+        articles.append(Article(id=str(n), feed_id="b", feed_url="", url="", canonical_url="", title=title, text=text, fetched=now,
+                                content_hash=""))  # fmt: skip
+    enrich_articles(nlp, articles[:10], None, 16)
+    started = time.process_time()
+    enrich_articles(nlp, articles, None, 16)
+    return len(articles) / (time.process_time() - started)
+
+
+def synthetic_week(count: int = 100_000, days: float = 7.0, seed: int = 5) -> list[EnrichedArticle]:
+    """``count`` articles over ``days``: stories of Zipf-like sizes (1 to 300 articles over a few hours), each with its
+    own words and entities drawn from a vocabulary of 40,000 words and 5,000 entities, plus common words."""
+    rnd = random.Random(seed)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    vocabulary = [f"word{i}" for i in range(40_000)]
+    common = [f"common{i}" for i in range(200)]
+    out: list[tuple[float, EnrichedArticle]] = []
+    made, story = 0, 0
+    while made < count:
+        size = min(count - made, max(1, int(rnd.paretovariate(1.2))), 300)
+        begin = rnd.uniform(0, days * 86400)
+        words = rnd.sample(vocabulary, 12)
+        entities = [Entity(id=f"ent{rnd.randrange(5000)}", name=f"Entity {story}", type="ORG") for _ in range(2)]
+        for n in range(size):
+            when = start + timedelta(seconds=begin + rnd.expovariate(1 / 7200))
+            title = " ".join(rnd.sample(words, 6) + rnd.sample(common, 2))
+            article = article_of({"id": f"s{story}-{n}", "title": title, "url": f"https://outlet{rnd.randrange(400)}.example/{story}/{n}",
+                                  "published": when.isoformat()}, 1)  # fmt: skip
+            out.append((when.timestamp(), EnrichedArticle(article=article, entities=entities, model="synthetic", enriched=when)))
+        made += size
+        story += 1
+    out.sort(key=lambda item: item[0])
+    return [item for _, item in out]
+
+
+def table_bytes(index: StoryIndex) -> dict[str, int]:
+    """Bytes of the story stage's table values as the changelogs hold them (JSON), per table."""
+    return {
+        "story-keys": sum(len(key) + len(value.dumps()) for key, value in index.keys.items()),
+        "story-articles": sum(len(key) + len(value.dumps()) for key, value in index.articles.items()),
+        "stories": sum(len(key) + len(value.dumps()) for key, value in index.stories.items()),
+    }
+
+
+def state_over_week(count: int = 100_000) -> list[dict[str, float]]:
+    """The story state (counts and bytes) at the end of each simulated day, swept every simulated hour."""
+    items = synthetic_week(count)
+    index = StoryIndex()
+    rows = []
+    next_sweep = items[0].article.fetched.timestamp() + 3600
+    day_end = items[0].article.fetched.timestamp() + 86400
+    for item in items:
+        now = item.article.fetched.timestamp()
+        if now >= next_sweep:
+            index.sweep(now)
+            next_sweep = now + 3600
+        if now >= day_end:
+            rows.append({"day": len(rows) + 1} | index.sizes() | table_bytes(index))
+            day_end += 86400
+        index.add(item)
+    index.sweep()
+    rows.append({"day": len(rows) + 1} | index.sizes() | table_bytes(index))
+    return rows
+
+
+def main() -> int:
+    from streams.enrich.model import load_model
+
+    if not UCI.exists():
+        print(f"benchmarks read real data from {DATA}; it is not there", file=sys.stderr)
+        return 1
+    nlp = load_model("en_core_web_sm")
+    items, rules = uci_stream(nlp)
+    print("headlines:", evaluate(items, rules))
+    print("every article its own story:", evaluate(items, rules, singletons=True))
+    for row in sweep(items, rules):
+        print("sweep:", {k: round(v, 3) for k, v in row.items()})
+    print("summaries (BBC, artificial outlets):", evaluate(bbc_stream(nlp), []))
+    print(f"story stage {story_rate(items):.0f} articles/s, enrich {enrich_rate(nlp):.1f} articles/s (CPU, one core)")
+    for row in state_over_week(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000):
+        print("week:", row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
