@@ -56,7 +56,9 @@ def uci_stream(nlp: Any) -> tuple[list[Item], list[WatchRule]]:
     rules = load_rules_yaml(UCI_WATCHLIST.read_text("utf-8"))
     with UCI.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    lines = [{"id": r["ID"], "title": r["TITLE"], "url": r["URL"], "feed_id": r["HOSTNAME"], "published": int(r["TIMESTAMP"])} for r in rows]
+    lines = [
+        {"id": r["ID"], "title": r["TITLE"], "url": r["URL"], "feed_id": r["HOSTNAME"], "published": int(r["TIMESTAMP"])} for r in rows
+    ]
     return enrich_lines(nlp, lines, [r["STORY"] for r in rows], rules), rules
 
 

@@ -30,6 +30,7 @@ BUCKET_SECONDS = 900  # spike counts are kept per quarter hour
 #: after which the story stage opens a new story anyway
 STORY_MEMORY = timedelta(days=7)
 MAX_SOURCES = 200  # sources remembered per story (the alert's source_count stops growing there)
+MAX_ARTICLES = 1000  # article ids remembered per story, so a replayed or revised article is told from a new one
 
 
 class StoryMark(BaseModel):
@@ -40,6 +41,7 @@ class StoryMark(BaseModel):
     #: the entity's last mention before this story (new_mention's look-back)
     previous: datetime | None = None
     first_article: str = ""
+    articles: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     fired: list[str] = Field(default_factory=list)
     #: opened by an article with an implausible date (older than the look-back or in the future): never "new"
@@ -179,7 +181,7 @@ def place(
     rules: list[WatchRule],
     default_lookback: int,
 ) -> Placement | None:
-    """The mention's story mark after it; None when nothing changes (the article's source was counted before)."""
+    """The mention's story mark after it; None when the article was counted before (a replay, a new revision)."""
     story_id = mention.story_id or story_id_for(mention.article_id)
     source = fingerprint.source_of(mention.url) or mention.feed_id
     known = seen.stories.get(story_id)
@@ -189,14 +191,16 @@ def place(
         if suspect and not future:
             log.warning("article %s: published %s, longer ago than the look-back; never a new mention", mention.article_id,
                         mention.published, extra={"article_id": mention.article_id})  # fmt: skip
-        mark = StoryMark(first=when, last=when, previous=previous, first_article=mention.article_id, sources=[source] if source else [],
-                         suspect=suspect)  # fmt: skip
+        mark = StoryMark(first=when, last=when, previous=previous, first_article=mention.article_id, articles=[mention.article_id],
+                         sources=[source] if source else [], suspect=suspect)  # fmt: skip
         return Placement(story_id, mark, True, 0, when)
-    if not source or source in known.sources or len(known.sources) >= MAX_SOURCES:
-        if when <= known.last:
-            return None  # a replay, a revision or another article of a source already counted: nothing to tell
-        return Placement(story_id, known.model_copy(update={"last": when}), False, len(known.sources), when)
-    mark = known.model_copy(update={"sources": [*known.sources, source], "last": max(known.last, when)})
+    if mention.article_id in known.articles:
+        return None  # counted before: a replay or a new revision
+    articles = [*known.articles, mention.article_id][-MAX_ARTICLES:]
+    sources = known.sources
+    if source and source not in sources and len(sources) < MAX_SOURCES:
+        sources = [*sources, source]
+    mark = known.model_copy(update={"articles": articles, "sources": sources, "last": max(known.last, when)})
     return Placement(story_id, mark, False, len(known.sources), when)
 
 
