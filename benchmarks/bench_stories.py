@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schemas import EnrichedArticle, Entity, Mention, StoryKeyMessage, StoryUpdate, StoryWork, WatchRule, decode, encode
+from schemas import Alert, EnrichedArticle, Entity, Mention, StoryKeyMessage, StoryUpdate, StoryWork, WatchRule, decode, encode
 from streams.alert.rulefile import load_rules_yaml
 from streams.cli.simulate import Simulation, article_of
 from streams.enrich.gazetteer import Watchlist

@@ -20,6 +20,10 @@ from schemas.records import (
     FeedSource,
     Mention,
     Record,
+    Story,
+    StoryKeyMessage,
+    StoryUpdate,
+    StoryWork,
     WatchRule,
 )
 
@@ -30,7 +34,11 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "feeds": FeedSource,
     "rules": WatchRule,
     "articles": Article,
+    "storywork": StoryWork,
+    "storykeys": StoryKeyMessage,
     "enriched": EnrichedArticle,
+    "storyupdates": StoryUpdate,
+    "stories": Story,
     "mentions": Mention,
     "events": Event,
     "alerts": Alert,

@@ -21,7 +21,7 @@ from streams.enrich.fingerprint import source_of
 
 #: words of the summary (else the text) that count as the lead: a feed's summary is about this long
 LEAD_WORDS = 40
-#: keys an article probes at most (entities first, then title, lead and URL words): each is one message each way
+#: keys an article probes at most (entities first, then title, URL and lead words): each is one message each way
 MAX_KEYS = 16
 #: characters of text read for the lead: enough for LEAD_WORDS words of any language, and a 1 MB text costs nothing more
 LEAD_CHARS = 600
@@ -53,14 +53,16 @@ class StoryFeatures:
     article_id: str
     #: key → term frequency weight (1 for a title word or entity, SECONDARY_WEIGHT for a lead or URL word)
     terms: dict[str, float]
-    #: the keys probed, at most MAX_KEYS, in a fixed order (entities, then title, lead and URL words)
+    #: the keys probed, at most MAX_KEYS, in a fixed order (entities, then title, URL and lead words)
     keys: tuple[str, ...]
     #: the article's time in unix seconds: published, unless in the future (then fetched)
     time: float
     source: str
     language: str
-    #: the date as published was implausible (in the future, or older than the window): logged as suspect
+    #: the date as published was in the future (then the fetch time is used): logged as suspect
     suspect_date: bool = False
+    #: probed keys that only the body gave (lead words, entities the title does not name): a rich article must match more
+    lead_keys: int = 0
 
 
 def language_of(code: str | None) -> str:
@@ -123,20 +125,26 @@ def features_of(item: EnrichedArticle) -> StoryFeatures:
 
     for entity in item.entities:
         add(f"e:{entity.id}", 1.0)
+    title = article.title.casefold()
+    # entities the headline names are headline keys; the others come from the body, like lead words
+    body_entities = {f"e:{e.id}" for e in item.entities if e.name.casefold() not in title}
     for word in words(article.title, language):
         add(f"w:{word}", 1.0)
     lead = " ".join((article.summary or article.text)[:LEAD_CHARS].split()[:LEAD_WORDS])
-    for word in words(lead, language):
-        add(f"w:{word}", SECONDARY_WEIGHT)
     for word in url_words(article.url, language):
         add(f"w:{word}", SECONDARY_WEIGHT)
+    headline_keys = set(ordered) - body_entities
+    for word in words(lead, language):
+        add(f"w:{word}", SECONDARY_WEIGHT)
     when, suspect = story_time(article.published, article.fetched)
+    keys = tuple(ordered[:MAX_KEYS])
     return StoryFeatures(
         article_id=article.id,
         terms=terms,
-        keys=tuple(ordered[:MAX_KEYS]),
+        keys=keys,
         time=when,
         source=source_of(article.url) or article.feed_id,
         language=language,
         suspect_date=suspect,
+        lead_keys=sum(1 for key in keys if key not in headline_keys),
     )

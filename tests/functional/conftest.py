@@ -16,7 +16,10 @@ import agents.deliver as deliver
 from streams.enrich.gazetteer import Watchlist
 from streams.kafka import topology
 
-TABLES = (topology.feed_state_table, topology.entity_seen_table, topology.digest_table, topology.event_group_table)
+TABLES = (
+    topology.feed_state_table, topology.entity_seen_table, topology.digest_table, topology.event_group_table,
+    topology.story_article_table, topology.story_key_table, topology.story_table,
+)  # fmt: skip
 
 
 def reset_agent_state() -> None:
