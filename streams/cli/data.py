@@ -30,10 +30,10 @@ async def _with_sink(action: Any) -> Any:
 @click.option("--limit", "-n", type=int, default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def search(text: str, since: str | None, entity_type: str | None, limit: int, as_json: bool) -> None:
-    """Full-text search of the stored articles: every word of TEXT must occur; newest first."""
+    """Full-text search of the stored articles: every word of TEXT must occur; newest first, one row per story."""
     from streams.clock import parse_since
     from streams.errors import InputError
-    from streams.store.queries import SearchQuery, to_plain
+    from streams.store.queries import SearchQuery, group_by_story, to_plain
 
     try:
         query = SearchQuery(text, parse_since(since) if since else None, entity_type.upper() if entity_type else None, limit)
@@ -45,9 +45,13 @@ def search(text: str, since: str | None, entity_type: str | None, limit: int, as
         return
     from rich.markup import escape
 
-    table = Table("time", "title", "entities", "snippet", title=escape(f"{len(hits)} article(s) matching {text!r}"))
-    for hit in hits:
-        table.add_row((hit.published or hit.fetched)[:16], escape(hit.title), escape(", ".join(hit.entities)), escape(hit.snippet))
+    groups = group_by_story(hits)
+    title = escape(f"{len(hits)} article(s) in {len(groups)} stor{'y' if len(groups) == 1 else 'ies'} matching {text!r}")
+    table = Table("time", "title", "entities", "snippet", title=title)
+    for hit, more in groups:
+        outlets = len({other.feed_id for other in more} - {hit.feed_id})
+        also = f"\n[dim]and {outlets} more outlet{'s' if outlets != 1 else ''}[/]" if outlets else ""
+        table.add_row((hit.published or hit.fetched)[:16], escape(hit.title) + also, escape(", ".join(hit.entities)), escape(hit.snippet))
     out.print(table)
 
 

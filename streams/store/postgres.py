@@ -129,8 +129,8 @@ class PostgresSink(Sink):
     async def _write_stories(self, batch: list[Story]) -> None:
         async with self._pool.acquire() as conn:
             await conn.executemany(
-                "INSERT INTO stories VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::jsonb) ON CONFLICT (id) DO UPDATE SET headline = excluded.headline,"
-                " url = excluded.url, first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
+                "INSERT INTO stories VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::jsonb) ON CONFLICT (id) DO UPDATE SET"
+                " headline = excluded.headline, url = excluded.url, first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
                 " article_count = excluded.article_count, source_count = excluded.source_count, lifecycle = excluded.lifecycle,"
                 " body = excluded.body WHERE excluded.article_count >= stories.article_count",
                 [(*row[:3], story.first_seen, story.last_seen, *row[5:]) for story in batch for row in [story_row(story)]],
