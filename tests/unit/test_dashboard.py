@@ -123,9 +123,9 @@ def test_top_stories_panel_and_story_page_escape_everything() -> None:
     from streams.store.queries import StoryArticleRow
     from streams.web.dashboard import render_story
 
-    story = Story(id="s<1>", headline="Dam <opens> & floods", url="http://x/1", article_id="a1", first_seen=T, last_seen=T + timedelta(hours=2),
-                  article_count=5, source_count=3, top_entities=[StoryEntity(id="e", name="Elkhorn <Dam>", articles=4)], lifecycle="growing",
-                  velocity=3, per_hour=[0] * 22 + [2, 3])  # fmt: skip
+    story = Story(id="s<1>", headline="Dam <opens> & floods", url="http://x/1", article_id="a1", first_seen=T,
+                  last_seen=T + timedelta(hours=2), article_count=5, source_count=3, lifecycle="growing", velocity=3,
+                  top_entities=[StoryEntity(id="e", name="Elkhorn <Dam>", articles=4)], per_hour=[0] * 22 + [2, 3])  # fmt: skip
     page = render_dashboard(DashboardData(now=T, alerts=[], trends=[], counters={}, dead_letters=0.0, lag={}, stories=[story]))
     assert "Top stories (1)" in page and 'href="story/s&lt;1&gt;"' in page and "Dam &lt;opens&gt; &amp; floods" in page
     assert "Elkhorn &lt;Dam&gt;" in page and 'class="lifecycle-growing">growing' in page and "articles per hour" in page
