@@ -11,7 +11,18 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from schemas import EnrichedArticle, Mention, StoryArticle, StoryArticleEntity, StoryKeyAnswer, StoryKeyMessage, StoryUpdate, StoryWork
+from schemas import (
+    EnrichedArticle,
+    Mention,
+    StoryArticle,
+    StoryArticleEntity,
+    StoryKeyAnswer,
+    StoryKeyMessage,
+    StoryUpdate,
+    StoryWork,
+    decode,
+    encode,
+)
 from streams.kafka.tablevalue import TableValue
 from streams.story.decide import FRESHNESS_HALF_LIFE_HOURS, THRESHOLD, Decision, decide, pending_weights, story_id_for
 from streams.story.features import StoryFeatures, features_of
@@ -24,8 +35,13 @@ class ArticleStory(TableValue):
     keys: int = 0
     story_id: str | None = None
     opened: bool = False
-    work: StoryWork | None = None
+    #: the article's StoryWork message as it came (JSON), kept whole while the answers arrive: decoded once, to conclude
+    work_json: str | None = None
     answers: dict[str, StoryKeyAnswer] = Field(default_factory=dict)
+
+    @property
+    def work(self) -> StoryWork | None:
+        return decode(StoryWork, self.work_json.encode()) if self.work_json is not None else None
 
 
 class OpenedStories(TableValue):
@@ -68,13 +84,14 @@ def probes(features: StoryFeatures) -> list[StoryKeyMessage]:
 def on_article(state: ArticleStory | None, work: StoryWork) -> tuple[ArticleStory, list[StoryKeyMessage], bool]:
     """An arriving article: its new state, the probes to send and whether it is ready to decide (or known already)."""
     assert work.item is not None  # noqa: S101 - callers pass article work only
-    features = features_of(work.item)
+    raw = encode(work).decode()
     if state is not None and state.story_id is not None:
-        return state.model_copy(update={"work": work}), [], True  # decided before: a replay or a new revision
-    if state is not None and state.work is not None:
-        return state.model_copy(update={"work": work}), [], len(state.answers) >= state.keys  # probes already out
+        return state.model_copy(update={"work_json": raw}), [], True  # decided before: a replay or a new revision
+    if state is not None and state.work_json is not None:
+        return state.model_copy(update={"work_json": raw}), [], len(state.answers) >= state.keys  # probes already out
+    features = features_of(work.item)
     sent = probes(features)
-    fresh = ArticleStory(time=features.time, keys=len(sent), work=work, answers=dict(state.answers) if state else {})
+    fresh = ArticleStory(time=features.time, keys=len(sent), work_json=raw, answers=dict(state.answers) if state else {})
     return fresh, sent, len(fresh.answers) >= fresh.keys
 
 
@@ -84,7 +101,7 @@ def on_answer(state: ArticleStory | None, answer: StoryKeyAnswer, article_id: st
         return state, False  # late or repeated answer of an article already decided
     answers = {**state.answers, answer.key: answer}
     waiting = state.model_copy(update={"answers": answers})
-    return waiting, waiting.work is not None and len(answers) >= waiting.keys
+    return waiting, waiting.work_json is not None and len(answers) >= waiting.keys
 
 
 def conclude(
