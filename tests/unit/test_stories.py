@@ -166,7 +166,7 @@ def test_lifecycle_new_growing_steady_fading() -> None:
 
 
 def test_state_is_bounded_by_the_window_it_plateaus() -> None:
-    from benchmarks.bench_stories import synthetic_week
+    from benchmarks.story_week import synthetic_week
 
     items = synthetic_week(4_000, days=6.0, seed=3)
     index = StoryIndex(window_seconds=24 * 3600.0)
