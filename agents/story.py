@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 
 from agents.common import Outbox, decode_or_dead_letter, health, publish, rulebook, settings
-from schemas import StoryKeyMessage, StoryUpdate, StoryWork, encode
+from schemas import StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
 from streams.kafka.topology import (
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 WINDOW = settings.story_window_hours * 3600.0
 #: the key of each partition's count of stories opened (a value of the story-articles table, never an article id)
 OPENED_KEY = "~opened:{partition}"
+#: the key of an article waiting for its answers (the StoryWork message as it came), beside its ArticleStory value
+WORK_KEY = "~work:{article}"
 #: the newest article time each agent has seen per partition: what the sweep measures the window from (event time)
 newest: dict[tuple[str, int], float] = {}
 
@@ -67,20 +69,31 @@ async def assign_stories(stream):  # type: ignore[no-untyped-def]
             if work.kind == "sweep":
                 _sweep_articles(partition)
             else:
-                await _assign(work, partition, outbox)
+                await _assign(work, event.value, partition, outbox)
             await outbox.flush()  # delivered before the offset is committed
         health.done("assign_stories")
 
 
-async def _assign(work: StoryWork, partition: int, outbox: Outbox) -> None:
+async def _assign(work: StoryWork, raw_work: bytes, partition: int, outbox: Outbox) -> None:
     raw = story_article_table.get(work.article_id)
     state = ArticleStory.loads(raw) if raw is not None else None
+    work_key = WORK_KEY.format(article=work.article_id)
     if work.kind == "article":
         state, probes, ready = gather.on_article(state, work)
+        article = work
+        if not ready:
+            # the article is kept apart from its answers: written once, not again with every answer
+            story_article_table[work_key] = raw_work
         for probe in probes:
             await outbox.send(story_keys_topic, probe.key, encode(probe))
     elif work.answer is not None:
         state, ready = gather.on_answer(state, work.answer, work.article_id)
+        kept = story_article_table.get(work_key) if ready else None
+        if ready and kept is None:
+            log.error("article %s: every key answered but the article is not kept; it waits for its next copy", work.article_id,
+                      extra={"article_id": work.article_id})  # fmt: skip
+            ready = False
+        article = decode(StoryWork, kept) if kept is not None else work
     else:
         return
     if state is None:
@@ -91,8 +104,10 @@ async def _assign(work: StoryWork, partition: int, outbox: Outbox) -> None:
     opened_key = OPENED_KEY.format(partition=partition)
     raw_opened = story_article_table.get(opened_key)
     opened = OpenedStories.loads(raw_opened) if raw_opened is not None else OpenedStories()
-    done, outcome = gather.conclude(state, opened.count(state.time, WINDOW) * settings.partitions)
+    done, outcome = gather.conclude(state, article, opened.count(state.time, WINDOW) * settings.partitions)
     story_article_table[work.article_id] = done.dumps()
+    if work_key in story_article_table:
+        del story_article_table[work_key]
     _seen("assign_stories", partition, outcome.features.time)
     if outcome.decision is not None:
         ARTICLES_ASSIGNED.inc()
@@ -110,9 +125,13 @@ async def _assign(work: StoryWork, partition: int, outbox: Outbox) -> None:
 
 def _sweep_articles(partition: int) -> None:
     horizon = newest.get(("assign_stories", partition), 0.0) - WINDOW
-    for key in [k for k in list(story_article_table.keys()) if on_partition(k, partition) and not k.startswith("~")]:
+    keys = list(story_article_table.keys())
+    for key in [k for k in keys if not k.startswith("~") and on_partition(k, partition)]:
         raw = story_article_table.get(key)
         if raw is not None and ArticleStory.loads(raw).time < horizon:
+            del story_article_table[key]
+    for key in [k for k in keys if k.startswith("~work:") and on_partition(k.removeprefix("~work:"), partition)]:
+        if key.removeprefix("~work:") not in story_article_table:  # its article was swept: it never got every answer
             del story_article_table[key]
 
 

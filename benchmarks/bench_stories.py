@@ -192,7 +192,9 @@ class SerializedIndex(StoryIndex):
     def add(self, item: EnrichedArticle, mentions: list[Mention] | None = None) -> Any:
         if not hasattr(self, "raw_keys"):
             self.raw_keys, self.raw_articles, self.raw_stories = {}, {}, {}
-        work = decode(StoryWork, encode(StoryWork(kind="article", article_id=item.article.id, item=item, mentions=mentions or [])))
+        message = encode(StoryWork(kind="article", article_id=item.article.id, item=item, mentions=mentions or []))
+        work = decode(StoryWork, message)
+        self.raw_articles[f"~work:{item.article.id}"] = message  # the article kept apart, written once, as the agent does
         known_article = self.raw_articles.get(work.article_id)
         state, probes, _ = gather.on_article(ArticleStory.loads(known_article) if known_article else None, work)
         self.raw_articles[work.article_id] = state.dumps()
@@ -208,8 +210,10 @@ class SerializedIndex(StoryIndex):
             assert answered is not None
             self.raw_articles[probe.article_id] = answered.dumps()
         state = ArticleStory.loads(self.raw_articles[item.article.id])
-        done, outcome = gather.conclude(state, self.opened.count(state.time, self.window_seconds) * self.partitions, self.threshold,
-                                        self.half_life_hours)  # fmt: skip
+        pending_work = decode(StoryWork, self.raw_articles[f"~work:{item.article.id}"])
+        done, outcome = gather.conclude(state, pending_work, self.opened.count(state.time, self.window_seconds) * self.partitions,
+                                        self.threshold, self.half_life_hours)  # fmt: skip
+        del self.raw_articles[f"~work:{item.article.id}"]
         self.raw_articles[item.article.id] = done.dumps()
         if outcome.decision is not None and outcome.decision.opened:
             self.opened = self.opened.opened(outcome.features.time, self.window_seconds)

@@ -20,8 +20,6 @@ from schemas import (
     StoryKeyMessage,
     StoryUpdate,
     StoryWork,
-    decode,
-    encode,
 )
 from streams.kafka.tablevalue import TableValue
 from streams.story.decide import FRESHNESS_HALF_LIFE_HOURS, THRESHOLD, Decision, decide, pending_weights, story_id_for
@@ -35,13 +33,9 @@ class ArticleStory(TableValue):
     keys: int = 0
     story_id: str | None = None
     opened: bool = False
-    #: the article's StoryWork message as it came (JSON), kept whole while the answers arrive: decoded once, to conclude
-    work_json: str | None = None
+    #: the article arrived and its probes are out (the article itself is kept apart, written once: see agents/story.py)
+    waiting: bool = False
     answers: dict[str, StoryKeyAnswer] = Field(default_factory=dict)
-
-    @property
-    def work(self) -> StoryWork | None:
-        return decode(StoryWork, self.work_json.encode()) if self.work_json is not None else None
 
 
 class OpenedStories(TableValue):
@@ -84,14 +78,13 @@ def probes(features: StoryFeatures) -> list[StoryKeyMessage]:
 def on_article(state: ArticleStory | None, work: StoryWork) -> tuple[ArticleStory, list[StoryKeyMessage], bool]:
     """An arriving article: its new state, the probes to send and whether it is ready to decide (or known already)."""
     assert work.item is not None  # noqa: S101 - callers pass article work only
-    raw = encode(work).decode()
     if state is not None and state.story_id is not None:
-        return state.model_copy(update={"work_json": raw}), [], True  # decided before: a replay or a new revision
-    if state is not None and state.work_json is not None:
-        return state.model_copy(update={"work_json": raw}), [], len(state.answers) >= state.keys  # probes already out
+        return state, [], True  # decided before: a replay or a new revision
+    if state is not None and state.waiting:
+        return state, [], len(state.answers) >= state.keys  # probes already out (the article came twice)
     features = features_of(work.item)
     sent = probes(features)
-    fresh = ArticleStory(time=features.time, keys=len(sent), work_json=raw, answers=dict(state.answers) if state else {})
+    fresh = ArticleStory(time=features.time, keys=len(sent), waiting=True, answers=dict(state.answers) if state else {})
     return fresh, sent, len(fresh.answers) >= fresh.keys
 
 
@@ -101,15 +94,18 @@ def on_answer(state: ArticleStory | None, answer: StoryKeyAnswer, article_id: st
         return state, False  # late or repeated answer of an article already decided
     answers = {**state.answers, answer.key: answer}
     waiting = state.model_copy(update={"answers": answers})
-    return waiting, waiting.work_json is not None and len(answers) >= waiting.keys
+    return waiting, waiting.waiting and len(answers) >= waiting.keys
 
 
 def conclude(
-    state: ArticleStory, stories_in_window: float, threshold: float = THRESHOLD, half_life_hours: float = FRESHNESS_HALF_LIFE_HOURS
+    state: ArticleStory,
+    work: StoryWork,
+    stories_in_window: float,
+    threshold: float = THRESHOLD,
+    half_life_hours: float = FRESHNESS_HALF_LIFE_HOURS,
 ) -> tuple[ArticleStory, Outcome]:
-    """Decide (or recall) the article's story; the state keeps only the decision."""
-    work = state.work
-    assert work is not None and work.item is not None  # noqa: S101 - callers conclude once the article is there
+    """Decide (or recall) the story of the article ``work`` carries; the state keeps only the decision."""
+    assert work.item is not None  # noqa: S101 - callers conclude with the article's own work
     features = features_of(work.item)
     decision: Decision | None = None
     if state.story_id is None:

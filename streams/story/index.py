@@ -51,7 +51,7 @@ class StoryIndex:
             state = answered
         assert ready  # noqa: S101 - every key answered in-process
         stories_in_window = self.opened.count(state.time, self.window_seconds) * self.partitions
-        done, outcome = gather.conclude(state, stories_in_window, self.threshold, self.half_life_hours)
+        done, outcome = gather.conclude(state, work, stories_in_window, self.threshold, self.half_life_hours)
         self.articles[item.article.id] = done
         if outcome.decision is not None and outcome.decision.opened:
             self.opened = self.opened.opened(outcome.features.time, self.window_seconds)
