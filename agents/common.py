@@ -3,29 +3,56 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agents.web import register_pages
-from schemas import DecodeError, decode, encode
+from schemas import DecodeError, WatchRule, decode, encode
 from schemas.records import R
 from streams.alert.rulebook import RuleBook
+from streams.alert.rulefile import check_rule_limits
 from streams.config import get_settings
+from streams.deliver.specs import validate_destination
 from streams.enrich.model import load_model
 from streams.kafka.apps import worker_app
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.health import Health
-from streams.kafka.metrics import DEAD_LETTERS
+from streams.kafka.metrics import DEAD_LETTERS, HELD_MESSAGES
+from streams.kafka.outbox import Outbox as Outbox  # re-exported: the enrich agent's sends
+from streams.kafka.sizes import limits
 from streams.kafka.topology import deadletter_topic
 from streams.store.base import Sink
 from streams.store.connect import create_sink
 
 log = logging.getLogger(__name__)
 settings = get_settings()
+sizes = limits(settings)
 health = Health()
 register_pages(worker_app, health)
-rulebook = RuleBook(settings)
+
+
+def check_rule(rule: WatchRule) -> None:
+    """A rule within its limits, its destinations as this worker would deliver to them: parsed, ``file:`` confined,
+    SMTP set, URLs guarded."""
+    check_rule_limits(rule)
+    for spec in rule.destinations:
+        validate_destination(spec, settings)
+
+
+async def dead_letter_rule(record: Any, reason: str) -> None:
+    """A rule the rulebook refused, dead-lettered with the reason (once per worker process that reads it)."""
+    DEAD_LETTERS.labels("follow_rules").inc()
+    await publish(deadletter_topic, record.key.decode("utf-8", "replace") if record.key else None,
+                  encode(dead_letter(record, "follow_rules", reason)))  # fmt: skip
+
+
+# Only a delivering worker checks destinations and dead-letters: an NLP worker only needs the names for its
+# gazetteer, and with settings of its own (no SMTP host, say) it would refuse rules the delivering workers take.
+delivering = settings.worker_role != "nlp"
+rulebook = RuleBook(settings, check_rule if delivering else None, dead_letter_rule if delivering else None)
 # NLP runs on one thread off the event loop so heartbeats and commits keep flowing; more CPU means
 # more worker processes, not more threads (spaCy holds the GIL for most of a batch).
 nlp_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlp")
@@ -57,27 +84,6 @@ class Resources:
 resources = Resources()
 
 
-class Outbox:
-    """Sends made while handling a message or a batch, delivered before the agent takes the next one.
-
-    A send only queues a message, and Faust commits an input's offset once the agent moves past it;
-    without this, a SIGKILL between the commit and the delivery loses the outputs of inputs already
-    committed (tests/chaos/test_worker_kills.py measured 432 of 2,000).
-    """
-
-    def __init__(self) -> None:
-        self._pending: list[Any] = []
-
-    async def send(self, topic: Any, key: str | None, value: bytes) -> None:
-        self._pending.append(await topic.send_raw(key, value))
-
-    async def flush(self) -> None:
-        """Wait until Kafka has acknowledged every send made since the last flush."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
-
-
 async def publish(topic: Any, key: str | None, value: bytes) -> None:
     """Send one message and wait for Kafka's acknowledgement (see :class:`Outbox`)."""
     await (await topic.send(key=key, value=value))
@@ -92,18 +98,79 @@ async def decode_or_dead_letter(event: Any, model: type[R], agent: str) -> R | N
         return None
 
 
-async def send_dead_letter(event: Any, agent: str, error: str) -> None:
+async def send_dead_letter(event: Any, agent: str, error: str) -> bool:
+    """Write a dead letter for the event's message, and only once Kafka has it, log it; True when written.
+
+    The value rides along when the dead letter stays within the message limit, else it goes by reference (size
+    and SHA-256; the original stays at its offset). A dead letter that cannot be written holds the message
+    (:func:`hold`): it is never committed, so it is processed again after a restart instead of being lost.
+    """
+    record = dead_letter(event.message, agent, error, sizes.message)
+    value = encode(record)
+    if not record.value_omitted and not sizes.fits(record.key, value):
+        record = dead_letter(event.message, agent, error, 0)
+        value = encode(record)
+    try:
+        await publish(deadletter_topic, record.key, value)
+    except Exception as exc:  # noqa: BLE001 - the message must stay uncommitted, whatever the producer raised
+        hold([event], agent, f"the dead letter of {origin(event)} was not written ({type(exc).__name__}: {exc}); the error was: {error}")
+        return False
     DEAD_LETTERS.labels(agent).inc()
     log.error(
-        "%s: dead-lettered %s[%s]@%s: %s",
+        "%s: dead-lettered %s%s: %s",
         agent,
-        event.message.topic,
-        event.message.partition,
-        event.message.offset,
+        origin(event),
+        f" by reference ({record.size} bytes, sha256 {record.sha256})" if record.value_omitted else "",
         error,
         extra={"agent": agent},
     )
-    await publish(deadletter_topic, event.key, encode(dead_letter(event.message, agent, error)))
+    return True
+
+
+def origin(event: Any) -> str:
+    """``topic[partition]@offset`` of the event's message."""
+    message = event.message
+    return f"{message.topic}[{message.partition}]@{message.offset}"
+
+
+def hold(events: Iterable[Any], agent: str, reason: str | None) -> None:
+    """Leave the events' messages uncommitted (streams.kafka.transport.ReliableConsumer.hold): processed again after a
+    restart or rebalance. With a ``reason`` the worker turns unhealthy: its commits on those partitions stand still."""
+    consumer: Any = worker_app.consumer  # the transport's ReliableConsumer
+    held = list(events)
+    for event in held:
+        consumer.hold(event.message)
+    if reason is None or not held:
+        return
+    HELD_MESSAGES.labels(agent).inc(len(held))
+    health.hold(agent, reason)
+    log.error("%s: %d message(s) left uncommitted, processed again after a restart: %s", agent, len(held), reason, extra={"agent": agent})
+
+
+@contextlib.asynccontextmanager
+async def guarded(agent: str, events: list[Any]) -> AsyncIterator[None]:
+    """One batch's work, inside the agent's loop: an exception it did not handle leaves the batch uncommitted.
+
+    Faust acknowledges every event of a ``take_events`` batch when the loop moves on or ends, exception or not, so an
+    exception that escaped would commit the batch unprocessed (RELIABILITY.md: "catch inside the loop"). Here the
+    batch is held instead (:func:`hold`), the agent goes on with the next one, and /health turns unhealthy. A
+    cancelled batch (shutdown, rebalance) is held quietly: it is read again from the committed offset.
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        hold(events, agent, None)
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above: the agent must not end, the batch must not be committed
+        log.exception("%s: batch of %d failed", agent, len(events), extra={"agent": agent})
+        hold(events, agent, f"a batch failed: {type(exc).__name__}: {exc}")
+
+
+async def delivered(outbox: Outbox) -> None:
+    """Wait for every send of ``outbox``; raise the first failure so that :func:`guarded` holds the message."""
+    failures = await outbox.flush()
+    if failures:
+        raise next(iter(failures.values()))
 
 
 @worker_app.task

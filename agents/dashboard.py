@@ -12,7 +12,14 @@ from agents.common import resources, settings
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
 from streams.poll.health import FeedBoard, follow_feed_board
-from streams.web.dashboard import DashboardData, dashboard_json, render_dashboard, render_story, worker_figures
+from streams.web.dashboard import (
+    DASHBOARD_CSP,
+    DashboardData,
+    dashboard_json,
+    render_dashboard,
+    render_story,
+    worker_figures,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,7 @@ class DashboardView(View):
     """The dashboard page, rendered on the server."""
 
     async def get(self, request: Request) -> Response:
-        return self.html(render_dashboard(await gather()))
+        return self.html(render_dashboard(await gather()), headers={"Content-Security-Policy": DASHBOARD_CSP})
 
 
 @worker_app.page("/dashboard.json")
@@ -81,4 +88,4 @@ class StoryView(View):
         found = await sink.story(story_id[:64])
         if found is None:
             return self.html("<!DOCTYPE html><p>no such story</p>", status=404)
-        return self.html(render_story(*found))
+        return self.html(render_story(*found), headers={"Content-Security-Policy": DASHBOARD_CSP})

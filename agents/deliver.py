@@ -11,10 +11,11 @@ from streams.clock import utcnow
 from streams.deliver import digests as digest
 from streams.deliver.disabled import DestinationBook
 from streams.deliver.dispatcher import Dispatcher
-from streams.deliver.specs import destinations_for, display_name
+from streams.deliver.specs import destinations_for
 from streams.errors import DeliveryFailed, Gone
 from streams.kafka.apps import worker_app
 from streams.kafka.topology import alerts_topic, destinations_topic, digest_table, digests_topic
+from streams.text import mask_destination, mask_urls_in
 
 log = logging.getLogger(__name__)
 book = DestinationBook(settings)
@@ -72,8 +73,8 @@ def _acker(stream: Any, event: Any) -> Any:
 
 def _dead_letterer(event: Any, alert: Alert) -> Any:
     async def failed(_spec: str, error: str) -> None:
-        # the error names the destination with its path redacted (Slack and webhook URLs carry tokens)
-        await send_dead_letter(event, "deliver_alerts", f"alert {alert.id}: {error}")
+        # destinations name themselves masked; an error may still quote a URL (Slack and webhook URLs carry tokens)
+        await send_dead_letter(event, "deliver_alerts", f"alert {alert.id}: {mask_urls_in(error)}")
 
     return failed
 
@@ -122,11 +123,12 @@ async def _handle_digest_item(event: Any, item: DigestItem) -> None:
         await destination.send_digest(summary)
     except Gone as exc:
         await lanes.gone(pending.destination, exc)
-        await send_dead_letter(event, "collect_digests", f"digest {summary.id}: {exc}")
+        await send_dead_letter(event, "collect_digests", f"digest {summary.id}: {mask_urls_in(str(exc))}")
     except (DeliveryFailed, ValueError) as exc:
-        await send_dead_letter(event, "collect_digests", f"digest {summary.id} to {display_name(pending.destination)}: {exc}")
+        where = mask_destination(pending.destination)
+        await send_dead_letter(event, "collect_digests", f"digest {summary.id} to {where}: {mask_urls_in(str(exc))}")
     else:
-        log.info("sent %s digest %s (%d alerts) to %s", pending.period, summary.id, summary.count, display_name(pending.destination))
+        log.info("sent %s digest %s (%d alerts) to %s", pending.period, summary.id, summary.count, mask_destination(pending.destination))
     digest_table[key] = digest.mark_sent(pending).dumps()
 
 

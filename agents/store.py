@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from agents.common import decode_or_dead_letter, health, resources, send_dead_letter, settings
+from agents.common import decode_or_dead_letter, guarded, health, resources, send_dead_letter, settings
 from schemas import Alert, DecodeError, EnrichedArticle, Story, decode
 from streams.kafka.apps import worker_app
 from streams.kafka.topology import alerts_topic, enriched_topic, stories_topic
@@ -21,11 +21,12 @@ async def store_enriched(stream):  # type: ignore[no-untyped-def]
     async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
         sink = await resources.get_sink()  # inside the loop: the stream subscribes its topic only once iterated
         health.begin("store_enriched")
-        batch = SinkBatch("store_enriched", sink.write_enriched, send_dead_letter)
-        for event in events:
-            if (item := await decode_or_dead_letter(event, EnrichedArticle, "store_enriched")) is not None:
-                batch.add(event, item)
-        ROWS_WRITTEN.labels("articles").inc(await batch.flush())
+        async with guarded("store_enriched", events):  # an exception left uncaught holds the batch, never commits it
+            batch = SinkBatch("store_enriched", sink.write_enriched, send_dead_letter)
+            for event in events:
+                if (item := await decode_or_dead_letter(event, EnrichedArticle, "store_enriched")) is not None:
+                    batch.add(event, item)
+            ROWS_WRITTEN.labels("articles").inc(await batch.flush())
         health.done("store_enriched")
 
 
@@ -35,13 +36,14 @@ async def store_alerts(stream):  # type: ignore[no-untyped-def]
     async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
         sink = await resources.get_sink()  # inside the loop: the stream subscribes its topic only once iterated
         health.begin("store_alerts")
-        batch = SinkBatch("store_alerts", sink.write_alerts, send_dead_letter)
-        for event in events:
-            try:
-                batch.add(event, decode(Alert, event.value))
-            except DecodeError:
-                continue  # deliver_alerts dead-letters the same message once
-        ROWS_WRITTEN.labels("alerts").inc(await batch.flush())
+        async with guarded("store_alerts", events):
+            batch = SinkBatch("store_alerts", sink.write_alerts, send_dead_letter)
+            for event in events:
+                try:
+                    batch.add(event, decode(Alert, event.value))
+                except DecodeError:
+                    continue  # deliver_alerts dead-letters the same message once
+            ROWS_WRITTEN.labels("alerts").inc(await batch.flush())
         health.done("store_alerts")
 
 
@@ -51,11 +53,12 @@ async def store_stories(stream):  # type: ignore[no-untyped-def]
     async for events in stream.take_events(settings.sink_batch_size, within=settings.sink_batch_seconds):
         sink = await resources.get_sink()  # inside the loop: the stream subscribes its topic only once iterated
         health.begin("store_stories")
-        batch = SinkBatch("store_stories", sink.write_stories, send_dead_letter)
-        for event in events:
-            if (item := await decode_or_dead_letter(event, Story, "store_stories")) is not None:
-                batch.add(event, item)
-        ROWS_WRITTEN.labels("stories").inc(await batch.flush())
+        async with guarded("store_stories", events):
+            batch = SinkBatch("store_stories", sink.write_stories, send_dead_letter)
+            for event in events:
+                if (item := await decode_or_dead_letter(event, Story, "store_stories")) is not None:
+                    batch.add(event, item)
+            ROWS_WRITTEN.labels("stories").inc(await batch.flush())
         health.done("store_stories")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from agents.common import Outbox, decode_or_dead_letter, health, publish, rulebook, settings
+from agents.common import Outbox, decode_or_dead_letter, delivered, guarded, health, publish, rulebook, settings
 from schemas import StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
@@ -62,15 +62,16 @@ async def assign_stories(stream):  # type: ignore[no-untyped-def]
     """Enriched articles and their keys' answers → the article's story → ``wirewatch.enriched``, ``.mentions``, ``.storyupdates``."""
     async for event in stream.events():
         health.begin("assign_stories")
-        work = await decode_or_dead_letter(event, StoryWork, "assign_stories")
-        if work is not None:
-            outbox = Outbox()
-            partition = event.message.partition
-            if work.kind == "sweep":
-                _sweep_articles(partition)
-            else:
-                await _assign(work, event.value, partition, outbox)
-            await outbox.flush()  # delivered before the offset is committed
+        async with guarded("assign_stories", [event]):
+            work = await decode_or_dead_letter(event, StoryWork, "assign_stories")
+            if work is not None:
+                outbox = Outbox()
+                partition = event.message.partition
+                if work.kind == "sweep":
+                    _sweep_articles(partition)
+                else:
+                    await _assign(work, event.value, partition, outbox)
+                await delivered(outbox)  # before the offset is committed
         health.done("assign_stories")
 
 
@@ -140,25 +141,26 @@ async def match_story_keys(stream):  # type: ignore[no-untyped-def]
     """Probes and registrations keyed by candidate key → the key's stories; a probe is answered on ``wirewatch.storywork``."""
     async for event in stream.events():
         health.begin("match_story_keys")
-        message = await decode_or_dead_letter(event, StoryKeyMessage, "match_story_keys")
-        if message is not None:
-            partition = event.message.partition
-            if message.kind == "sweep":
-                _sweep_keys(partition)
-            else:
-                raw = story_key_table.get(message.key)
-                entries = KeyEntries.loads(raw) if raw is not None else KeyEntries()
-                _seen("match_story_keys", partition, message.time)
-                if message.kind == "probe":
-                    answer = entries.answer(message.key, message.article_id)
-                    entries = entries.hold(message.article_id, message.story_id, message.weight, message.time, WINDOW)
-                    reply = StoryWork(kind="answer", article_id=message.article_id, answer=answer)
-                    story_key_table[message.key] = entries.dumps()
-                    await publish(story_work_topic, message.article_id, encode(reply))
+        async with guarded("match_story_keys", [event]):
+            message = await decode_or_dead_letter(event, StoryKeyMessage, "match_story_keys")
+            if message is not None:
+                partition = event.message.partition
+                if message.kind == "sweep":
+                    _sweep_keys(partition)
                 else:
-                    snap = Snapshot(size=message.size, norm=message.norm, last=message.last)
-                    entries = entries.register(message.article_id, message.story_id, message.weight, message.time, snap, WINDOW)
-                    story_key_table[message.key] = entries.dumps()
+                    raw = story_key_table.get(message.key)
+                    entries = KeyEntries.loads(raw) if raw is not None else KeyEntries()
+                    _seen("match_story_keys", partition, message.time)
+                    if message.kind == "probe":
+                        answer = entries.answer(message.key, message.article_id)
+                        entries = entries.hold(message.article_id, message.story_id, message.weight, message.time, WINDOW)
+                        reply = StoryWork(kind="answer", article_id=message.article_id, answer=answer)
+                        story_key_table[message.key] = entries.dumps()
+                        await publish(story_work_topic, message.article_id, encode(reply))
+                    else:
+                        snap = Snapshot(size=message.size, norm=message.norm, last=message.last)
+                        entries = entries.register(message.article_id, message.story_id, message.weight, message.time, snap, WINDOW)
+                        story_key_table[message.key] = entries.dumps()
         health.done("match_story_keys")
 
 
@@ -181,13 +183,14 @@ async def track_stories(stream):  # type: ignore[no-untyped-def]
     async for event in stream.events():
         await rulebook.ready.wait()  # inside the loop, as in raise_alerts: breaking rules come from the rulebook
         health.begin("track_stories")
-        update = await decode_or_dead_letter(event, StoryUpdate, "track_stories")
-        if update is not None:
-            partition = event.message.partition
-            if update.kind == "sweep":
-                _sweep_stories(partition)
-            elif update.article is not None:
-                await _track(update, partition)
+        async with guarded("track_stories", [event]):
+            update = await decode_or_dead_letter(event, StoryUpdate, "track_stories")
+            if update is not None:
+                partition = event.message.partition
+                if update.kind == "sweep":
+                    _sweep_stories(partition)
+                elif update.article is not None:
+                    await _track(update, partition)
         health.done("track_stories")
 
 
@@ -208,7 +211,7 @@ async def _track(update: StoryUpdate, partition: int) -> None:
         await outbox.send(story_keys_topic, message.key, encode(message))
     for alert in alerts:
         await outbox.send(alerts_topic, alert.id, encode(alert))
-    await outbox.flush()
+    await delivered(outbox)
 
 
 def _sweep_stories(partition: int) -> None:

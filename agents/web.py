@@ -10,7 +10,9 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.config import get_settings
+from streams.errors import InputError
 from streams.kafka.health import Health, probe_lag, recovered
+from streams.web.access import access_middleware, binding_error
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +21,26 @@ LAG_PROBE_SECONDS = 5.0
 
 
 def register_pages(app: faust.App, health: Health) -> None:
-    """Add the operational pages and the lag probe to ``app``."""
+    """Add the operational pages and the lag probe to ``app``, behind the access rules (streams/web/access.py)."""
     settings = get_settings()
+    problem = binding_error(settings)
+    if problem is not None:  # `wirewatch worker` and `poller` check before they get here; this is for any other way in
+        raise InputError(problem)
+    # aiohttp freezes the middleware list when the server starts, which is after every page is registered
+    app.web.web_app.middlewares.append(access_middleware(settings))  # type: ignore[attr-defined]
 
     @app.page("/health")
     class HealthView(View):
         async def get(self, request: Request) -> Response:
-            stuck = health.stuck()
+            # an agent that crashed (streams.kafka.apps.App) may have had its batch acknowledged unprocessed: unhealthy until
+            # the process restarts; an agent that held messages (agents/common.py hold) says why
+            crashed: dict[str, str] = getattr(app, "crashed_agents", {})
+            stuck = health.stuck() + [f"crashed:{name}" for name in sorted(crashed)]
             body: dict[str, Any] = {"status": "stuck" if stuck else "ok", "stuck": stuck, "stuck_after_seconds": health.stuck_after}
+            if crashed:
+                body["crashed"] = crashed
+            if health.held:
+                body["held"] = health.held
             return self.json(body, status=503 if stuck else 200)
 
     @app.page("/ready")

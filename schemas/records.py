@@ -54,6 +54,9 @@ class Article(Record):
     language: str | None = None
     content_hash: str
     revision: int = 1
+    #: text, title, summary or authors were cut to the size policy (WIREWATCH_ARTICLE_MAX_CHARS, the message limit);
+    #: ``content_hash`` is still that of the whole item
+    truncated: bool = False
 
 
 class MentionSpan(Record):
@@ -74,6 +77,8 @@ class Entity(Record):
     mentions: list[MentionSpan] = Field(default_factory=list)
     watch_ids: list[str] = Field(default_factory=list)
     wikidata: str | None = None
+    #: mentions found but not carried in ``mentions`` (the size policy keeps the first ones)
+    mentions_cut: int = 0
 
 
 class Magnitude(Record):
@@ -112,6 +117,9 @@ class EnrichedArticle(Record):
     events: list[Event] = Field(default_factory=list)
     model: str
     enriched: datetime
+    #: entities and events found but left out to keep the record within the message limit (the least mentioned first)
+    entities_cut: int = 0
+    events_cut: int = 0
     #: the story the article belongs to across outlets (set by the story stage; None before it)
     story_id: str | None = None
 
@@ -365,7 +373,13 @@ class DestinationState(Record):
 
 
 class DeadLetter(Record):
-    """A message that could not be processed, with where it came from and why."""
+    """A message that could not be processed, with where it came from and why.
+
+    A value too big to carry (its dead letter would exceed the message limit) is dead-lettered by reference:
+    ``value_b64`` is empty, ``value_omitted`` is true, and ``size`` and ``sha256`` identify the original, which
+    stays readable at ``topic``/``partition``/``offset`` for the topic's retention. A record that never reached
+    Kafka (refused before it was sent) has partition and offset -1.
+    """
 
     key: str | None
     value_b64: str
@@ -375,6 +389,10 @@ class DeadLetter(Record):
     offset: int
     agent: str
     time: datetime
+    #: the original value's length in bytes and its SHA-256 (hex); None in dead letters written before they existed
+    size: int | None = None
+    sha256: str | None = None
+    value_omitted: bool = False
 
 
 R = TypeVar("R", bound=Record)
@@ -392,6 +410,8 @@ def decode(model: type[R], data: bytes | None) -> R:
     if len(data) > MAX_VALUE_BYTES:
         raise DecodeError(f"{model.__name__}: value of {len(data)} bytes exceeds {MAX_VALUE_BYTES}")
     obj = json_object(model.__name__, data)
+    if b"\\u0000" in data:  # JSON's only spelling of NUL inside a string (raw control bytes are invalid JSON)
+        refuse_nul(model.__name__, obj)
     version = obj.get("schema_version")
     if version != SCHEMA_VERSION:
         raise DecodeError(f"{model.__name__}: unsupported schema_version {version!r} (this build reads {SCHEMA_VERSION})")
@@ -407,6 +427,23 @@ def json_object(name: str, data: bytes) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise DecodeError(f"{name}: expected a JSON object, got {type(obj).__name__}")
     return obj
+
+
+def refuse_nul(name: str, value: Any, where: str = "") -> None:
+    """Raise :class:`DecodeError` naming the first string (key or value) of ``value`` that holds a NUL character.
+
+    No text Wirewatch stores may hold one (PostgreSQL refuses it, the poller strips it): such a record is poison.
+    """
+    if isinstance(value, str):
+        if "\0" in value:
+            raise DecodeError(f"{name}: {where or 'value'}: NUL character in a string")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(name, key, where)
+            refuse_nul(name, item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(name, item, f"{where}.{index}" if where else str(index))
 
 
 M = TypeVar("M", bound=BaseModel)

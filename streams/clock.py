@@ -11,6 +11,8 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 #: the longest look-back a ``--since`` may ask for; more is a typo, not a question
 MAX_SINCE = timedelta(days=3660)
+#: how far ahead of this machine's clock a ``--since`` date may lie (another machine's clock, a time zone slip)
+MAX_AHEAD = timedelta(days=1)
 
 
 def utcnow() -> datetime:
@@ -19,7 +21,8 @@ def utcnow() -> datetime:
 
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:
-    """``30m``, ``12h``, ``2d``, ``1w`` back from ``now`` (at most ten years), or an ISO date/time (UTC when no zone is given).
+    """``30m``, ``12h``, ``2d``, ``1w`` back from ``now``, or an ISO date/time (UTC when no zone is given); at most ten
+    years back and a day ahead, so every command can compute with the result.
 
     Raises :class:`~streams.errors.InputError` with the accepted forms.
     """
@@ -37,9 +40,15 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
         return now - back
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        back = now - moment
+    except (ValueError, OverflowError) as exc:  # OverflowError: a zone that moves year 1 or 9999 out of range
         raise InputError(f"--since {value!r}: expected a duration like 30m, 12h, 2d, 1w or an ISO date such as 2026-11-27") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if back > MAX_SINCE:
+        raise InputError(f"--since {value.strip()!r}: at most {MAX_SINCE.days} days back")
+    if back < -MAX_AHEAD:
+        raise InputError(f"--since {value.strip()!r}: that is in the future")
+    return moment
 
 
 def human_duration(seconds: float) -> str:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -15,6 +15,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from streams.errors import InputError
+from streams.text import load_yaml, mask_destination, mask_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +59,14 @@ class Settings(BaseSettings):
         256 * 1024, ge=1024, description="Bytes fetched per partition per request (a larger single message still comes whole)."
     )
     consumer_poll_records: int = Field(100, ge=1, description="Records handed from the Kafka consumer to the streams per poll at most.")
+    # The size policy (docs/operators.md, "Message sizes"): the producer's max_request_size, every topic's
+    # max.message.bytes and the consumers' fetch sizes all follow from this one number (streams/kafka/sizes.py).
+    max_message_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        description="Largest message (key and value) any process sends; sets the producer request limit, the topics' "
+        "max.message.bytes and the consumers' fetch sizes. Bigger results are cut to fit or dead-lettered by reference.",
+    )
 
     # Storage
     database_url: SecretStr | None = Field(None, description="PostgreSQL URL (postgresql://user:pass@host:port/db); SQLite when unset.")
@@ -97,7 +108,8 @@ class Settings(BaseSettings):
     poll_broken_after_errors: int = Field(10, ge=1, description="Consecutive errors that mark a feed broken (it stays registered).")
     fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Addresses or networks (CIDR) the fetcher may reach although private or loopback.",
+        description="Addresses, networks (CIDR) or single services (address:port, [v6]:port) the fetcher and delivery may reach "
+        "although private or loopback.",
     )
     parse_timeout_seconds: float = Field(10.0, gt=0, description="Deadline for parsing one feed.")
     parse_workers: int = Field(
@@ -106,6 +118,18 @@ class Settings(BaseSettings):
         description="Parser processes per poller (each parses one feed or extracts one page at a time, its deadline starting "
         "when it gets the job); parsing is CPU-bound, and each process costs about 70 MB.",
         json_schema_extra={"default_doc": "the CPUs this process may use, at most 4"},
+    )
+    parse_max_memory_mb: int = Field(
+        512,
+        ge=128,
+        description="Address-space limit of each parser process (RLIMIT_AS, MB): a parse that needs more fails with a "
+        "clear error and its process is replaced. A 10 MB feed peaks near 170 MB; trafilatura on an 8 MB page near 470 MB.",
+    )
+    article_max_chars: int = Field(
+        100_000,
+        ge=1000,
+        description="Characters of article text kept (cut at a word, the article marked truncated); about four times the "
+        "longest of 2,225 BBC News articles. Text, title and summary are also cut to fit their share of a message.",
     )
     user_agent: str = Field("Wirewatch/0.1 (news alert feed poller)", description="User-Agent of every request.")
     fulltext_summary_chars: int = Field(
@@ -125,7 +149,13 @@ class Settings(BaseSettings):
 
     # Alerts
     new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
-    alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to.")
+    alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to (the operator's choice: any path).")
+    file_destination_dir: Path | None = Field(
+        None,
+        description="The only directory file: destinations of rules and WIREWATCH_ALERT_DESTINATIONS may write in (relative "
+        "paths are taken inside it; .. and symlinks out of it are refused).",
+        json_schema_extra={"default_doc": "`DATA_DIR/alerts`"},
+    )
     webhook_url: str | None = Field(None, description="Webhook every alert is POSTed to (Standard Webhooks signed).")
     webhook_secret: SecretStr | None = Field(None, description="Signing secret of the webhook (whsec_... or raw).")
     alert_destinations: Annotated[list[str], NoDecode] = Field(
@@ -134,7 +164,7 @@ class Settings(BaseSettings):
     )
     delivery_attempts: int = Field(5, ge=1, description="Attempts per alert and destination before it is dead-lettered.")
     delivery_base_delay_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt, with jitter.")
-    delivery_max_delay_seconds: float = Field(300.0, gt=0, description="Longest retry delay (a Retry-After header may ask for more).")
+    delivery_max_delay_seconds: float = Field(300.0, gt=0, description="Longest retry delay; a Retry-After header is honoured up to this.")
     delivery_queue_size: int = Field(10_000, ge=1, description="Alerts queued per destination before delivery waits.")
     slack_min_interval_seconds: float = Field(1.0, ge=0, description="Shortest interval between two Slack messages to one webhook.")
     smtp_host: str | None = Field(None, description="SMTP server of mailto: destinations.")
@@ -150,7 +180,16 @@ class Settings(BaseSettings):
     digest_max_alerts: int = Field(100, ge=1, description="Alerts listed in one digest at most (the count covers them all).")
 
     # Processes
-    web_host: str = Field("127.0.0.1", description="Address of the /health, /ready, /metrics server.")
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Address the web server (/health, /ready, /metrics, the worker's dashboard) binds to; beyond loopback "
+        "(0.0.0.0, a public address) the process refuses to start without WIREWATCH_WEB_TOKEN.",
+    )
+    web_token: SecretStr | None = Field(
+        None,
+        description="Token every page but /health and /ready requires (Authorization: Bearer, or ?token= once in a browser, "
+        "which sets a cookie); required when WIREWATCH_WEB_HOST is beyond loopback.",
+    )
     web_port: int = Field(6066, description="Port of the worker's web server.")
     poller_web_port: int = Field(6067, description="Port of the poller's web server.")
     data_dir: Path = Field(ROOT / ".local", description="Local state of the Faust apps.")
@@ -159,6 +198,12 @@ class Settings(BaseSettings):
     health_stuck_seconds: float = Field(
         120.0, gt=0, description="An agent busy this long without finishing, or a lagging topic without progress, fails /health."
     )
+
+    @field_validator("database_url", "web_token", "webhook_secret", "smtp_password", "webhook_url", "alerts_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `WIREWATCH_DATABASE_URL=` (compose passes empty variables through) means unset, not a URL of nothing
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("fetch_allow_hosts", mode="before")
     @classmethod
@@ -188,16 +233,30 @@ class Settings(BaseSettings):
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
 
+    def file_destinations_root(self) -> Path:
+        """The directory ``file:`` destinations are confined to, symlinks resolved."""
+        return (self.file_destination_dir or self.data_dir / "alerts").resolve()
+
     def topic(self, name: str) -> str:
         """Full name of the topic ``name`` (``articles`` → ``wirewatch.articles``)."""
         return f"{self.topic_prefix}{name}"
 
     def masked(self) -> dict[str, Any]:
-        """The effective settings as plain data, secrets masked (for ``wirewatch config``)."""
+        """The effective settings as plain data, secrets masked (for ``wirewatch config``).
+
+        Secrets show as ``**********``, except the database URL, which shows with its password masked; webhook and
+        Slack URLs show without their paths and queries, which hold their tokens (:func:`streams.text.mask_url`).
+        """
         out: dict[str, Any] = {}
         for name, value in self.model_dump().items():
-            if isinstance(value, SecretStr):
+            if name == "database_url" and value is not None:
+                out[name] = mask_url(value.get_secret_value())
+            elif isinstance(value, SecretStr):
                 out[name] = "**********"
+            elif name == "webhook_url" and value is not None:
+                out[name] = mask_url(value)
+            elif name == "alert_destinations":
+                out[name] = [mask_destination(spec) for spec in value]
             elif isinstance(value, Path):
                 out[name] = str(value)
             else:
@@ -207,5 +266,46 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once.
+
+    Raises :class:`~streams.errors.InputError` with one line naming the variable (or the file and key) when they
+    cannot be read, so a command ends with that line and exit 2, never a traceback.
+    """
+    config_file = os.environ.get("WIREWATCH_CONFIG")
+    if config_file:
+        check_config_file(Path(config_file))
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InputError(settings_error(exc, config_file)) from exc
+
+
+def check_config_file(path: Path) -> None:
+    """The settings file named by ``WIREWATCH_CONFIG``: readable, YAML, a mapping of known setting names."""
+    where = f"WIREWATCH_CONFIG={path}"
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{where}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where}: cannot read it: {exc}") from exc
+    data = load_yaml(text, where)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping of setting names to values, got {type(data).__name__}")
+    unknown = sorted(str(key) for key in data if str(key) not in Settings.model_fields)
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {', '.join(unknown)[:200]} (names in lower case without WIREWATCH_)")
+
+
+def settings_error(exc: ValidationError, config_file: str | None = None) -> str:
+    """One line for the first invalid setting: its variable, what is wrong, and the value (secrets never shown)."""
+    first = exc.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else ""
+    field = Settings.model_fields.get(name)
+    secret = field is not None and "SecretStr" in str(field.annotation)
+    where = f"WIREWATCH_{name.upper()}" + (f" (or {name} in {config_file})" if config_file else "")
+    value = "" if secret else f" (got {str(first.get('input'))[:80]!r})"
+    more = f"; and {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
+    return f"{where}: {first['msg']}{value}{more}"

@@ -12,6 +12,7 @@
      ├── BlockedAddress (OSError) ......... a connection the address guard refused (raised in the socket factory)
      ├── FeedError ........................ bytes that are not a usable feed
      ├── FulltextError .................... an article page whose text cannot be used (``outcome``)
+     ├── MessageTooLarge .................. a record that cannot be cut to fit WIREWATCH_MAX_MESSAGE_BYTES (dead-lettered)
      ├── DeliveryFailed ................... an alert that could not be delivered (dead-lettered)
      │    └── Gone ........................ the endpoint answered 410: the destination is disabled
      └── SinkUnavailable .................. the database cannot take a write now; retry after ``retry_after``
@@ -86,6 +87,15 @@ class FulltextError(WirewatchError):
     def __reduce__(self) -> tuple[type[FulltextError], tuple[str, str]]:
         # raised in a parser process and pickled back: rebuild it with both arguments
         return (FulltextError, (self.outcome, str(self)))
+
+
+class MessageTooLarge(WirewatchError):
+    """A record still over the message limit after every cut the size policy allows; it is dead-lettered by reference."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        #: the record's encoded size in bytes
+        self.size = size
 
 
 class DeliveryFailed(WirewatchError):

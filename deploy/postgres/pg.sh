@@ -14,8 +14,7 @@
 # Environment:
 #   WIREWATCH_PG_PORT           TCP port (default 55432)
 #   WIREWATCH_PG_START_TIMEOUT  seconds to wait for readiness (default 30)
-#   WIREWATCH_PG_STATE_DIR      data/log/socket directory
-#                               (default <repo>/.local/postgres)
+#   WIREWATCH_PG_STATE_DIR      data/log/socket directory (default: see below)
 #   WIREWATCH_PG_BINDIR         directory holding initdb, pg_ctl, psql, ...
 #                               (default: pg_config --bindir, else the newest
 #                               /usr/lib/postgresql/*/bin, else initdb on PATH)
@@ -26,8 +25,14 @@
 # refuses to run as root, so as root initdb/pg_ctl run as the "postgres"
 # system user (created when absent), which then owns the state directory.
 #
-# Everything the cluster writes lives under <repo>/.local/postgres/ (ignored
-# by git): data/ (the cluster), postgres.log, run/ (the unix socket).
+# Everything the cluster writes lives in one state directory: data/ (the
+# cluster), postgres.log, run/ (the unix socket). By default that is
+# <repo>/.local/postgres/ (ignored by git). As root the server runs as the
+# postgres user, which cannot enter a checkout in a private directory (a
+# `mktemp -d` directory, /root/...); the state directory is then
+# /var/tmp/wirewatch-postgres-<hash of the checkout's path>, owned by postgres
+# with mode 0700, one per checkout. A cluster already initialised in either
+# place is used where it is.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,12 +40,19 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 
 PORT=${WIREWATCH_PG_PORT:-55432}
 START_TIMEOUT=${WIREWATCH_PG_START_TIMEOUT:-30}
-STATE_DIR=${WIREWATCH_PG_STATE_DIR:-$REPO_ROOT/.local/postgres}
-DATA_DIR=$STATE_DIR/data
-LOG_FILE=$STATE_DIR/postgres.log
-INITDB_LOG=$STATE_DIR/initdb.log
-SOCKET_DIR=$STATE_DIR/run
-LOCK_FILE=$STATE_DIR/pg.lock
+LOCAL_STATE_DIR=$REPO_ROOT/.local/postgres
+# the checkout's own directory outside it, for when the postgres user cannot enter the checkout
+SHARED_STATE_DIR=/var/tmp/wirewatch-postgres-$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)
+
+set_state_dir() {
+  STATE_DIR=$1
+  DATA_DIR=$STATE_DIR/data
+  LOG_FILE=$STATE_DIR/postgres.log
+  INITDB_LOG=$STATE_DIR/initdb.log
+  SOCKET_DIR=$STATE_DIR/run
+  LOCK_FILE=$STATE_DIR/pg.lock
+}
+set_state_dir "${WIREWATCH_PG_STATE_DIR:-$LOCAL_STATE_DIR}"
 
 DB_USER=wirewatch
 DB_NAME=wirewatch
@@ -155,6 +167,51 @@ ensure_os_user() {
     useradd --system --user-group --no-create-home --home-dir "$STATE_DIR" \
       --shell /usr/sbin/nologin "$OS_USER" \
       || die "could not create the system user $OS_USER"
+  fi
+}
+
+# True when the postgres system user can reach (search) directory $1: every
+# directory on the way must let it through.
+owner_can_enter() {
+  id -u "$OS_USER" >/dev/null 2>&1 || return 1
+  if command -v setpriv >/dev/null 2>&1; then
+    (cd / && setpriv --reuid="$OS_USER" --regid="$OS_USER" --init-groups -- test -x "$1") 2>/dev/null
+  elif command -v runuser >/dev/null 2>&1; then
+    (cd / && runuser -u "$OS_USER" -- test -x "$1") 2>/dev/null
+  else
+    return 1
+  fi
+}
+
+# Where the state lives unless WIREWATCH_PG_STATE_DIR says: the checkout's
+# .local/ when the server's user can reach it, else the shared directory.
+resolve_state_dir() {
+  [[ -z ${WIREWATCH_PG_STATE_DIR:-} ]] || return 0
+  is_root || return 0
+  if [[ -f $LOCAL_STATE_DIR/data/PG_VERSION ]]; then
+    set_state_dir "$LOCAL_STATE_DIR"
+  elif [[ -f $SHARED_STATE_DIR/data/PG_VERSION ]] || ! owner_can_enter "$REPO_ROOT"; then
+    set_state_dir "$SHARED_STATE_DIR"
+  else
+    set_state_dir "$LOCAL_STATE_DIR"
+  fi
+}
+
+# /var/tmp is writable by everyone: create our directory ourselves, and refuse
+# one somebody else prepared (a symlink, another owner, open permissions).
+make_shared_state_dir() {
+  if [[ ! -e $SHARED_STATE_DIR && ! -L $SHARED_STATE_DIR ]]; then
+    mkdir -m 0700 "$SHARED_STATE_DIR" || die "cannot create $SHARED_STATE_DIR"
+    chown "$OS_USER:" "$SHARED_STATE_DIR" 2>/dev/null || true
+  fi
+  if [[ -L $SHARED_STATE_DIR || ! -d $SHARED_STATE_DIR ]]; then
+    die "$SHARED_STATE_DIR is not a directory we made (a symlink?); remove it or set WIREWATCH_PG_STATE_DIR"
+  fi
+  local owner mode
+  owner=$(stat -c %U "$SHARED_STATE_DIR")
+  mode=$(stat -c %a "$SHARED_STATE_DIR")
+  if [[ $owner != "$OS_USER" && $owner != root ]] || [[ $mode != 700 ]]; then
+    die "$SHARED_STATE_DIR belongs to $owner with mode $mode (expected $OS_USER, 700); remove it or set WIREWATCH_PG_STATE_DIR"
   fi
 }
 
@@ -312,9 +369,11 @@ wait_ready() {
 cmd_start() {
   local started=$SECONDS
   local deadline=$((started + START_TIMEOUT))
-  lock
   resolve_bindir
   ensure_os_user
+  resolve_state_dir
+  [[ $STATE_DIR != "$SHARED_STATE_DIR" ]] || make_shared_state_dir
+  lock
   prepare_state_dir
 
   if cluster_running; then
@@ -361,6 +420,11 @@ cmd_start() {
 }
 
 cmd_stop() {
+  resolve_state_dir
+  if [[ ! -d $STATE_DIR ]]; then
+    log "not running (no cluster in $STATE_DIR)"
+    return 0
+  fi
   lock
   resolve_bindir
   if cluster_running; then
@@ -377,6 +441,7 @@ cmd_stop() {
 
 cmd_status() {
   BINDIR=$(find_bindir 2>/dev/null) || BINDIR=""
+  resolve_state_dir
   local rc=0
   isready || rc=$?
   if ((rc == 0)); then

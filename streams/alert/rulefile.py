@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from schemas import WatchedEntity, WatchRule
 from streams import ids
 from streams.errors import RuleError
+from streams.text import load_yaml, mask_destination
 
 
 def rule_id(entity: WatchedEntity, kind: str, *more: str) -> str:
@@ -31,7 +31,7 @@ def load_rules_yaml(data: str) -> list[WatchRule]:
     ``other`` (co_mention) is a name or a mapping like the entry's own; ``magnitude: killed>=10`` is short for
     ``magnitude_kind``/``magnitude_min``; every other key of :data:`RULE_OPTIONS` is passed through.
     """
-    doc = yaml.safe_load(data) or {}
+    doc = load_yaml(data, "watchlist") or {}
     entries = doc.get("watch", []) if isinstance(doc, dict) else doc
     if not isinstance(entries, list):
         raise RuleError("a watchlist file holds a list of entries under 'watch:'")
@@ -39,8 +39,15 @@ def load_rules_yaml(data: str) -> list[WatchRule]:
     for number, entry in enumerate(entries, start=1):
         if isinstance(entry, str):
             entry = {"name": entry}
-        if not isinstance(entry, dict) or not entry.get("name"):
+        if not isinstance(entry, dict) or not entry.get("name") or not isinstance(entry["name"], str | int | float):
             raise RuleError(f"watchlist entry {number}: needs at least a 'name'")
+        aliases = entry.get("aliases") or []
+        aliases = [aliases] if isinstance(aliases, str) else aliases
+        if not isinstance(aliases, list) or not all(isinstance(alias, str | int | float) for alias in aliases):
+            raise RuleError(f"watchlist entry {number} ({entry['name']}): aliases must be a name or a list of names")
+        for key in ("type", "wikidata", "kind"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                raise RuleError(f"watchlist entry {number} ({entry['name']}): {key} must be a text")
         unknown = set(entry) - {"name", "aliases", "type", "wikidata", "kind", "other", "magnitude", *RULE_OPTIONS}
         if unknown:
             raise RuleError(f"watchlist entry {number} ({entry['name']}): unknown key(s) {', '.join(sorted(unknown))}")
@@ -50,11 +57,13 @@ def load_rules_yaml(data: str) -> list[WatchRule]:
         other = entry.get("other")
         if isinstance(other, str):
             other = {"name": other}
+        if other is not None and not isinstance(other, dict):
+            raise RuleError(f"watchlist entry {number} ({entry['name']}): other must be a name or a mapping like an entry")
         try:
             rules.append(
                 make_rule(
                     str(entry["name"]),
-                    [str(a) for a in entry.get("aliases", [])],
+                    [str(a) for a in aliases],
                     entry.get("type"),
                     entry.get("wikidata"),
                     entry.get("kind", "new_mention"),
@@ -72,9 +81,37 @@ def parse_magnitude(text: str) -> dict[str, Any]:
     kind, sep, value = text.replace(" ", "").replace(",", "").replace("≥", ">=").partition(">=")
     if not sep:
         kind, value = "", kind
-    if not value.isdigit():
+    if not value.isascii() or not value.isdigit():
         raise RuleError(f"magnitude {text!r}: expected KIND>=NUMBER, e.g. killed>=10 or displaced>=1000")
+    if len(value) > 13:  # more than 10^12 (of the world's people, say) before even converting it
+        raise RuleError(f"magnitude {text!r}: at most {RULE_LIMITS['magnitude_min']:,}")
     return {"magnitude_kind": kind or None, "magnitude_min": int(value)}
+
+
+#: the largest value each numeric rule option may take: beyond these a rule is a typo, and a huge number would reach
+#: the workers' date arithmetic (a look-back of 10^30 days overflows) or the topic's encoder (64-bit integers at most)
+RULE_LIMITS: dict[str, float] = {
+    "lookback_days": 3660,
+    "min_sources": 10_000,
+    "spike_window_minutes": 7 * 24 * 60,
+    "spike_baseline_hours": 366 * 24,
+    "spike_sensitivity": 10_000,
+    "spike_min_mentions": 1_000_000,
+    "cooldown_minutes": 366 * 24 * 60,
+    "magnitude_min": 10**12,
+}
+
+
+def check_rule_limits(rule: WatchRule) -> None:
+    """Refuse a rule whose numeric options lie beyond :data:`RULE_LIMITS` (the worker checks rules from the topic too)."""
+    for name, limit in RULE_LIMITS.items():
+        value = getattr(rule, name)
+        if value is not None and not value <= limit:  # `not <=` also refuses NaN
+            raise RuleError(f"{name}: at most {limit:,g}, not {value!r}")
+    if rule.lookback_days is not None and rule.lookback_days < 1:
+        raise RuleError(f"lookback_days: at least 1, not {rule.lookback_days!r}")
+    if rule.magnitude_min is not None and rule.magnitude_min < 0:
+        raise RuleError(f"magnitude_min: at least 0, not {rule.magnitude_min!r}")
 
 
 def make_rule(
@@ -90,17 +127,15 @@ def make_rule(
 
     For an event rule the name is the rule's label; for a co_mention rule ``other`` is the second entity.
     """
-    entity = WatchedEntity(name=" ".join(name.split()), aliases=aliases, type=entity_type, wikidata=wikidata)
+    if not isinstance(kind, str):
+        raise RuleError(f"kind: expected one of new_mention, mention, spike, event, co_mention, breaking, not {kind!r}")
     if kind == "co_mention" and not other:
         raise RuleError("a co_mention rule needs the other entity ('other', --with)")
-    if kind in ("spike", "event", "breaking") and (options.get("min_sources") or 1) > 1:
-        # a spike counts new stories as they start (one source each); event copies are not grouped into stories;
-        # a breaking rule counts the sources joining a story (spike_min_mentions)
-        raise RuleError(f"min_sources applies to mention, new_mention and co_mention rules, not to {kind}")
-    second = WatchedEntity.model_validate(other) if other else None
-    extra = () if second is None else (" ".join(second.name.casefold().split()), second.type or "")
     try:
-        return WatchRule.model_validate(
+        entity = WatchedEntity(name=" ".join(name.split()), aliases=aliases, type=entity_type, wikidata=wikidata)
+        second = WatchedEntity.model_validate(other) if other else None
+        extra = () if second is None else (" ".join(second.name.casefold().split()), second.type or "")
+        rule = WatchRule.model_validate(
             {
                 "id": rule_id(entity, kind, *extra),
                 "kind": kind,
@@ -112,6 +147,12 @@ def make_rule(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise RuleError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+    if rule.kind in ("spike", "event", "breaking") and rule.min_sources > 1:
+        # a spike counts new stories as they start (one source each); event copies are not grouped into stories;
+        # a breaking rule counts the sources joining a story (spike_min_mentions)
+        raise RuleError(f"min_sources applies to mention, new_mention and co_mention rules, not to {rule.kind}")
+    check_rule_limits(rule)
+    return rule
 
 
 def describe(rule: WatchRule) -> str:
@@ -147,7 +188,7 @@ def describe(rule: WatchRule) -> str:
     if rule.min_sources > 1:
         parts.append(f"≥{rule.min_sources} sources")
     if rule.destinations:
-        parts.append("→ " + ", ".join(rule.destinations))
+        parts.append("→ " + ", ".join(mask_destination(spec) for spec in rule.destinations))
     if rule.digest:
         parts.append(f"{rule.digest} digest")
     return "; ".join(parts)

@@ -13,7 +13,7 @@ from streams.config import get_settings
 
 @click.group(invoke_without_command=True)
 @click.option("--since", default="24h", show_default=True, help="Alerts detected since: 30m, 2h, 7d, 1w or an ISO date.")
-@click.option("--limit", "-n", type=int, default=50, show_default=True, help="Most recent alerts shown.")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=50, show_default=True, help="Most recent alerts shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.pass_context
 def alerts(ctx: click.Context, since: str, limit: int, as_json: bool) -> None:
@@ -29,7 +29,9 @@ def alerts(ctx: click.Context, since: str, limit: int, as_json: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
     found = run_async(read_alerts(get_settings(), start))[-limit:]
     if as_json:
-        print_json([alert.model_dump(mode="json") for alert in found])
+        from streams.deliver.base import outbound
+
+        print_json([outbound(alert).model_dump(mode="json") for alert in found])  # destinations hold tokens: masked
         return
     table = Table("detected", "kind", "entity", "evidence", "title", "sources")
     for alert in found:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from typing import Any, NoReturn
 
@@ -10,26 +11,32 @@ import orjson
 from rich.console import Console
 from rich.markup import escape
 
-from streams.errors import BrokerUnavailable, InputError
+from streams.errors import BrokerUnavailable, InputError, SinkUnavailable
 
 console = Console(stderr=True)
 out = Console()
 
 
 def run_async(coro: Any) -> Any:
-    """Run ``coro``; no broker or bad input ends the command with one line on stderr and exit 2, never a traceback."""
+    """Run ``coro``; no broker, no database or bad input ends the command with one line on stderr and exit 2, never a
+    traceback."""
     try:
         return asyncio.run(coro)
-    except (BrokerUnavailable, InputError) as exc:
+    except (BrokerUnavailable, SinkUnavailable, InputError) as exc:
         fail(str(exc))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """End the command with ``error: message`` on stderr (markup in the message is shown as typed)."""
-    console.print(f"[red]error:[/] {escape(message)}")
+    # one line, however long: rich would wrap it at the terminal's width (80 columns when not a terminal)
+    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     sys.exit(code)
 
 
 def print_json(obj: Any) -> None:
     """``obj`` as indented JSON on stdout, for machines."""
-    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
+    try:
+        text = orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:  # an integer beyond 64 bits (a setting, say): the standard library writes any size
+        text = json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(text + "\n")

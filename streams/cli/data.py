@@ -13,10 +13,17 @@ from streams.config import get_settings
 
 
 async def _with_sink(action: Any) -> Any:
+    from streams.errors import SinkUnavailable
     from streams.store.connect import create_sink
+    from streams.text import mask_urls_in
 
-    sink = create_sink(get_settings())
-    await sink.open()
+    settings = get_settings()
+    sink = create_sink(settings)
+    try:
+        await sink.open()
+    except Exception as exc:  # noqa: BLE001 - refused, a wrong password, a bad URL, an unreadable file: one line, exit 2
+        where = "WIREWATCH_DATABASE_URL" if settings.database_url is not None else str(settings.sqlite_path)
+        raise SinkUnavailable(f"cannot open the database ({where}): {type(exc).__name__}: {mask_urls_in(str(exc))}") from exc
     try:
         return await action(sink)
     finally:
@@ -27,7 +34,7 @@ async def _with_sink(action: Any) -> Any:
 @click.argument("text")
 @click.option("--since", default=None, help="Only articles newer than this: 2d, 12h, 30m, 1w or an ISO date.")
 @click.option("--type", "entity_type", default=None, help="Only articles naming a TEXT entity of this type (GPE, PERSON, ...).")
-@click.option("--limit", "-n", type=int, default=20, show_default=True)
+@click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def search(text: str, since: str | None, entity_type: str | None, limit: int, as_json: bool) -> None:
     """Full-text search of the stored articles: every word of TEXT must occur; newest first, one row per story."""
@@ -57,7 +64,7 @@ def search(text: str, since: str | None, entity_type: str | None, limit: int, as
 
 @click.command()
 @click.argument("name")
-@click.option("--limit", "-n", type=int, default=10, show_default=True, help="Co-mentioned entities and articles shown.")
+@click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Co-mentioned entities, articles shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def entity(name: str, limit: int, as_json: bool) -> None:
     """An entity's mention timeline (per day), the entities named with it and its latest articles."""

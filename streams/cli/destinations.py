@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from streams.cli.common import console, out, print_json, run_async
+from streams.cli.common import console, fail, out, print_json, run_async
 from streams.config import get_settings
 
 
@@ -17,8 +17,9 @@ def destinations(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from schemas import DestinationState, WatchRule, decode
-    from streams.deliver.specs import default_destinations, destination_id, display_name
+    from streams.deliver.specs import default_destinations, destination_id
     from streams.kafka.client import compacted_state
+    from streams.text import mask_destination
 
     settings = get_settings()
 
@@ -38,7 +39,7 @@ def destinations(ctx: click.Context, as_json: bool) -> None:
     rows = []
     for spec in specs:
         state = disabled.get(destination_id(spec))
-        rows.append({"id": destination_id(spec), "destination": display_name(spec), "rules": rules_of.get(spec, 0),
+        rows.append({"id": destination_id(spec), "destination": mask_destination(spec), "rules": rules_of.get(spec, 0),
                      "disabled": state is not None, "since": state.since.isoformat() if state else None,
                      "reason": state.reason if state else ""})  # fmt: skip
     if as_json:
@@ -64,6 +65,6 @@ def destinations_enable(id_or_spec: str) -> None:
     states = run_async(compacted_state(settings, "destinations"))
     key = id_or_spec if id_or_spec in states else destination_id(id_or_spec)
     if key not in states:
-        raise click.ClickException(f"{id_or_spec!r} is not a disabled destination (see 'wirewatch destinations')")
+        fail(f"{id_or_spec!r} is not a disabled destination (see 'wirewatch destinations')")
     run_async(publish(settings, "destinations", [(key, None)]))
     out.print(f"re-enabled destination {key}")

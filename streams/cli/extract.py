@@ -15,11 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from schemas import Article, EnrichedArticle
-from streams.cli.common import console
+from streams.cli.common import console, fail
 from streams.config import get_settings
 from streams.enrich.gazetteer import Watchlist
 from streams.enrich.model import load_model
 from streams.enrich.step import enrich_articles
+from streams.errors import ModelNotInstalled
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def run_extract(source: IO[bytes], sink: IO[str], batch_size: int, console: Cons
 
 @click.command()
 @click.argument("source", type=click.File("rb"), default="-")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=32, show_default=True)
 @click.option("--watchlist", "watchlist_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Watchlist YAML: watched names are found even where the model misses them.")  # fmt: skip
 def extract(source: Any, batch_size: int, watchlist_file: Path | None) -> None:
@@ -133,5 +134,11 @@ def extract(source: Any, batch_size: int, watchlist_file: Path | None) -> None:
     from streams.alert.rulefile import load_rules_yaml
     from streams.enrich.gazetteer import Watchlist
 
-    watchlist = Watchlist(load_rules_yaml(watchlist_file.read_text("utf-8"))) if watchlist_file else None
-    sys.exit(run_extract(source, sys.stdout, batch_size, console, watchlist))
+    try:
+        watchlist = Watchlist(load_rules_yaml(watchlist_file.read_text("utf-8"))) if watchlist_file else None
+    except (ValueError, OSError) as exc:
+        fail(f"{watchlist_file}: {exc}")
+    try:
+        sys.exit(run_extract(source, sys.stdout, batch_size, console, watchlist))
+    except ModelNotInstalled as exc:
+        fail(str(exc))

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from streams.cli.common import console, out, print_json, run_async
+from streams.cli.common import console, fail, out, print_json, run_async
 from streams.config import get_settings
 
 
@@ -69,7 +69,7 @@ def feeds_import(path: Path) -> None:
     try:
         sources = parse_registry_file(path.read_text("utf-8"))
     except (RegistryError, OSError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{path}: {exc}") from exc
+        fail(f"{path}: {exc}")
     run_async(publish(get_settings(), "feeds", [(source.id, source) for source in sources]))
     out.print(f"imported {len(sources)} feed(s) from {path}")
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import get_args
 
 import click
 
-from streams.cli.common import console, run_async
-from streams.config import WorkerRole, get_settings
+from streams.cli.common import console, fail, run_async
+from streams.config import Settings, WorkerRole, get_settings
 
 
 def _start_faust(role: str) -> None:
@@ -17,10 +18,22 @@ def _start_faust(role: str) -> None:
 
     from streams.kafka.admin import ensure_topics
     from streams.logs import setup_logging
+    from streams.web.access import binding_error
 
     settings = get_settings()
+    problem = binding_error(settings)
+    if problem is not None:
+        fail(problem)
+    if role == "worker" and settings.worker_role != "nlp":
+        _check_default_destinations(settings)
     run_async(ensure_topics(settings))
     setup_logging(settings)
+    if role == "worker" and settings.worker_role != "nlp":
+        from streams.deliver.specs import default_destinations, unsigned_warning, unsigned_webhooks
+
+        unsigned = unsigned_webhooks(default_destinations(settings), settings)
+        if unsigned:
+            logging.getLogger("streams.deliver").warning("%s", unsigned_warning(unsigned))
     if role == "poller":
         import agents.poll  # noqa: F401 - registers the poller's agents
         from streams.kafka.apps import poller_app as app
@@ -30,6 +43,18 @@ def _start_faust(role: str) -> None:
     worker = Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False, override_logging=False)
     worker.spinner = None  # its terminal codes would break JSON log lines when output is not a terminal
     worker.execute_from_commandline()
+
+
+def _check_default_destinations(settings: Settings) -> None:
+    """Refuse to start a delivering worker whose default destinations could never receive an alert (exit 2)."""
+    from streams.deliver.specs import validate_destination
+
+    specs = [*settings.alert_destinations, *([settings.webhook_url] if settings.webhook_url else [])]
+    for spec in specs:
+        try:
+            validate_destination(spec, settings)
+        except ValueError as exc:
+            fail(f"WIREWATCH_ALERT_DESTINATIONS / WIREWATCH_WEBHOOK_URL: {exc}")
 
 
 @click.command()
@@ -56,11 +81,15 @@ def worker(role: str | None) -> None:
 
 @click.command()
 @click.option("--feed", "extra_feeds", multiple=True, help="A real feed URL to poll besides the samples (repeatable).")
-@click.option("--samples-port", type=int, default=8765, show_default=True, help="Port of the local sample-feed server.")
+@click.option("--samples-port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port of the sample-feed server.")
 def run(extra_feeds: tuple[str, ...], samples_port: int) -> None:
     """Run poller and worker on the sample feeds (plus --feed URLs); show alerts and counts until Ctrl-C."""
     from streams.cli.stack import run_stack
+    from streams.web.access import binding_error
 
+    problem = binding_error(get_settings())  # the children would refuse to start; say why here, once
+    if problem is not None:
+        fail(problem)
     feeds_env = [url for url in os.environ.get("WIREWATCH_FEEDS", "").split(",") if url.strip()]
     sys.exit(run_stack(list(extra_feeds) + feeds_env, samples_port, console=console))
 

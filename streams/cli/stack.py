@@ -46,9 +46,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def child_env(settings: Settings, overrides: dict[str, str]) -> dict[str, str]:
+def child_env(settings: Settings, overrides: dict[str, str], samples_port: int | None = None) -> dict[str, str]:
+    """The poller's and worker's environment: the operator's, plus the sample server allowlisted by its exact
+    address and port, so a feed, redirect or full-text link to any other loopback service is still refused."""
     env = dict(os.environ)
-    allow = set(settings.fetch_allow_hosts) | {"127.0.0.1/32"}
+    allow = set(settings.fetch_allow_hosts) | ({f"127.0.0.1:{samples_port}"} if samples_port is not None else set())
     env.update({"WIREWATCH_FETCH_ALLOW_HOSTS": ",".join(sorted(allow)), "PYTHONUNBUFFERED": "1"})
     env.setdefault("WIREWATCH_ALERTS_FILE", str(settings.data_dir / "alerts.jsonl"))
     env.update(overrides)
@@ -141,7 +143,7 @@ async def _watch(
 def run_stack(extra_feeds: list[str], port: int, console: Console) -> int:
     """The long-running ``wirewatch run``: until Ctrl-C or SIGTERM, then the children are stopped first."""
     settings = get_settings()
-    env = child_env(settings, {})
+    env = child_env(settings, {}, samples_port=port)
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -195,9 +197,9 @@ def run_demo(timeout: float, as_json: bool, console: Console) -> int:
         "WIREWATCH_WEB_PORT": str(free_port()),
         "WIREWATCH_POLLER_WEB_PORT": str(free_port()),
     }
-    env = child_env(base, overrides)
-    settings = Settings.model_validate({key.removeprefix("WIREWATCH_").lower(): value for key, value in overrides.items()})
     port = free_port()
+    env = child_env(base, overrides, samples_port=port)
+    settings = Settings.model_validate({key.removeprefix("WIREWATCH_").lower(): value for key, value in overrides.items()})
 
     async def go() -> Counts:
         server = await sampleserver.start(port)

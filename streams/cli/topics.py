@@ -14,7 +14,7 @@ from streams.config import get_settings
 @click.command()
 @click.argument("topic")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new messages.")
-@click.option("--limit", "-n", type=int, default=None, help="Stop after this many messages.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="Stop after this many messages.")
 def tail(topic: str, follow: bool, limit: int | None) -> None:
     """Print a topic's messages as JSON lines: {"key", "value"} (TOPIC without prefix, e.g. alerts)."""
     from streams.kafka.catalogue import TOPIC_NAMES

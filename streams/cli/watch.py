@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from streams.cli.common import out, print_json, run_async
+from streams.cli.common import fail, out, print_json, run_async
 from streams.config import get_settings
 
 
@@ -88,7 +88,7 @@ def watch_import(path: Path) -> None:
     try:
         rules = load_rules_yaml(path.read_text("utf-8"))
     except (ValueError, OSError) as exc:
-        raise click.ClickException(f"{path}: {exc}") from exc
+        fail(f"{path}: {exc}")
     run_async(publish(get_settings(), "rules", [(rule.id, rule) for rule in rules]))
     out.print(f"imported {len(rules)} watch rule(s) from {path}")
 
@@ -113,7 +113,10 @@ def watch_list(as_json: bool) -> None:
     state = run_async(compacted_state(get_settings(), "rules"))
     rules = [decode(WatchRule, value) for value in state.values()]
     if as_json:
-        print_json([rule.model_dump(mode="json") for rule in rules])
+        from streams.text import mask_destination
+
+        # destinations hold tokens (webhook and Slack URLs): masked here as everywhere they are printed
+        print_json([rule.model_dump(mode="json") | {"destinations": [mask_destination(s) for s in rule.destinations]} for rule in rules])
         return
     from streams.alert.rulefile import describe
 

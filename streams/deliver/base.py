@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Literal
 
 from schemas import Alert, Digest
 from streams.errors import DeliveryFailed, Gone
+from streams.text import mask_destination
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +26,28 @@ class Outcome:
     retry_after: float | None = None
 
 
+def outbound(alert: Alert) -> Alert:
+    """The alert as it leaves Wirewatch (a webhook body, a digest, the alerts file): its rule's destinations masked.
+
+    The alert names every destination of its rule, so without this a webhook receiver would learn the Slack URL
+    and the tokens of the other destinations.
+    """
+    if not alert.destinations:
+        return alert
+    return alert.model_copy(update={"destinations": [mask_destination(spec) for spec in alert.destinations]})
+
+
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None, jitter: float | None = None) -> float:
     """Seconds to wait after failed attempt ``attempt`` (1-based): exponential with jitter, never less than Retry-After.
 
     The jitter factor lies in [0.5, 1.5) so many workers retrying one endpoint spread out; the server's
-    ``Retry-After`` is a floor the jitter cannot undercut, and may exceed ``cap`` (the server knows best).
+    ``Retry-After`` is a floor the jitter cannot undercut, itself clamped to ``cap``: a number from outside never
+    holds a destination's lane longer than the configured longest delay.
     """
     factor = 0.5 + (random.random() if jitter is None else jitter)  # noqa: S311 - jitter, not crypto
     delay = min(cap, base * 2 ** (attempt - 1) * factor)
-    return float(max(delay, retry_after or 0.0))
+    floor = 0.0 if retry_after is None or math.isnan(retry_after) else min(cap, retry_after)
+    return float(max(delay, floor, 0.0))
 
 
 class Destination:

@@ -14,9 +14,10 @@ from streams.config import Settings
 from streams.deliver.base import Destination
 from streams.deliver.disabled import DestinationBook, disabled_state
 from streams.deliver.metrics import DELIVERIES
-from streams.deliver.specs import display_name, parse_destination
+from streams.deliver.specs import parse_destination, unsigned_warning, unsigned_webhooks
 from streams.errors import DeliveryFailed, Gone
 from streams.http.guard import AddressGuard
+from streams.text import mask_destination, mask_urls_in
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,11 @@ class Dispatcher:
         queue = self._queues.get(spec)
         if queue is None:
             self.destination(spec)
+            # the worker warns at start for the default destinations; a rule's own webhook shows up here first
+            for name in unsigned_webhooks([spec], self.settings):
+                log.warning("%s", unsigned_warning([name]))
             queue = self._queues[spec] = asyncio.Queue(maxsize=self.settings.delivery_queue_size)
-            self._tasks[spec] = asyncio.create_task(self._drain(spec, queue), name=f"deliver {spec[:40]}")
+            self._tasks[spec] = asyncio.create_task(self._drain(spec, queue), name=f"deliver {mask_destination(spec)}")
         return queue
 
     async def submit(self, alert: Alert, specs: list[str], done: Callable[[], Awaitable[None]], failed: FailureHandler) -> None:
@@ -108,7 +112,7 @@ class Dispatcher:
             try:
                 lane = self._lane(spec)
             except ValueError as exc:
-                await failed(spec, str(exc))
+                await failed(spec, mask_urls_in(str(exc)))
                 continue
             if alert.update and self.destinations[spec].pushes:
                 continue  # a later copy of the story: recorded (file, sink), never pushed again
@@ -138,7 +142,7 @@ class Dispatcher:
                 error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a destination bug must not kill its lane
                 log.exception("delivery to %s failed unexpectedly", destination.name)
-                error = f"{type(exc).__name__}: {exc}"
+                error = f"{type(exc).__name__}: {mask_urls_in(str(exc))}"
             DELIVERIES.labels(destination.kind, "ok" if error is None else "failed").inc()
             try:
                 if error is not None:
@@ -153,7 +157,7 @@ class Dispatcher:
         try:
             await self.gone(spec, exc)
         except Exception:  # noqa: BLE001 - the lane goes on; the destination stays disabled in this process
-            log.exception("could not record that %s is gone", display_name(spec))
+            log.exception("could not record that %s is gone", mask_destination(spec))
 
     async def join(self) -> None:
         """Wait until every queued delivery has finished."""

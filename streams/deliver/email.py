@@ -71,7 +71,7 @@ class EmailDestination(Destination):
     async def _address(self) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(self.smtp.host, self.smtp.port, type=0)
         for info in infos:
-            self.guard.check(str(info[4][0]))
+            self.guard.check(str(info[4][0]), int(info[4][1]))
         return str(infos[0][4][0])
 
     async def attempt(self, alert: Alert) -> Outcome:

@@ -14,6 +14,7 @@ from streams.deliver.specs import parse_destination
 from streams.errors import DecodeError, DeliveryFailed
 from streams.kafka.admin import unavailable
 from streams.kafka.client import caught_up, topic_partitions
+from streams.kafka.sizes import consumer_options
 
 
 def latest_per_id(alerts: list[Alert]) -> list[Alert]:
@@ -30,10 +31,13 @@ def latest_per_id(alerts: list[Alert]) -> list[Alert]:
 
 async def read_alerts(settings: Settings, since: datetime) -> list[Alert]:
     """Alerts detected since ``since``: seeks each partition by timestamp, so old history is not read."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False, **consumer_options(settings)
+    )
     try:
         await consumer.start()
     except KafkaConnectionError as exc:
+        await consumer.stop()  # a consumer that failed to start still holds its client
         raise unavailable(settings, exc) from exc
     found: list[Alert] = []
     try:

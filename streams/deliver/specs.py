@@ -12,9 +12,10 @@ from streams.deliver.base import Destination
 from streams.deliver.email import EmailDestination, SMTPSettings
 from streams.deliver.local import ConsoleDestination, FileDestination
 from streams.deliver.slack import SlackDestination
-from streams.deliver.webhook import WebhookDestination, check_url, redact
+from streams.deliver.webhook import WebhookDestination, check_url
 from streams.errors import InputError
 from streams.http.guard import AddressGuard
+from streams.text import mask_destination
 
 _DIGEST_SPEC = re.compile(r"^digest:(hourly|daily):(.+)$")
 
@@ -32,7 +33,7 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
     if digest:
         destination = parse_destination(digest.group(2), settings, guard)
         if not destination.digests:
-            raise InputError(f"destination {spec!r}: only webhook, Slack and e-mail destinations take digests")
+            raise InputError(f"destination {mask_destination(spec)!r}: only webhook, Slack and e-mail destinations take digests")
         destination.digest_period = "hourly" if digest.group(1) == "hourly" else "daily"
         return destination
     retry = {"attempts": settings.delivery_attempts, "base_delay": settings.delivery_base_delay_seconds,
@@ -43,8 +44,11 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
     if spec.startswith("file:"):
         path = spec.removeprefix("file:").removeprefix("//")
         if not path:
-            raise InputError("destination file: needs a path, e.g. file:.local/alerts.jsonl")
-        return FileDestination(Path(path))
+            raise InputError("destination file: needs a path, e.g. file:alerts.jsonl (inside WIREWATCH_FILE_DESTINATION_DIR)")
+        if settings.alerts_file is not None and Path(path) == settings.alerts_file:
+            return FileDestination(settings.alerts_file)  # the operator's own alerts file, wherever it is
+        root = settings.file_destinations_root()
+        return FileDestination(confined_path(path, root), root)
     if spec.startswith("slack:"):
         return SlackDestination(spec.removeprefix("slack:"), guard, min_interval=settings.slack_min_interval_seconds, **retry)
     if spec.startswith("mailto:"):
@@ -63,7 +67,27 @@ def parse_destination(spec: str, settings: Settings, guard: AddressGuard | None 
     if spec.lower().startswith(("http://", "https://")):
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         return WebhookDestination(spec, secret, guard, **retry)
-    raise InputError(f"destination {spec!r}: expected https://..., slack:https://..., mailto:..., file:PATH or console")
+    raise InputError(f"destination {mask_destination(spec)!r}: expected https://..., slack:https://..., mailto:..., file:PATH or console")
+
+
+def confined_path(path: str, root: Path) -> Path:
+    """``path`` (relative paths are taken inside ``root``) resolved, symlinks and ``..`` included, when it lies inside ``root``.
+
+    Anyone who may write the rules topic names file destinations; without this a rule could make every worker
+    append to any file the worker can write (a crontab, a shell profile, the database).
+    """
+    if "\x00" in path:
+        raise InputError("destination file: a path cannot hold a NUL character")
+    try:
+        resolved = (root / path).resolve()  # an absolute path replaces root
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise InputError(f"destination file:{path}: cannot be resolved: {exc}") from exc
+    if resolved == root or not resolved.is_relative_to(root):
+        raise InputError(
+            f"destination file:{path}: outside the file destination directory {root} (WIREWATCH_FILE_DESTINATION_DIR); "
+            "name a file inside it, e.g. file:alerts.jsonl"
+        )
+    return resolved
 
 
 def validate_destination(spec: str, settings: Settings) -> None:
@@ -97,12 +121,25 @@ def destination_id(spec: str) -> str:
     return ids.stable_id("destination", spec.strip())
 
 
-def display_name(spec: str) -> str:
-    """A destination as humans see it, with URL paths (tokens) redacted."""
-    spec = spec.strip()
-    digest = _DIGEST_SPEC.match(spec)
-    if digest:
-        return f"digest:{digest.group(1)}:{display_name(digest.group(2))}"
-    if spec.startswith("slack:"):
-        return "slack:" + redact(spec.removeprefix("slack:"))
-    return redact(spec) if spec.lower().startswith(("http://", "https://")) else spec
+def unsigned_webhooks(specs: list[str], settings: Settings) -> list[str]:
+    """The webhook destinations among ``specs`` (masked) whose alerts go out unsigned: no ``WIREWATCH_WEBHOOK_SECRET``.
+
+    Slack webhooks are not signed by design (Slack authenticates by the URL itself), so only Standard Webhooks count.
+    """
+    if settings.webhook_secret is not None and settings.webhook_secret.get_secret_value():
+        return []
+    unsigned = []
+    for spec in specs:
+        digest = _DIGEST_SPEC.match(spec.strip())
+        inner = digest.group(2) if digest else spec.strip()
+        if inner.lower().startswith(("http://", "https://")):
+            unsigned.append(mask_destination(spec))
+    return unsigned
+
+
+def unsigned_warning(names: list[str]) -> str:
+    """The warning for webhook destinations without a signing secret."""
+    return (
+        f"webhook destination(s) {', '.join(names)} get alerts unsigned: set WIREWATCH_WEBHOOK_SECRET so receivers can "
+        "verify them (Standard Webhooks webhook-signature)"
+    )

@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from schemas import Alert, Digest, encode
-from streams.deliver.base import Destination, Outcome
+from streams.deliver.base import Destination, Outcome, outbound
 from streams.deliver.signing import sign_webhook
 from streams.errors import BlockedAddress, InputError
 from streams.http.guard import AddressGuard
 from streams.http.headers import retry_after_seconds
+from streams.text import mask_url, mask_urls_in
 
 
 def check_url(url: str, guard: AddressGuard) -> None:
@@ -21,23 +22,22 @@ def check_url(url: str, guard: AddressGuard) -> None:
 
     Hostnames are checked again at connect time by the guard (every resolved address), as for feeds.
     """
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InputError(f"destination {redact(url)}: only http(s) URLs with a host can receive alerts")
     try:
-        address = ipaddress.ip_address(parts.hostname)
+        parts = urlsplit(url)
+        hostname, _port = parts.hostname, parts.port
+    except ValueError as exc:  # an unbalanced [ or a port that is no number from 0 to 65535
+        raise InputError(f"destination {mask_url(url)}: not a URL ({exc})") from exc
+    if parts.scheme.lower() not in ("http", "https") or not hostname:
+        raise InputError(f"destination {mask_url(url)}: only http(s) URLs with a host can receive alerts")
+    try:
+        address = ipaddress.ip_address(hostname)
     except ValueError:
         return
+    port = _port or (443 if parts.scheme.lower() == "https" else 80)
     try:
-        guard.check(str(address))
+        guard.check(str(address), port)
     except BlockedAddress as exc:
-        raise InputError(f"destination {redact(url)}: {exc}") from exc
-
-
-def redact(url: str) -> str:
-    """The URL without path or query, which often hold tokens (Slack hooks, webhook secrets)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/..." if parts.path not in ("", "/") or parts.query else url
+        raise InputError(f"destination {mask_url(url)}: {exc}") from exc
 
 
 class HTTPDestination(Destination):
@@ -45,7 +45,7 @@ class HTTPDestination(Destination):
 
     def __init__(self, url: str, guard: AddressGuard, timeout: float = 10.0, **retry: float) -> None:
         check_url(url, guard)
-        super().__init__(f"{self.kind} {redact(url)}", **retry)  # type: ignore[arg-type]
+        super().__init__(f"{self.kind} {mask_url(url)}", **retry)  # type: ignore[arg-type]
         self.url = url
         self.guard = guard
         self.timeout = timeout
@@ -70,14 +70,17 @@ class HTTPDestination(Destination):
                 if response.status == 410:
                     return Outcome("gone", "HTTP 410")
                 if response.status in (408, 425, 429) or response.status >= 500:
-                    return Outcome("retry", f"HTTP {response.status}", retry_after_seconds(response.headers.get("Retry-After")))
+                    # clamped to the longest retry delay: a Retry-After of 400 digits or a date in year 9999 must not park the lane
+                    wait = retry_after_seconds(response.headers.get("Retry-After"), maximum=self.max_delay)
+                    return Outcome("retry", f"HTTP {response.status}", wait)
                 return Outcome("refused", f"HTTP {response.status}")
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, BlockedAddress):
                 return Outcome("refused", str(exc.os_error))
             return Outcome("retry", f"cannot connect: {exc.os_error}")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return Outcome("retry", f"{type(exc).__name__}: {exc}")
+            # aiohttp's errors quote the request URL, token and all
+            return Outcome("retry", f"{type(exc).__name__}: {mask_urls_in(str(exc))}")
 
 
 class WebhookDestination(HTTPDestination):
@@ -90,10 +93,10 @@ class WebhookDestination(HTTPDestination):
         self.secret = secret
 
     async def attempt(self, alert: Alert) -> Outcome:
-        return await self._signed(alert.id, encode(alert))
+        return await self._signed(alert.id, encode(outbound(alert)))
 
     async def attempt_digest(self, digest: Digest) -> Outcome:
-        return await self._signed(digest.id, encode(digest))
+        return await self._signed(digest.id, encode(digest.model_copy(update={"alerts": [outbound(a) for a in digest.alerts]})))
 
     async def _signed(self, msg_id: str, body: bytes) -> Outcome:
         timestamp = int(time.time())

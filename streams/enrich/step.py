@@ -5,12 +5,17 @@ The enrich agent and ``wirewatch extract`` share this code path.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
+
+from spacy.tokens import Doc
 
 from schemas import Article, EnrichedArticle, Entity, Event, Mention
 from streams import ids
 from streams.clock import utcnow
+from streams.enrich.bounds import SENTENCE_MAX_CHARS, fit_enriched
 from streams.enrich.entities import canonical_entities
 from streams.enrich.events import extract_events
 from streams.enrich.fingerprint import sketch
@@ -37,12 +42,59 @@ def extract_doc(doc: Any, watchlist: Watchlist | None = None, article_id: str = 
     return Extraction(entities, sentences, extract_events(parse, entities, article_id))
 
 
+#: characters per spaCy call at most: spaCy's parser and NER need about 1 GB of temporary memory per 100,000
+#: characters (spaCy's documentation of ``nlp.max_length``), and a text over ``nlp.max_length`` is refused outright
+CHUNK_CHARS = 100_000
+
+#: where a chunk may end, best first: a paragraph, a line, a sentence, a word
+_BREAKS = ("\n\n", "\n", ". ", " ")
+
+
+def chunks(text: str, size: int) -> list[str]:
+    """``text`` in consecutive pieces of at most ``size`` characters that join back to exactly ``text``.
+
+    Each piece ends just after the best break in its second half (paragraph, line, sentence end, space), so a
+    sentence or a name is rarely split; a text without any is cut at ``size``.
+    """
+    pieces: list[str] = []
+    start = 0
+    while len(text) - start > size:
+        window = text[start : start + size]
+        end = size
+        for separator in _BREAKS:
+            found = window.rfind(separator, size // 2)
+            if found >= 0:
+                end = found + len(separator)
+                break
+        pieces.append(window[:end])
+        start += end
+    pieces.append(text[start:])
+    return pieces
+
+
+def parsed_docs(nlp: Any, texts: list[str], batch_size: int = 16) -> Iterator[Any]:
+    """One spaCy doc per text through ``nlp.pipe``; a text over :data:`CHUNK_CHARS` (or ``nlp.max_length``) is parsed
+    in :func:`chunks` and joined back with ``Doc.from_docs``, so its offsets, entities and sentences are those of
+    the whole text, as if spaCy had read it in one go."""
+    size = max(1, min(CHUNK_CHARS, int(nlp.max_length) - 1))
+    owners: list[int] = []
+    pieces: list[str] = []
+    for index, text in enumerate(texts):
+        for piece in chunks(text, size):
+            owners.append(index)
+            pieces.append(piece)
+    docs = zip(owners, nlp.pipe(pieces, batch_size=batch_size), strict=True)
+    for _, group in groupby(docs, key=lambda pair: pair[0]):
+        parts = [doc for _, doc in group]
+        yield parts[0] if len(parts) == 1 else Doc.from_docs(parts, ensure_whitespace=False)
+
+
 def extract_texts(
     nlp: Any, texts: list[str], watchlist: Watchlist | None = None, batch_size: int = 16, article_ids: list[str] | None = None
 ) -> list[Extraction]:
-    """Extraction for a batch of texts through ``nlp.pipe`` (the one code path of agent and CLI)."""
+    """Extraction for a batch of texts of any length through ``nlp.pipe`` (the one code path of agent and CLI)."""
     names = article_ids if article_ids is not None else [""] * len(texts)
-    docs = nlp.pipe(texts, batch_size=batch_size)
+    docs = parsed_docs(nlp, texts, batch_size)
     return [extract_doc(doc, watchlist, name) for doc, name in zip(docs, names, strict=True)]
 
 
@@ -52,6 +104,8 @@ class Enriched:
 
     item: EnrichedArticle
     mentions: list[Mention]
+    #: ``item`` encoded, when it was bounded for sending (:func:`streams.enrich.bounds.fit_enriched`)
+    encoded: bytes | None = None
 
 
 def analysed_text(article: Article) -> str:
@@ -62,8 +116,14 @@ def analysed_text(article: Article) -> str:
     return article.text or article.title
 
 
-def enrich_articles(nlp: Any, articles: list[Article], watchlist: Watchlist | None, batch_size: int = 16) -> list[Enriched]:
-    """Entities of every article through one ``nlp.pipe`` pass (the code path ``wirewatch extract`` shares)."""
+def enrich_articles(
+    nlp: Any, articles: list[Article], watchlist: Watchlist | None, batch_size: int = 16, max_bytes: int | None = None
+) -> list[Enriched]:
+    """Entities of every article through one ``nlp.pipe`` pass (the code path ``wirewatch extract`` shares).
+
+    With ``max_bytes`` (the agent's message limit for the enriched value) each record is bounded to it and
+    encoded; its mentions then cover only the entities it kept.
+    """
     texts = [analysed_text(article) for article in articles]
     extractions = extract_texts(nlp, texts, watchlist, batch_size, [article.id for article in articles])
     now = utcnow()
@@ -71,8 +131,21 @@ def enrich_articles(nlp: Any, articles: list[Article], watchlist: Watchlist | No
     out = []
     for article, extraction in zip(articles, extractions, strict=True):
         item = EnrichedArticle(article=article, entities=extraction.entities, events=extraction.events, model=model, enriched=now)
-        out.append(Enriched(item, mentions_of(item, extraction)))
+        encoded = None
+        if max_bytes is not None:
+            item, encoded = fit_enriched(item, max_bytes)
+        out.append(Enriched(item, mentions_of(item, extraction), encoded))
     return out
+
+
+def sentence_window(sentence: tuple[int, int], start: int, end: int, max_chars: int = SENTENCE_MAX_CHARS) -> tuple[int, int]:
+    """The part of ``sentence`` (character offsets) at most ``max_chars`` long that holds ``start``-``end``, centred on it."""
+    s_start, s_end = sentence
+    if s_end - s_start <= max_chars:
+        return sentence
+    margin = max(0, (max_chars - (end - start)) // 2)
+    w_start = max(s_start, min(start - margin, s_end - max_chars))
+    return w_start, min(s_end, w_start + max_chars)
 
 
 def mentions_of(item: EnrichedArticle, extraction: Extraction) -> list[Mention]:
@@ -85,7 +158,7 @@ def mentions_of(item: EnrichedArticle, extraction: Extraction) -> list[Mention]:
         if not entity.mentions:
             continue
         first = entity.mentions[0]
-        s_start, s_end = extraction.sentences.get(entity.id, (first.start, first.end))
+        s_start, s_end = sentence_window(extraction.sentences.get(entity.id, (first.start, first.end)), first.start, first.end)
         mentions.append(
             Mention(
                 id=ids.mention_id(entity.id, article.id),

@@ -1,1 +1,1 @@
-"""The shared Kafka core: transport, apps, the topic and table catalogue, admin, clients, followers, dead letters, health."""
+"""The shared Kafka core: transport, apps, the topic and table catalogue, admin, clients, followers, dead letters, sizes, health."""

@@ -1,4 +1,4 @@
-"""Topic administration: create the catalogue's topics (compacted where it says so), wait for leaders, delete a namespace."""
+"""Topic administration: create the catalogue's topics (compacted where it says so, sized by policy), await leaders, delete a namespace."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from streams.config import Settings
+from streams.errors import BrokerUnavailable
 from streams.kafka.catalogue import COMPACTED, TABLES, TOPIC_NAMES, changelog_topic
+from streams.kafka.sizes import limits, topic_configs
 
 log = logging.getLogger(__name__)
-
-
-class BrokerUnavailable(RuntimeError):
-    """No Kafka broker answers at the configured address."""
 
 
 def unavailable(settings: Settings, exc: Exception) -> BrokerUnavailable:
@@ -34,6 +33,7 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
     try:
         await admin.start()
     except KafkaConnectionError as exc:
+        await admin.close()
         raise unavailable(settings, exc) from exc
     try:
         yield admin
@@ -42,7 +42,8 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
 
 
 async def ensure_topics(settings: Settings) -> None:
-    """Create every Wirewatch topic that does not exist yet, compacted where the contract says so."""
+    """Create every Wirewatch topic that does not exist yet, compacted where the contract says so, each accepting
+    the policy's largest message (``max.message.bytes``, streams/kafka/sizes.py); warn about existing ones that do not."""
     async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         names = {settings.topic(name): name in COMPACTED for name in TOPIC_NAMES}
@@ -52,7 +53,7 @@ async def ensure_topics(settings: Settings) -> None:
                 name=name,
                 num_partitions=settings.partitions,
                 replication_factor=settings.replication_factor,
-                topic_configs={"cleanup.policy": "compact"} if compacted else {},
+                topic_configs=topic_configs(settings, compacted),
             )
             for name, compacted in names.items()
             if name not in existing
@@ -63,6 +64,33 @@ async def ensure_topics(settings: Settings) -> None:
             except TopicAlreadyExistsError:
                 pass  # another process created them first
             await _await_leaders(admin, [topic.name for topic in wanted])
+        await _warn_small_limits(admin, settings, sorted(name for name in names if name in existing))
+
+
+async def _warn_small_limits(admin: AIOKafkaAdminClient, settings: Settings, topics: list[str]) -> None:
+    """Log existing topics whose ``max.message.bytes`` is below the policy's (made before it, or by hand).
+
+    They are not altered: Kafka's AlterConfigs replaces a topic's whole configuration, which would drop settings an
+    operator made. The broker then refuses the largest messages; those are dead-lettered, never lost.
+    """
+    if not topics:
+        return
+    wanted = limits(settings).topic
+    try:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name) for name in topics])
+    except Exception as exc:  # noqa: BLE001 - a broker that refuses DescribeConfigs must not stop the start
+        log.debug("could not read topic configurations: %s", exc)
+        return
+    for response in responses:
+        for resource in getattr(response, "resources", []):
+            name, entries = resource[3], resource[4]
+            value = next((entry[1] for entry in entries if entry[0] == "max.message.bytes"), None)
+            if value is not None and int(value) < wanted:
+                log.warning(
+                    "topic %s accepts messages of %s bytes at most, less than WIREWATCH_MAX_MESSAGE_BYTES needs (%d); raise it with "
+                    "kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config max.message.bytes=%d",
+                    name, value, wanted, name, wanted,
+                )  # fmt: skip
 
 
 async def delete_topics(settings: Settings) -> int:

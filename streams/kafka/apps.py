@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import faust
 
 from streams.config import Settings, get_settings
+from streams.kafka.metrics import AGENT_CRASHES
+from streams.kafka.sizes import limits
 from streams.kafka.transport import Topic, broker_url
 
+log = logging.getLogger(__name__)
 
-def create_app(role: str, settings: Settings | None = None) -> faust.App:
+
+class App(faust.App):
+    """Faust's app, remembering every agent that crashed, so /health can say so (streams/kafka/health.py).
+
+    Agents catch what one message or batch can raise inside their loop; an exception that still escapes is a
+    bug. Faust's supervisor restarts the agent, but the batch it held was acknowledged on the way out, so the
+    process stays unhealthy until it is restarted.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: agent name → the exception that ended it, for the life of this process
+        self.crashed_agents: dict[str, str] = {}
+
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        name = str(getattr(agent, "name", agent)).rsplit(".", 1)[-1]
+        self.crashed_agents[name] = f"{type(exc).__name__}: {exc}"[:500]
+        AGENT_CRASHES.labels(name).inc()
+        log.error("agent %s crashed: %s: %s", name, type(exc).__name__, exc, exc_info=exc, extra={"agent": name})
+        await super()._on_agent_error(agent, exc)
+
+
+def create_app(role: str, settings: Settings | None = None) -> App:
     """A Faust app for ``role`` (``poller``, ``worker`` or ``nlp``) configured from the settings."""
     settings = settings or get_settings()
     port = settings.poller_web_port if role == "poller" else settings.web_port
     datadir = settings.data_dir / "faust" / role
     datadir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    sizes = limits(settings)
+    return App(
         f"{settings.app_prefix}-{role}",
         broker=broker_url(settings),
         autodiscover=False,
@@ -27,16 +56,26 @@ def create_app(role: str, settings: Settings | None = None) -> faust.App:
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # aiokafka's default 16 KiB batch holds one or two enriched articles: every further send to that partition
-        # then waits for a produce round trip (one request per ~1.5 messages measured); 512 KiB stays well under
-        # the broker's 1 MiB message limit.
-        producer_max_batch_size=512 * 1024,
+        # The size policy (streams/kafka/sizes.py): one message of WIREWATCH_MAX_MESSAGE_BYTES with its framing; batches of
+        # 512 KiB (aiokafka's 16 KiB default held one or two enriched articles, so every further send to that partition
+        # waited for a produce round trip: one request per ~1.5 messages measured), never above the message limit.
+        producer_max_request_size=sizes.producer_request,
+        producer_max_batch_size=sizes.producer_batch,
         # One standby would double every changelog read on a two-process machine for little gain;
         # the changelog itself is the durable copy.
         table_standby_replicas=0,
         web_enabled=True,
+        # Faust binds web_bind (default 0.0.0.0) and only builds URLs from web_host: both are the setting.
+        web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=port,
+        # Faust's own pages are off: /table/ and /router/ serve table values (pending digests hold destination URLs
+        # and their tokens), / and /graph/ sensor data and the service graph. Only our pages are served.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         web_in_thread=False,
         broker_commit_every=100,
         # Faust's default of 60 s leaves a killed process's partitions idle for a minute; heartbeats
@@ -47,7 +86,8 @@ def create_app(role: str, settings: Settings | None = None) -> faust.App:
         stream_wait_empty=True,
         # Backpressure: a stalled agent (a slow database) pauses fetching instead of buffering the topic.
         stream_buffer_maxsize=settings.stream_buffer_size,
-        consumer_max_fetch_size=settings.consumer_fetch_bytes,
+        # at least one whole message of the largest size the topics accept (the size policy), else consumer_fetch_bytes
+        consumer_max_fetch_size=sizes.partition_fetch,
         broker_max_poll_records=settings.consumer_poll_records,
         logging_config=None,
         Topic=Topic,

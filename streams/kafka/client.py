@@ -11,12 +11,15 @@ from aiokafka.errors import KafkaConnectionError
 from schemas import Record, encode
 from streams.config import Settings
 from streams.kafka.admin import ensure_topics, unavailable
+from streams.kafka.sizes import consumer_options, producer_options
 
 
 async def publish(settings: Settings, topic: str, items: list[tuple[str, Record | None]]) -> None:
     """Send ``(key, record)`` pairs to ``topic`` (a suffix) with the idempotent producer; None is a tombstone."""
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, **producer_options(settings)
+    )
     await producer.start()
     try:
         for key, record in items:
@@ -30,10 +33,13 @@ async def read_topic(
 ) -> AsyncIterator[tuple[str | None, bytes | None]]:
     """Every ``(key, value)`` of ``topic`` (a suffix); stops at the end unless ``follow``."""
     name = settings.topic(topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False, **consumer_options(settings)
+    )
     try:
         await consumer.start()
     except KafkaConnectionError as exc:
+        await consumer.stop()  # a consumer that failed to start still holds its client
         raise unavailable(settings, exc) from exc
     try:
         partitions = await topic_partitions(consumer, name)
@@ -83,3 +89,30 @@ async def compacted_state(settings: Settings, topic: str) -> dict[str, bytes]:
         else:
             state[key] = value
     return state
+
+
+async def latest_values(settings: Settings, topic: str, keys: set[str]) -> dict[str, tuple[bytes | None, int]]:
+    """The latest value (None for a tombstone) and partition of each of ``keys`` on ``topic`` (a suffix), read to its end."""
+    name = settings.topic(topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        await consumer.start()
+    except KafkaConnectionError as exc:
+        raise unavailable(settings, exc) from exc
+    found: dict[str, tuple[bytes | None, int]] = {}
+    try:
+        partitions = await topic_partitions(consumer, name)
+        if not partitions:
+            return found
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        while not await caught_up(consumer, end):
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                for record in records:
+                    key = record.key.decode("utf-8", "replace") if record.key else None
+                    if key in keys:
+                        found[key] = (record.value, tp.partition)
+    finally:
+        await consumer.stop()
+    return found

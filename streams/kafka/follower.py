@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.config import Settings
 from streams.kafka.client import caught_up, topic_partitions
+from streams.kafka.sizes import consumer_options
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +19,7 @@ class CompactedFollower:
     """Reads every partition of a compacted topic from its start with a group-less consumer, then follows it.
 
     ``ready`` is set once the state as of start-up has been read, so callers never act on a partial view.
+    ``apply`` returns why a record was refused (None when it was taken); :meth:`rejected` then hears of it.
     """
 
     topic_suffix = ""
@@ -25,15 +28,20 @@ class CompactedFollower:
         self.settings = settings
         self.ready = asyncio.Event()
 
-    def apply(self, key: str, value: bytes | None) -> None:
+    def apply(self, key: str, value: bytes | None) -> str | None:
         raise NotImplementedError
 
     def loaded(self) -> None:
         """Called once the start-up state has been read."""
 
+    async def rejected(self, record: Any, reason: str) -> None:
+        """A record :meth:`apply` refused (``record`` is aiokafka's ConsumerRecord); subclasses dead-letter it."""
+
     async def run(self) -> None:
         topic = self.settings.topic(self.topic_suffix)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None, **consumer_options(self.settings)
+        )
         await consumer.start()
         try:
             partitions = await self._partitions(consumer, topic)
@@ -44,7 +52,9 @@ class CompactedFollower:
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     for record in records:
-                        self.apply(record.key.decode("utf-8", "replace") if record.key else "", record.value)
+                        reason = self.apply(record.key.decode("utf-8", "replace") if record.key else "", record.value)
+                        if reason is not None:
+                            await self.rejected(record, reason)
                 if not self.ready.is_set() and await caught_up(consumer, end):
                     self.loaded()
                     self.ready.set()

@@ -1,4 +1,4 @@
-"""Liveness as progress: agents that began work and finished nothing, topics whose lag does not move, tables recovered."""
+"""Liveness as progress: agents that began work and finished nothing, topics whose lag does not move, messages held, tables recovered."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ class Health:
 
     Two signals, both limited by ``WIREWATCH_HEALTH_STUCK_SECONDS``: an agent that began a batch and
     finished nothing since, and a topic whose lag is above zero while its committed offset stands still
-    (this catches agents stuck before they even start a batch).
+    (this catches agents stuck before they even start a batch). A third is immediate: an agent that left
+    messages uncommitted because their outcome could not be recorded (:meth:`hold`).
     """
 
     def __init__(self, stuck_after: float | None = None) -> None:
@@ -29,6 +30,9 @@ class Health:
         self.busy_since: dict[str, float] = {}
         #: per topic: (lag, committed offsets summed, monotonic time the committed offsets last moved or lag was 0)
         self.topics: dict[str, tuple[int, int, float]] = {}
+        #: agent → why it left messages uncommitted (agents/common.py hold): its partitions' commits stand still
+        #: until the process restarts, so it stays unhealthy until then
+        self.held: dict[str, str] = {}
 
     def begin(self, agent: str) -> None:
         self.busy_since.setdefault(agent, time.monotonic())
@@ -36,6 +40,10 @@ class Health:
     def done(self, agent: str) -> None:
         self.busy_since.pop(agent, None)
         LAST_PROGRESS.labels(agent).set(time.time())
+
+    def hold(self, agent: str, reason: str) -> None:
+        """Record that ``agent`` left messages uncommitted (unhealthy from now on; the reason is the latest)."""
+        self.held[agent] = reason[:500]
 
     def observe_lag(self, topic: str, lag: int, committed: int, now: float | None = None) -> None:
         """Record a lag probe; a topic makes progress when its committed offsets move or it has no lag."""
@@ -49,7 +57,7 @@ class Health:
         now = time.monotonic() if now is None else now
         agents = [agent for agent, since in self.busy_since.items() if now - since > self.stuck_after]
         stalled = [f"topic:{topic}" for topic, (lag, _, since) in self.topics.items() if lag > 0 and now - since > self.stuck_after]
-        return sorted(agents) + sorted(stalled)
+        return sorted(agents) + sorted(stalled) + [f"held:{agent}" for agent in sorted(self.held)]
 
 
 async def probe_lag(app: faust.App, health: Health, topic_prefix: str) -> dict[str, int]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 from typing import Any
+from weakref import WeakSet
 
 import faust
 from faust.serializers import codecs
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
+from mode.utils.futures import notify
 
 from streams.config import Settings
 
@@ -79,6 +81,8 @@ class ReliableConsumer(aiokafka_driver.Consumer):
         self._read_offset = _NoReadOffsets()
         # the last offset handed to the streams since the partition's last seek, per partition
         self._delivered: dict[TP, int] = {}
+        # messages whose acks must not count (see hold); weak, as Faust's own set of unacked messages
+        self._held: WeakSet[Message] = WeakSet()
         deliver = self.callback
 
         async def callback(message: Message) -> None:
@@ -134,7 +138,24 @@ class ReliableConsumer(aiokafka_driver.Consumer):
             if committed is not None:
                 self._restart_count(tp, committed)
 
+    def hold(self, message: Message) -> None:
+        """Never count ``message`` as acked: the commit of its partition stops before it until it is fetched again.
+
+        For a message whose outcome could not be recorded (its dead letter was not written, its agent failed
+        mid-batch): Faust acks every message of a batch once the agent moves on, even after an exception. After a
+        restart or a rebalance the partition is read again from the committed offset, so the message is processed
+        again (at least once); meanwhile the lag check of /health sees the commit stand still. It no longer counts
+        as in flight, so a graceful shutdown does not wait for it.
+        """
+        self._held.add(message)
+        self._unacked_messages.discard(message)
+        notify(self._waiting_for_ack)  # a shutdown waiting for the streams to empty looks again
+
     def ack(self, message: Message) -> bool:
+        if message in self._held:
+            message.acked = True
+            self._unacked_messages.discard(message)
+            return False
         if message.generation_id is not None and message.generation_id != self.app.consumer_generation_id:
             # Fetched before the last rebalance, after which every partition is fetched again from its committed
             # offset. Faust acks such a message without handing it to an agent (a stale generation is skipped), so

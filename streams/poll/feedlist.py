@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-import yaml
 from pydantic import ValidationError
 
 from schemas import FeedSource
 from streams import ids
-from streams.errors import RegistryError
+from streams.errors import InputError, RegistryError
+from streams.text import load_yaml
 
 _DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _OPTION_KEYS = {"url", "title", "tags", "language", "min_interval", "max_interval", "fulltext", "enabled"}
+#: folders within folders an OPML list may have; real ones have two or three, and each level becomes a tag
+MAX_OPML_DEPTH = 32
+#: the longest poll interval a feed may ask for (a year): beyond it a feed is as good as never polled
+MAX_INTERVAL = 366 * 86_400
 
 
 def make_source(
@@ -30,11 +36,20 @@ def make_source(
     url = url.strip()
     if not url.lower().startswith(("http://", "https://")):
         raise RegistryError(f"{url!r}: only http(s) feed URLs can be polled")
+    try:
+        feed_id = ids.feed_id(url)
+        if not urlsplit(url).hostname:
+            raise ValueError("no host")
+    except ValueError as exc:  # an unbalanced [ or a port that is no number
+        raise RegistryError(f"{url!r}: not a URL ({exc})") from exc
+    for name, value in (("min interval", min_interval), ("max interval", max_interval)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_INTERVAL):
+            raise RegistryError(f"{url}: {name} must be a whole number of seconds from 1 to {MAX_INTERVAL:,}, not {value!r}")
     if min_interval is not None and max_interval is not None and min_interval > max_interval:
         raise RegistryError(f"{url}: min interval {min_interval} s is longer than max interval {max_interval} s")
     try:
         return FeedSource(
-            id=ids.feed_id(url),
+            id=feed_id,
             url=url,
             title=title,
             tags=list(tags or []),
@@ -60,27 +75,33 @@ def parse_opml(text: str) -> list[FeedSource]:
     if root.tag != "opml" or body is None:
         raise RegistryError("not an OPML document (no <opml><body>)")
     sources: list[FeedSource] = []
-
-    def walk(element: ElementTree.Element, folders: list[str]) -> None:
-        for outline in element.findall("outline"):
-            url = outline.get("xmlUrl") or outline.get("xmlurl")
-            label = (outline.get("title") or outline.get("text") or "").strip()
-            if url:
-                categories = [c.strip().strip("/") for c in (outline.get("category") or "").split(",") if c.strip().strip("/")]
-                sources.append(make_source(url, title=label, tags=folders + categories, language=outline.get("language")))
-            else:
-                walk(outline, folders + [label] if label else folders)
-
-    walk(body, [])
+    # depth first in document order with a stack of our own, not recursion: a list nested 10,000 deep is refused,
+    # never a crash
+    stack: list[tuple[Iterator[ElementTree.Element], list[str]]] = [(iter(body.findall("outline")), [])]
+    while stack:
+        children, folders = stack[-1]
+        outline = next(children, None)
+        if outline is None:
+            stack.pop()
+            continue
+        url = outline.get("xmlUrl") or outline.get("xmlurl")
+        label = (outline.get("title") or outline.get("text") or "").strip()
+        if url:
+            categories = [c.strip().strip("/") for c in (outline.get("category") or "").split(",") if c.strip().strip("/")]
+            sources.append(make_source(url, title=label, tags=folders + categories, language=outline.get("language")))
+        elif len(stack) > MAX_OPML_DEPTH:
+            raise RegistryError(f"OPML outlines nested more than {MAX_OPML_DEPTH} deep (refused)")
+        else:
+            stack.append((iter(outline.findall("outline")), folders + [label] if label else folders))
     return sources
 
 
 def parse_yaml(text: str) -> list[FeedSource]:
     """Feeds of a YAML file: a list (or ``feeds:`` list) of URLs or mappings with the ``feeds add`` options."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"not valid YAML: {exc}") from exc
+        data = load_yaml(text, "feed list")
+    except InputError as exc:
+        raise RegistryError(str(exc)) from exc
     if isinstance(data, dict):
         data = data.get("feeds")
     if not isinstance(data, list):
@@ -95,6 +116,14 @@ def parse_yaml(text: str) -> list[FeedSource]:
         if unknown:
             raise RegistryError(f"feed {number} ({entry['url']}): unknown option(s) {', '.join(sorted(unknown))}")
         tags = entry.get("tags") or []
+        if not isinstance(tags, str | list) or not all(isinstance(tag, str) for tag in ([tags] if isinstance(tags, str) else tags)):
+            raise RegistryError(f"feed {number} ({entry['url']}): tags must be a text or a list of texts")
+        for key in ("title", "language"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                raise RegistryError(f"feed {number} ({entry['url']}): {key} must be a text")
+        for key in ("fulltext", "enabled"):
+            if key in entry and not isinstance(entry[key], bool):
+                raise RegistryError(f"feed {number} ({entry['url']}): {key} must be true or false")
         sources.append(make_source(**{**entry, "tags": [tags] if isinstance(tags, str) else list(tags)}))
     return sources
 

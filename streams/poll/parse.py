@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 import io
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,42 +14,50 @@ import orjson
 from schemas import Article, FeedSource
 from streams import ids
 from streams.errors import FeedError
+from streams.poll.links import checked_link
 from streams.poll.pagetext import html_to_text, remove_debris
+from streams.poll.xmlguard import safe_xml
 from streams.text import normalize_space, strip_controls
 
-# A DOCTYPE or ENTITY declaration is how XML bombs and XXE arrive; news feeds never need one.
-_DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_SNIFF_BYTES = 4096
+#: an RSS <ttl> (minutes) beyond a year says "rarely"; the scheduler clamps it to the feed's longest interval anyway
+_MAX_TTL_MINUTES = 366 * 24 * 60
 
 
 @dataclass(frozen=True)
 class ParsedFeed:
-    """What one parse of a feed yields: its title, TTL and items as articles."""
+    """What one parse of a feed yields: its title, TTL, items as articles and the item links it dropped, by kind."""
 
     title: str
     ttl_seconds: int | None
     articles: list[Article] = field(default_factory=list)
+    #: article id → why its item's link was dropped (a :data:`~streams.poll.links.DROPPED_SCHEMES` label); such an
+    #: article keeps the feed's URL
+    dropped_links: dict[str, str] = field(default_factory=dict)
 
 
-def check_feed_bytes(body: bytes) -> None:
-    """Refuse bodies that are not feeds before any parser sees them."""
+def is_json(body: bytes) -> bool:
+    """Whether ``body`` is a JSON document (a JSON Feed), by its first character."""
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+
+
+def check_feed_bytes(body: bytes) -> bytes:
+    """Refuse bodies that are not feeds before any parser sees them; the bytes the parser is to be given.
+
+    XML is decoded as feedparser will decode it and checked in that form (:func:`streams.poll.xmlguard.safe_xml`):
+    DTDs refused in every encoding, an external DOCTYPE stripped, HTML pages refused.
+    """
     if not body.strip():
         raise FeedError("empty response body")
-    head = body[:_SNIFF_BYTES].lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html")):
-        raise FeedError("response is an HTML page, not a feed")
-    # NULs removed, a UTF-16 or UTF-32 declaration reads as ASCII and cannot slip past the check.
-    if _DECLARATION.search(body) or (b"\0" in body and _DECLARATION.search(body.replace(b"\0", b""))):
-        raise FeedError("document declares a DOCTYPE or ENTITY (refused: XML entity expansion risk)")
+    return body if is_json(body) else safe_xml(body)
 
 
 def parse_feed(body: bytes, source: FeedSource, fetched: datetime) -> ParsedFeed:
     """Parse feed bytes (never a URL or path) into articles; raises :class:`FeedError`."""
-    check_feed_bytes(body)
-    if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+    data = check_feed_bytes(body)
+    if is_json(body):
         return parse_json_feed(body, source, fetched)
     # A stream, never bytes: given bytes that spell a path, feedparser opens and reads that local file.
-    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
+    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
     entries = parsed.get("entries") or []
     if parsed.get("bozo") and not entries:
         raise FeedError(f"not a well-formed feed: {parsed.get('bozo_exception')}")
@@ -58,11 +65,15 @@ def parse_feed(body: bytes, source: FeedSource, fetched: datetime) -> ParsedFeed
         raise FeedError("not a feed (no RSS, Atom or RDF root element)")
     meta = parsed.get("feed") or {}
     ttl = _int_or_none(meta.get("ttl"))
-    articles = [_article(entry, source, fetched) for entry in entries]
+    if ttl is not None:
+        ttl = min(ttl, _MAX_TTL_MINUTES)  # a number from outside: 400 digits of minutes is no schedule
+    dropped: dict[str, str] = {}
+    articles = [_article(entry, source, fetched, dropped) for entry in entries]
     return ParsedFeed(
         title=clean(meta.get("title", "")),
         ttl_seconds=ttl * 60 if ttl else None,
         articles=[article for article in articles if article is not None],
+        dropped_links=dropped,
     )
 
 
@@ -82,6 +93,7 @@ def parse_json_feed(body: bytes, source: FeedSource, fetched: datetime) -> Parse
     language = clean(data.get("language")) or None
     feed_authors = _json_authors(data)
     articles = []
+    dropped: dict[str, str] = {}
     for item in items:
         if not isinstance(item, dict):
             continue
@@ -89,6 +101,7 @@ def parse_json_feed(body: bytes, source: FeedSource, fetched: datetime) -> Parse
         article = _make_article(
             source,
             fetched,
+            dropped,
             title=html_to_text(clean(item.get("title"))),
             link=clean(item.get("url") or item.get("external_url")),
             guid=clean(item.get("id")) or None,
@@ -100,7 +113,7 @@ def parse_json_feed(body: bytes, source: FeedSource, fetched: datetime) -> Parse
         )
         if article is not None:
             articles.append(article)
-    return ParsedFeed(title=html_to_text(clean(data.get("title"))), ttl_seconds=None, articles=articles)
+    return ParsedFeed(title=html_to_text(clean(data.get("title"))), ttl_seconds=None, articles=articles, dropped_links=dropped)
 
 
 def clean(value: Any) -> str:
@@ -112,7 +125,7 @@ def _json_authors(data: dict[str, Any]) -> list[str]:
     return [clean(a.get("name")) for a in found if isinstance(a, dict) and clean(a.get("name"))] if isinstance(found, list) else []
 
 
-def _article(entry: Any, source: FeedSource, fetched: datetime) -> Article | None:
+def _article(entry: Any, source: FeedSource, fetched: datetime, dropped: dict[str, str]) -> Article | None:
     raw_summary = clean(entry.get("summary"))
     summary = html_to_text(raw_summary)
     # RSS feeds often carry the same HTML as description and content:encoded: convert it once
@@ -120,6 +133,7 @@ def _article(entry: Any, source: FeedSource, fetched: datetime) -> Article | Non
     return _make_article(
         source,
         fetched,
+        dropped,
         title=html_to_text(clean(entry.get("title"))),
         link=clean(entry.get("link")),
         guid=clean(entry.get("id")) or None,
@@ -134,6 +148,7 @@ def _article(entry: Any, source: FeedSource, fetched: datetime) -> Article | Non
 def _make_article(
     source: FeedSource,
     fetched: datetime,
+    dropped: dict[str, str],
     *,
     title: str,
     link: str,
@@ -147,8 +162,11 @@ def _make_article(
     text = remove_debris(body if len(body) > len(summary) else summary, title)
     if not (title or text):
         return None
-    url = link or source.url
+    link, refused = checked_link(link, source.url)
+    url = link or source.url  # a javascript: or file: link never reaches an <a href>: the article keeps the feed's URL
     article_id = ids.article_id(source.id, guid, link, title, published.isoformat() if published else None)
+    if refused is not None:
+        dropped[article_id] = refused
     return Article(
         id=article_id,
         feed_id=source.id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from schemas import FeedSource
 from streams.config import Settings
 
@@ -39,9 +41,21 @@ def next_interval(settings: Settings, source: FeedSource, error_count: int, hint
     only lengthen it, never make us poll sooner; errors back it off exponentially.
     """
     low, high = interval_bounds(settings, source)
-    interval = base if base is not None else float(settings.poll_interval_seconds)
-    if hint is not None:
+    interval = base if base is not None and math.isfinite(base) else float(settings.poll_interval_seconds)
+    if hint is not None and not math.isnan(hint):
         interval = max(interval, hint)
     if error_count:
         interval = max(interval, low) * (2 ** min(error_count, 16))
     return float(min(max(interval, low), high))
+
+
+def retry_interval(settings: Settings, source: FeedSource, error_count: int, retry_after: float | None, base: float | None = None) -> float:
+    """Seconds until the next poll after an error: the backoff, or the server's Retry-After when longer, at most the feed's max.
+
+    The Retry-After is a number from outside: NaN counts as absent and anything beyond the feed's longest
+    interval is cut to it, so no header can schedule a feed years away or make it be polled sooner.
+    """
+    delay = next_interval(settings, source, error_count, None, base)
+    if retry_after is not None and not math.isnan(retry_after):
+        delay = max(delay, retry_after)
+    return float(min(delay, interval_bounds(settings, source)[1]))

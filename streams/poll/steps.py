@@ -9,13 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas import Article
+from streams.clock import human_in
 from streams.config import Settings
-from streams.errors import FeedError, FetchError
+from streams.errors import FeedError, FetchError, MessageTooLarge
+from streams.http.headers import clamp_seconds
+from streams.kafka.sizes import limits, truncate_article
 from streams.poll.fetch import Fetcher, FetchResult
 from streams.poll.fulltext import add_fulltext
 from streams.poll.parse import ParsedFeed
 from streams.poll.parserpool import ParserPool
-from streams.poll.schedule import adaptive_interval, interval_bounds, next_interval
+from streams.poll.schedule import adaptive_interval, interval_bounds, next_interval, retry_interval
 from streams.poll.state import FeedState
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,12 @@ class PollOutcome:
     parse_seconds: float = 0.0
     #: full-text fetches of this poll by outcome (ok, fetch_timeout, fetch_blocked, not_html, empty, ...)
     fulltext: Counter[str] = field(default_factory=Counter)
+    #: links of the published articles dropped as not http(s), by kind (javascript, data, file, ..., invalid)
+    dropped_links: Counter[str] = field(default_factory=Counter)
+    #: articles cut to the size policy (text over WIREWATCH_ARTICLE_MAX_CHARS or over their share of a message)
+    truncated: int = 0
+    #: articles that cannot be cut to fit a message (a URL of that size), each with the reason: dead-lettered
+    refused: list[tuple[Article, MessageTooLarge]] = field(default_factory=list)
 
 
 async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, settings: Settings, now: float) -> PollOutcome:
@@ -45,7 +54,7 @@ async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, sett
     state = state.model_copy(update={"last_poll": now})
     started = time.monotonic()
     try:
-        result = await fetcher.get(source.url, state.etag, state.last_modified)
+        result = await fetcher.get(source.url, state.etag, state.last_modified, max_wait=interval_bounds(settings, source)[1])
     except FetchError as exc:
         failed = _failed(state, settings, now, exc.kind, str(exc), exc.retry_after)
         failed.fetch_seconds = time.monotonic() - started
@@ -62,16 +71,65 @@ async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, sett
     except Exception as exc:  # noqa: BLE001 - a crashed parser process must not stop polling
         return _failed(state, settings, now, "parse", f"{type(exc).__name__}: {exc}", None)
     outcome = _new_items(state, parsed, result)
+    # counted for the articles this poll publishes, so an unchanged feed polled again counts nothing twice
+    outcome.dropped_links = Counter(parsed.dropped_links[a.id] for a in outcome.articles if a.id in parsed.dropped_links)
+    if outcome.dropped_links:
+        kinds = ", ".join(f"{kind}: {count}" for kind, count in sorted(outcome.dropped_links.items()))
+        log.warning(
+            "feed %s (%s): %d item link(s) dropped, not http(s) (%s); those articles keep the feed's URL",
+            source.id,
+            source.url,
+            outcome.dropped_links.total(),
+            kinds,
+            extra={"feed_id": source.id},
+        )
     outcome.fetch_seconds = result.elapsed
     outcome.parse_seconds = time.monotonic() - parse_started
     # only the new articles and revisions reach here: a page is fetched once per item version, never per poll
     outcome.articles, outcome.fulltext = await add_fulltext(outcome.articles, source, fetcher, parser, settings)
-    hint = result.max_age if result.max_age is not None else parsed.ttl_seconds
+    # after the full text (a page can be far longer than the feed's item), before anything is published
+    outcome.articles, outcome.truncated, outcome.refused = within_policy(outcome.articles, state, settings)
     low, high = interval_bounds(settings, source)
+    # server hints (max-age, Expires, <ttl>) are numbers from outside: clamped to the feed's bounds before scheduling
+    server_hint = result.max_age if result.max_age is not None else parsed.ttl_seconds
+    hint = clamp_seconds(float(server_hint), high) if server_hint is not None else None
     published = [article.published.timestamp() for article in parsed.articles if article.published is not None]
     outcome.state = outcome.state.model_copy(update={"interval": adaptive_interval(published, now, low, high)})
     outcome.state = _scheduled(outcome.state, settings, now, hint)
     return outcome
+
+
+def within_policy(
+    articles: list[Article], state: FeedState, settings: Settings
+) -> tuple[list[Article], int, list[tuple[Article, MessageTooLarge]]]:
+    """The articles cut to the size policy (streams/kafka/sizes.py), how many were cut, and those that cannot fit.
+
+    An item too big is cut, never a reason to lose the feed's other items or its state.
+    """
+    share = limits(settings).article
+    kept: list[Article] = []
+    refused: list[tuple[Article, MessageTooLarge]] = []
+    truncated = 0
+    for article in articles:
+        try:
+            cut = truncate_article(article, settings.article_max_chars, share)
+        except MessageTooLarge as exc:
+            refused.append((article, exc))
+            continue
+        if cut is not article:
+            truncated += 1
+            log.info(
+                "feed %s: article %s cut to the size policy (%d of %d characters)", state.source.id, article.id, len(cut.text),
+                len(article.text), extra={"feed_id": state.source.id, "article_id": article.id},
+            )  # fmt: skip
+        kept.append(cut)
+    return kept, truncated, refused
+
+
+def publish_failed(state: FeedState, settings: Settings, now: float, message: str) -> FeedState:
+    """The state to store when a poll's articles could not be published: the items stay unseen (published again by
+    the next poll), the feed is polled again after the error backoff, not at once."""
+    return _failed(state, settings, now, "publish", message, None).state
 
 
 def _new_items(state: FeedState, parsed: ParsedFeed, result: FetchResult) -> PollOutcome:
@@ -114,15 +172,24 @@ def _scheduled(state: FeedState, settings: Settings, now: float, hint: float | N
 
 def _failed(state: FeedState, settings: Settings, now: float, kind: str, message: str, retry_after: float | None) -> PollOutcome:
     errors = state.error_count + 1
-    log.warning("feed %s (%s): %s", state.source.id, state.source.url, message, extra={"feed_id": state.source.id, "error_kind": kind})
+    delay = retry_interval(settings, state.source, errors, retry_after, state.interval)
+    next_attempt = f"next attempt {human_in(delay)}"
+    # a rate limit is the server asking us to wait: the error says how long we do
+    error = f"{kind}: {message}; {next_attempt}" if kind == "rate_limited" else f"{kind}: {message}"
+    log.warning(
+        "feed %s (%s): %s; %s",
+        state.source.id,
+        state.source.url,
+        message,
+        next_attempt,
+        extra={"feed_id": state.source.id, "error_kind": kind},
+    )
     state = state.model_copy(
         update={
             "last_status": "broken" if errors >= settings.poll_broken_after_errors else "error",
-            "last_error": f"{kind}: {message}",
+            "last_error": error,
             "error_count": errors,
+            "next_check": now + delay,
         }
     )
-    delay = next_interval(settings, state.source, errors, None, state.interval)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return PollOutcome(state.model_copy(update={"next_check": now + delay}), status="error", error_kind=kind)
+    return PollOutcome(state, status="error", error_kind=kind)

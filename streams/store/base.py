@@ -89,7 +89,7 @@ async def write_with_retry(
 
 
 #: called with the message, the agent and the error when the database refuses one record on its own
-DeadLetterer = Callable[[Any, str, str], Awaitable[None]]
+DeadLetterer = Callable[[Any, str, str], Awaitable[object]]
 
 
 class SinkBatch(Generic[R]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 from dataclasses import dataclass, field
@@ -106,6 +108,13 @@ def feeds_html(rows: list[dict[str, Any]], notes: list[str]) -> str:
     )
 
 
+def article_link(url: str, title: str) -> str:
+    """The article's title, a link only when its URL is http(s): a ``javascript:`` or ``data:`` URL is shown as text."""
+    if url.lower().startswith(("http://", "https://")):
+        return f'<a href="{html.escape(url)}" rel="noreferrer noopener">{html.escape(title)}</a>'
+    return f"{html.escape(title)} <small>{html.escape(url)}</small>"
+
+
 def evidence_html(evidence: str) -> str:
     """The evidence sentence, escaped, with the watched name (``**name**``) marked."""
     return _BOLD.sub(r"<mark>\1</mark>", html.escape(evidence))
@@ -163,6 +172,7 @@ def render_story(story: Story, articles: list[StoryArticleRow]) -> str:
     )
     entities = e(", ".join(f"{t.name} ({t.articles})" for t in story.top_entities))
     return STORY_PAGE.format(
+        style=STYLE,
         headline=e(story.headline),
         id=e(story.id),
         figures=e(
@@ -183,8 +193,7 @@ def render_dashboard(data: DashboardData) -> str:
             [
                 e(a.detected.strftime("%Y-%m-%d %H:%M:%S")),
                 f'<span class="entity">{e(a.entity_name)}</span><br><small>{e(a.kind)}</small>',
-                f'<blockquote class="evidence">{evidence_html(a.evidence)}</blockquote>'
-                f'<a href="{e(a.url)}" rel="noreferrer">{e(a.title)}</a>',
+                f'<blockquote class="evidence">{evidence_html(a.evidence)}</blockquote>{article_link(a.url, a.title)}',
                 f"{a.latency_seconds:.1f} s",
             ]
             for a in data.alerts
@@ -207,6 +216,8 @@ def render_dashboard(data: DashboardData) -> str:
         2,
     )
     return PAGE.format(
+        style=STYLE,
+        script=SCRIPT,
         now=e(data.now.strftime("%Y-%m-%d %H:%M:%S %Z")),
         alert_count=len(data.alerts),
         alerts=alerts,
@@ -232,22 +243,95 @@ def dashboard_json(data: DashboardData) -> dict[str, Any]:
     }
 
 
+# The page's one style sheet and one script are inline, allowed by their hashes in the Content-Security-Policy, so no
+# other script (injected markup, a javascript: link) can run, and the page needs no second request for them.
+STYLE = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 1.5rem; }
+table { border-collapse: collapse; }
+td, th { padding: .25rem .6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
+blockquote.evidence { margin: 0 0 .2rem; } mark { background: #ffe58a; }
+.spark { color: #1f6feb; }
+.status-broken, .note { color: #b42318; font-weight: 600; } .status-error { color: #b54708; }
+.empty { color: #888; } .grid { display: flex; gap: 2rem; flex-wrap: wrap; }
+.lifecycle-growing, .lifecycle-new { color: #b42318; font-weight: 600; } .lifecycle-fading { color: #888; }
+h3 { font-size: 1rem; margin-bottom: .2rem; }
+"""
+
+SCRIPT = """
+let last = null;
+function when(ts) { return ts ? new Date(ts * 1000).toISOString().slice(0, 19).replace("T", " ") : "–"; }
+function refreshFeeds(feeds) {
+  const body = document.getElementById("feed-rows");
+  if (!body || !feeds || !feeds.length) return;
+  body.replaceChildren(...feeds.map((f) => {
+    const row = document.createElement("tr");
+    const s = f.next_check_in;
+    const next = s === null ? "–" : s <= 0 ? "due" : s < 120 ? `in ${s.toFixed(0)} s`
+      : s < 7200 ? `in ${(s / 60).toFixed(0)} min` : `in ${(s / 3600).toFixed(0)} h`;
+    const cells = [null, f.status, when(f.last_poll), String(f.error_count), next, String(f.items_seen), f.broken ? "yes" : "no"];
+    cells.forEach((text, i) => {
+      const cell = row.insertCell();
+      if (i === 0) {
+        const title = document.createElement("strong");
+        title.textContent = f.title || f.id;
+        const url = document.createElement("small");
+        url.textContent = f.url;
+        cell.append(title, document.createElement("br"), url);
+      } else {
+        const span = document.createElement("span");
+        span.textContent = text;
+        if (i === 1) span.className = `status-${f.status}`;
+        if (i === 3) span.title = f.last_error || "";
+        cell.append(span);
+      }
+    });
+    return row;
+  }));
+}
+async function refresh() {
+  try {
+    const now = await (await fetch("dashboard.json")).json();
+    for (const [label, value] of Object.entries(now.counters)) {
+      const total = document.querySelector(`[data-counter="${label}"]`);
+      if (total) total.textContent = value.toFixed(0);
+      const rate = document.querySelector(`[data-rate="${label}"]`);
+      if (rate && last) {
+        const seconds = (Date.parse(now.now) - Date.parse(last.now)) / 1000;
+        if (seconds > 0) rate.textContent = ((value - last.counters[label]) / seconds).toFixed(1);
+      }
+    }
+    for (const [topic, value] of Object.entries(now.lag)) {
+      const cell = document.querySelector(`[data-lag="${topic}"]`);
+      if (cell) cell.textContent = value.toFixed(0);
+    }
+    document.getElementById("dead-letters").textContent = now.dead_letters.toFixed(0);
+    refreshFeeds(now.feeds);
+    document.getElementById("refreshed").textContent = `; figures of ${now.now.slice(11, 19)} UTC`;
+    last = now;
+  } catch (err) { /* the worker may be restarting; try again on the next tick */ }
+}
+refresh();
+setInterval(refresh, 5000);
+"""
+
+
+def _csp_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+#: the dashboard's Content-Security-Policy: its own script and style (by hash), fetches to itself, nothing else
+DASHBOARD_CSP = (
+    f"default-src 'none'; script-src {_csp_hash(SCRIPT)}; style-src {_csp_hash(STYLE)}; connect-src 'self'; img-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Wirewatch dashboard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }}
-h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.1rem; margin-top: 1.5rem; }}
-table {{ border-collapse: collapse; }}
-td, th {{ padding: .25rem .6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }}
-blockquote.evidence {{ margin: 0 0 .2rem; }} mark {{ background: #ffe58a; }}
-.spark {{ color: #1f6feb; }}
-.status-broken, .note {{ color: #b42318; font-weight: 600; }} .status-error {{ color: #b54708; }}
-.lifecycle-growing, .lifecycle-new {{ color: #b42318; font-weight: 600; }} .lifecycle-fading {{ color: #888; }}
-.empty {{ color: #888; }} .grid {{ display: flex; gap: 2rem; flex-wrap: wrap; }}
-</style></head>
+<style>{style}</style></head>
 <body>
-<h1>Wirewatch</h1><p>rendered {now}; figures refresh every 5 s</p>
+<h1>Wirewatch</h1><p>rendered {now}<span id="refreshed"></span>; figures refresh every 5 s</p>
 <h2>Top stories ({story_count})</h2>
 <table id="stories"><tr><th>story</th><th>articles</th><th>sources</th><th>per hour (24 h)</th><th>lifecycle</th></tr>{stories}</table>
 <h2>Recent alerts ({alert_count})</h2>
@@ -261,61 +345,7 @@ blockquote.evidence {{ margin: 0 0 .2rem; }} mark {{ background: #ffe58a; }}
 <h2>Consumer lag</h2><table id="lag"><tr><th>topic</th><th>messages</th></tr>{lag}</table></section>
 <section><h2>Feed health</h2>{feeds}</section>
 </div>
-<script>
-let last = null;
-function when(ts) {{ return ts ? new Date(ts * 1000).toISOString().slice(0, 19).replace("T", " ") : "–"; }}
-function refreshFeeds(feeds) {{
-  const body = document.getElementById("feed-rows");
-  if (!body || !feeds || !feeds.length) return;
-  body.replaceChildren(...feeds.map((f) => {{
-    const row = document.createElement("tr");
-    const s = f.next_check_in;
-    const next = s === null ? "–" : s <= 0 ? "due" : s < 120 ? `in ${{s.toFixed(0)}} s`
-      : s < 7200 ? `in ${{(s / 60).toFixed(0)}} min` : `in ${{(s / 3600).toFixed(0)}} h`;
-    const cells = [null, f.status, when(f.last_poll), String(f.error_count), next, String(f.items_seen), f.broken ? "yes" : "no"];
-    cells.forEach((text, i) => {{
-      const cell = row.insertCell();
-      if (i === 0) {{
-        const title = document.createElement("strong");
-        title.textContent = f.title || f.id;
-        const url = document.createElement("small");
-        url.textContent = f.url;
-        cell.append(title, document.createElement("br"), url);
-      }} else {{
-        const span = document.createElement("span");
-        span.textContent = text;
-        if (i === 1) span.className = `status-${{f.status}}`;
-        if (i === 3) span.title = f.last_error || "";
-        cell.append(span);
-      }}
-    }});
-    return row;
-  }}));
-}}
-async function refresh() {{
-  try {{
-    const now = await (await fetch("dashboard.json")).json();
-    for (const [label, value] of Object.entries(now.counters)) {{
-      const total = document.querySelector(`[data-counter="${{label}}"]`);
-      if (total) total.textContent = value.toFixed(0);
-      const rate = document.querySelector(`[data-rate="${{label}}"]`);
-      if (rate && last) {{
-        const seconds = (Date.parse(now.now) - Date.parse(last.now)) / 1000;
-        if (seconds > 0) rate.textContent = ((value - last.counters[label]) / seconds).toFixed(1);
-      }}
-    }}
-    for (const [topic, value] of Object.entries(now.lag)) {{
-      const cell = document.querySelector(`[data-lag="${{topic}}"]`);
-      if (cell) cell.textContent = value.toFixed(0);
-    }}
-    document.getElementById("dead-letters").textContent = now.dead_letters.toFixed(0);
-    refreshFeeds(now.feeds);
-    last = now;
-  }} catch (err) {{ /* the worker may be restarting; try again on the next tick */ }}
-}}
-refresh();
-setInterval(refresh, 5000);
-</script>
+<script>{script}</script>
 </body></html>
 """
 
@@ -332,8 +362,7 @@ def sparkline_points(values: list[int], width: int = 120, height: int = 24) -> s
 STORY_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Wirewatch story</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }} .spark {{ color: #1f6feb; }}
-h1 {{ font-size: 1.3rem; }} h3 {{ font-size: 1rem; margin-bottom: .2rem; }} .empty {{ color: #888; }}</style></head>
+<style>{style}</style></head>
 <body><p><a href="../dashboard">← dashboard</a></p>
 <h1>{headline}</h1><p><small>story {id}</small></p><p>{figures}</p><p>{spark}</p><p>names: {entities}</p>
 <h2>Articles by outlet</h2>{sections}

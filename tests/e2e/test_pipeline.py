@@ -152,6 +152,8 @@ def test_feed_to_stored_article_mentions_and_exactly_one_alert(kafka_settings: S
 @pytest.mark.timeout(600)  # the demo may take up to its own 300 s
 def test_demo_command(tmp_path: Path) -> None:
     env = stack_env(Settings(data_dir=tmp_path), {})
+    # nothing allowlisted by the caller: the demo allows its own sample server's address and port, and only that
+    del env["WIREWATCH_FETCH_ALLOW_HOSTS"]
     result = cli(env, "demo", "--json", "--timeout", "180", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = orjson.loads(result.stdout.strip().splitlines()[-1])

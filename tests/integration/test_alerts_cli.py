@@ -40,7 +40,7 @@ def test_watch_kinds_and_alerts_listing_and_replay(kafka_settings: Settings) -> 
         gated = cli(env, "watch", "add", "Marta Kowalczyk", "--kind", "spike", "--min-sources", "2")
         assert gated.returncode == 2 and "min_sources applies to mention" in gated.stderr
         refused = cli(env, "watch", "add", "X", "--destination", "http://169.254.169.254/latest")
-        assert refused.returncode == 2 and "non-public address 169.254.169.254 refused" in refused.stderr
+        assert refused.returncode == 2 and "non-public address 169.254.169.254" in refused.stderr
         bad = cli(env, "watch", "add", "X", "--kind", "co_mention")
         assert bad.returncode == 2 and "needs the other entity" in bad.stderr
 
@@ -48,7 +48,7 @@ def test_watch_kinds_and_alerts_listing_and_replay(kafka_settings: Settings) -> 
         rules = {rule["kind"]: rule for rule in orjson.loads(listed.stdout)}
         assert set(rules) == {"event", "spike"}
         assert rules["event"]["magnitude_kind"] == "killed" and rules["event"]["magnitude_min"] == 10
-        assert rules["event"]["destinations"] == [receiver.url]
+        assert rules["event"]["destinations"] == [receiver.url.removesuffix("/hook") + "/***"]  # the path may hold a token
         assert rules["spike"]["spike_window_minutes"] == 30 and rules["spike"]["min_confidence"] == 0.5
         assert rules["spike"]["digest"] == "daily" and rules["event"]["digest"] is None
         table = cli(env, "watch", "list")

@@ -78,11 +78,18 @@ def pinned_kafka_version() -> str:
     return version
 
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+#: what the tests give a variable the compose file requires (${VAR:?message}) when the environment has none
+REQUIRED = {"WIREWATCH_WEB_TOKEN": "compose-test-token-5f0e9d8c7b6a"}
+
+
+def compose_env() -> dict[str, str]:
+    """The environment compose would interpolate with: this one, plus the variables the file requires."""
+    return {**REQUIRED, **os.environ}
 
 
 def interpolate(value: str, env: dict[str, str]) -> str:
-    """Compose's variable substitution: $$, $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}."""
+    """Compose's variable substitution: $$, $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}."""
 
     def sub(m: re.Match[str]) -> str:
         if m.group(0) == "$$":
@@ -93,6 +100,8 @@ def interpolate(value: str, env: dict[str, str]) -> str:
             return env.get(name) or default
         if op == "-":
             return env.get(name, default)
+        if op in (":?", "?") and not (env.get(name) if op == ":?" else name in env):
+            raise AssertionError(f"compose requires {name}: {default}")
         return env.get(name, "")
 
     return _VAR.sub(sub, value)
@@ -103,7 +112,7 @@ def service_environment(service: dict[str, Any]) -> dict[str, str]:
     raw = service.get("environment") or {}
     if isinstance(raw, list):
         raw = dict(item.split("=", 1) if "=" in item else (item, os.environ.get(item, "")) for item in raw)
-    return {str(k): interpolate(str(v), dict(os.environ)) if v is not None else "" for k, v in raw.items()}
+    return {str(k): interpolate(str(v), compose_env()) if v is not None else "" for k, v in raw.items()}
 
 
 def health_url(service: dict[str, Any]) -> str:
@@ -198,6 +207,8 @@ def test_compose_structure() -> None:
         url = urlsplit(health_url(service))
         assert url.path == "/health", f"{role} healthcheck requests {url.geturl()}"
         assert str(url.port) in env.values(), f"{role} healthcheck port {url.port} is not set in its environment"
+        if env.get("WIREWATCH_WEB_HOST") != "127.0.0.1":  # beyond loopback the service refuses to start without a token
+            assert "${WIREWATCH_WEB_TOKEN:?" in str(service["environment"].get("WIREWATCH_WEB_TOKEN")), f"{role} needs the web token"
 
     assert "postgres" in (worker.get("depends_on") or {}), "worker does not depend on postgres"
     assert "@postgres:5432/" in service_environment(worker).get("WIREWATCH_DATABASE_URL", "")
@@ -212,7 +223,13 @@ def test_compose_config_is_valid() -> None:
     if binary is None:
         pytest.skip("docker-compose binary not installed (apt-get install docker-compose)")
     result = subprocess.run(
-        [binary, "-f", str(COMPOSE_FILE), "config", "-q"], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+        [binary, "-f", str(COMPOSE_FILE), "config", "-q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=compose_env(),
     )
     assert result.returncode == 0, f"docker-compose config -q failed:\n{result.stdout}\n{result.stderr}"
 

@@ -150,9 +150,9 @@ async def test_4xx_is_not_retried(receivers: Any) -> None:
 
 
 def test_webhook_to_the_metadata_address_is_refused_up_front(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"non-public address 169\.254\.169\.254 refused"):
+    with pytest.raises(ValueError, match=r"non-public address 169\.254\.169\.254:80 refused"):
         parse_destination("http://169.254.169.254/latest/meta-data/", settings(tmp_path))
-    with pytest.raises(ValueError, match=r"non-public address 169\.254\.169\.254 refused"):
+    with pytest.raises(ValueError, match=r"non-public address 169\.254\.169\.254:80 refused"):
         parse_destination("slack:http://169.254.169.254/hook", settings(tmp_path))
 
 
@@ -161,7 +161,7 @@ async def test_hostname_resolving_to_a_private_address_is_refused_at_connect_tim
     port = receiver.url.split(":")[2].split("/")[0]
     hook = WebhookDestination(f"http://localhost:{port}/hook", SECRET, AddressGuard([]), base_delay=0.01)
     try:
-        with pytest.raises(DeliveryFailed, match="non-public address 127.0.0.1 refused"):
+        with pytest.raises(DeliveryFailed, match=r"non-public address 127\.0\.0\.1:\d+ refused"):
             await hook.send(alert())
     finally:
         await hook.close()
@@ -203,7 +203,7 @@ async def test_email_over_smtp_to_a_local_server() -> None:
         mail = EmailDestination(["desk@example.org", "night@example.org"], smtp, LOCAL, base_delay=0.01)
         assert await mail.send(alert(title="Ferry\r\nBcc: victim@example.org")) == 1
         refused = EmailDestination(["desk@example.org"], smtp, AddressGuard([]), base_delay=0.01)
-        with pytest.raises(DeliveryFailed, match="non-public address 127.0.0.1 refused"):
+        with pytest.raises(DeliveryFailed, match=r"non-public address 127\.0\.0\.1:\d+ refused"):
             await refused.send(alert())
     finally:
         controller.stop()
@@ -256,7 +256,7 @@ async def test_updates_are_recorded_but_never_pushed(receivers: Any, tmp_path: P
     async def on_failed(spec: str, error: str) -> None:
         raise AssertionError(error)
 
-    path = tmp_path / "alerts.jsonl"
+    path = tmp_path / "alerts" / "alerts.jsonl"  # inside the file destination directory (data_dir/alerts)
     try:
         await lanes.submit(alert(1), [hook.url, f"file:{path}"], on_done, on_failed)
         await lanes.submit(alert(1, update=True, source_count=2), [hook.url, f"file:{path}"], on_done, on_failed)
@@ -301,3 +301,20 @@ async def test_deliver_agent_dead_letters_exhausted_retries_once(receivers: Any,
     assert [(key, value["agent"]) for key, value in dead_letters.sent] == [("bad", "deliver_alerts"), ("alert-1", "deliver_alerts")]
     assert "alert alert-1: webhook http://127.0.0.1:" in dead_letters.sent[1][1]["error"]
     assert "3 attempts failed" in dead_letters.sent[1][1]["error"]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("9" * 400, 300.0), ("Fri, 31 Dec 9999 23:59:59 GMT", 300.0), ("-5", None), ("NaN", None), ("7", 7.0)],
+    ids=["400-digits", "year-9999", "negative", "nan", "seven"],
+)
+async def test_a_hostile_retry_after_is_clamped_to_the_longest_delay(receivers: Any, header: str, expected: float | None) -> None:
+    """A 429's Retry-After is a number from outside: at most WIREWATCH_DELIVERY_MAX_DELAY_SECONDS, never inf or NaN."""
+    receiver = await receivers([(429, {"Retry-After": header})])
+    hook = WebhookDestination(receiver.url, SECRET, LOCAL, base_delay=0.01, max_delay=300.0)
+    try:
+        outcome = await hook.attempt(alert())
+    finally:
+        await hook.close()
+    assert outcome.status == "retry" and outcome.retry_after == expected
+    assert backoff_delay(1, 0.01, 300.0, outcome.retry_after, jitter=0.5) == (expected or 0.01)

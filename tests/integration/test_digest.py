@@ -18,8 +18,9 @@ from streams.deliver.dispatcher import Dispatcher
 from streams.deliver.email import EmailDestination, SMTPSettings
 from streams.deliver.signing import verify_webhook
 from streams.deliver.slack import SlackDestination
-from streams.deliver.specs import destination_id, display_name, parse_destination
+from streams.deliver.specs import destination_id, parse_destination
 from streams.deliver.webhook import WebhookDestination
+from streams.text import mask_destination
 from tests.conftest import free_port
 from tests.integration.test_delivery import LOCAL, SECRET, Inbox, alert, receivers, settings
 
@@ -108,7 +109,7 @@ async def test_digest_alerts_are_collected_not_pushed_and_410_is_recorded_once(r
     async def on_failed(spec: str, error: str) -> None:
         failures.append(error)
 
-    path = tmp_path / "alerts.jsonl"
+    path = tmp_path / "alerts" / "alerts.jsonl"  # inside the file destination directory (data_dir/alerts)
     lanes = Dispatcher(settings(tmp_path), book=book, on_gone=on_gone, collect=collect)
     try:
         await lanes.submit(alert(1, digest="daily"), [hook.url, f"file:{path}", "console"], on_done, on_failed)
@@ -135,6 +136,6 @@ def test_digest_destination_specs(tmp_path: Path) -> None:
     daily = parse_destination("digest:daily:https://hooks.example.org/secret-token", base)
     assert isinstance(daily, WebhookDestination) and daily.digest_period == "daily"
     assert parse_destination("https://hooks.example.org/x", base).digest_period is None
-    assert display_name("digest:daily:https://hooks.example.org/secret-token") == "digest:daily:https://hooks.example.org/..."
+    assert mask_destination("digest:daily:https://hooks.example.org/secret-token") == "digest:daily:https://hooks.example.org/***"
     with pytest.raises(ValueError, match="only webhook, Slack and e-mail destinations take digests"):
         parse_destination("digest:hourly:console", base)

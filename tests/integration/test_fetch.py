@@ -173,3 +173,54 @@ async def test_revisions_keep_the_article_id() -> None:
     assert (first.new, first.revisions) == (2, 0)
     assert (second.new, second.revisions) == (0, 1)
     assert second.articles[0].id == first.articles[0].id and second.articles[0].revision == 2
+
+
+async def test_only_http_links_leave_the_poller(caplog: pytest.LogCaptureFixture) -> None:
+    """A feed whose items link to javascript:, data: and file: URLs: those articles are published with the feed's
+    URL, the drops are counted by kind for the articles published, and one log line per poll names the feed."""
+    items = [("javascript:alert(document.cookie)", "a"), ("data:text/html,<script>x</script>", "b"), ("file:///etc/passwd", "c"),
+             ("/harbour/ferry.html", "d"), ("https://news.example/e", "e")]  # fmt: skip
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Harbour</title>'
+        + "".join(
+            f"<item><title>Notice {g}</title><guid>{g}</guid><link>{link}</link><description>Text {g}.</description></item>"
+            for link, g in items
+        )  # fmt: skip
+        + "</channel></rss>"
+    ).encode()
+
+    async def feed(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/rss+xml")  # no ETag: every poll parses again
+
+    app = web.Application()
+    app.router.add_get("/feed.xml", feed)
+    runner, port = await serve(app)
+    url = f"http://127.0.0.1:{port}/feed.xml"
+    state = FeedState(source=FeedSource(id="harbour", url=url), partition=0)
+    parser = ParserPool(10.0)
+    try:
+        async with Fetcher(settings()) as fetcher:
+            with caplog.at_level("WARNING", logger="streams.poll.steps"):
+                first = await poll_feed(state, fetcher, parser, settings(), now=1000.0)
+                second = await poll_feed(first.state, fetcher, parser, settings(), now=2000.0)
+    finally:
+        parser.kill()
+        await runner.cleanup()
+    assert [a.url for a in first.articles] == [url, url, url, f"http://127.0.0.1:{port}/harbour/ferry.html", "https://news.example/e"]
+    assert first.dropped_links == {"javascript": 1, "data": 1, "file": 1}
+    assert second.articles == [] and second.dropped_links == {}  # nothing new, nothing counted twice
+    lines = [r.getMessage() for r in caplog.records if "link(s) dropped" in r.getMessage()]
+    assert lines == [
+        f"feed harbour ({url}): 3 item link(s) dropped, not http(s) (data: 1, file: 1, javascript: 1); those articles keep the feed's URL"
+    ]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/feed", "http://" + "a" * 300 + ".example/", "http://a..b/", "http:///feed", "http://x:99999/"]
+)
+async def test_malformed_urls_are_url_errors_never_exceptions(url: str) -> None:
+    """A URL the parsers refuse (from the registry or a redirect) is a ``url`` error, not an exception that stops the poll."""
+    async with Fetcher(settings()) as fetcher:
+        with pytest.raises(FetchError, match="invalid URL") as caught:
+            await fetcher.get(url)
+    assert caught.value.kind == "url"

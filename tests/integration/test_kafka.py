@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -11,6 +14,7 @@ from streams.config import Settings
 from streams.kafka.admin import ensure_topics
 from streams.kafka.catalogue import TOPIC_NAMES
 from streams.kafka.client import compacted_state, publish, read_topic
+from streams.kafka.sizes import FRAMING_BYTES
 
 pytestmark = pytest.mark.kafka
 
@@ -26,13 +30,38 @@ async def test_topics_are_created_with_the_contract(kafka_settings: Settings) ->
         configs = await admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, kafka_settings.topic(n)) for n in ("feeds", "articles")]
         )
-        policies = {}
+        policies, limits = {}, {}
         for response in configs:
             for resource in response.resources:
-                policies[resource[3]] = {entry[0]: entry[1] for entry in resource[4]}["cleanup.policy"]
+                entries = {entry[0]: entry[1] for entry in resource[4]}
+                policies[resource[3]] = entries["cleanup.policy"]
+                limits[resource[3]] = int(entries["max.message.bytes"])
         assert policies == {kafka_settings.topic("feeds"): "compact", kafka_settings.topic("articles"): "delete"}
+        # the size policy: every topic takes what the producer may send (WIREWATCH_MAX_MESSAGE_BYTES and framing)
+        assert set(limits.values()) == {kafka_settings.max_message_bytes + FRAMING_BYTES}
     finally:
         await admin.close()
+
+
+async def test_a_topic_below_the_size_policy_is_named_at_start(kafka_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    await ensure_topics(kafka_settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        name = kafka_settings.topic("enriched")
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs={"max.message.bytes": "100000"})])
+    finally:
+        await admin.close()
+    for _ in range(50):  # the broker applies the change asynchronously
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="streams.kafka.admin"):
+            await ensure_topics(kafka_settings)
+        if caplog.records:
+            break
+        await asyncio.sleep(0.2)
+    (record,) = caplog.records
+    assert f"topic {name} accepts messages of 100000 bytes at most" in record.getMessage()
+    assert "--add-config max.message.bytes=1049600" in record.getMessage()
 
 
 async def test_registry_round_trip_with_tombstone(kafka_settings: Settings) -> None:

@@ -150,8 +150,50 @@ async def test_retry_after(server: tuple[Scripted, str], status: int) -> None:
     states = await replay(f"{base}/limited", 2100, settings())
     # one refused request, then nothing until Retry-After (2000 s, more than the 600 s backoff) has passed
     assert scripted.requests["limited"] == 2
-    assert states[0].next_check == T0 + 2000 and states[0].last_error == f"rate_limited: HTTP {status}"
+    reason = "Too Many Requests" if status == 429 else "Service Unavailable"
+    assert states[0].next_check == T0 + 2000
+    # the error shows the server's value, what it was read as, and when the next attempt comes
+    assert states[0].last_error == f"rate_limited: HTTP {status} {reason}, Retry-After '2000' (33 min); next attempt in 33 min"
     assert states[1].last_status == "ok" and states[1].error_count == 0
+
+
+HOSTILE_HEADERS = {
+    "retry-after-400-digits": (429, {"Retry-After": "9" * 400}),
+    "retry-after-year-9999": (503, {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}),
+    "retry-after-negative": (429, {"Retry-After": "-60"}),
+    "retry-after-nan": (429, {"Retry-After": "NaN"}),
+    "max-age-400-digits": (200, {"Cache-Control": "max-age=" + "9" * 400}),
+    "max-age-negative": (200, {"Cache-Control": "max-age=-5"}),
+    "expires-year-9999": (200, {"Expires": "Fri, 31 Dec 9999 23:59:59 GMT"}),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_HEADERS))
+async def test_hostile_numbers_are_clamped_before_they_are_stored(server: tuple[Scripted, str], name: str) -> None:
+    """Every number a server sends is clamped to the configured bounds: the stored state decodes, the next check is
+    within [min, max] interval of now, and the feed is polled again (never parked for 7,970 years, never stopped)."""
+    scripted, base = server
+    status, headers = HOSTILE_HEADERS[name]
+    scripted.script[name] = [(status, headers, rss() if status == 200 else b"")]
+    config = settings(poll_max_interval_seconds=7200)
+    states = await replay(f"{base}/{name}", 7200 * 3, config)
+    for state in states:
+        assert FeedState.loads(state.dumps()) == state  # what the table stores reads back (no null, no inf)
+    delays = [later.next_check - earlier.next_check for earlier, later in zip([states[0]], states[1:], strict=False)]
+    first = states[0].next_check - T0
+    assert 60 <= first <= 7200, first
+    assert all(60 <= delay <= 7200 for delay in delays), delays
+    assert scripted.requests[name] >= 3  # polled again within the bounds, every time
+
+
+@pytest.mark.parametrize("ttl", ["9" * 400, "-30", "NaN", "1e9"])
+async def test_hostile_rss_ttl_is_clamped(server: tuple[Scripted, str], ttl: str) -> None:
+    scripted, base = server
+    body = rss().replace(b"<title>Harbour</title>", f"<title>Harbour</title><ttl>{ttl}</ttl>".encode())
+    scripted.script["ttl-hostile"] = [(200, {}, body)]
+    states = await replay(f"{base}/ttl-hostile", 1, settings(poll_max_interval_seconds=7200))
+    assert 300 <= states[0].next_check - T0 <= 7200
+    assert FeedState.loads(states[0].dumps()) == states[0]
 
 
 async def test_exponential_backoff_then_broken_but_kept(server: tuple[Scripted, str]) -> None:

@@ -110,3 +110,22 @@ def test_nothing_is_handed_over_before_the_tables_are_recovered(consumer: Reliab
     assert not asyncio.run(consumer._in_order(message(tp, 0)))
     worker_app.tables.recovery.completed.set()  # type: ignore[attr-defined]
     assert asyncio.run(consumer._in_order(message(tp, 0)))
+
+
+def test_a_held_message_never_moves_a_commit_until_it_is_fetched_again(consumer: ReliableConsumer) -> None:
+    tp = articles(6)
+    consumer._committed_offset[tp] = 30
+    held = message(tp, 30)
+    held.generation_id = worker_app.consumer_generation_id
+    consumer._unacked_messages.add(held)
+    consumer.hold(held)  # its dead letter was not written: Faust will still ack it when the batch ends
+    assert held not in consumer._unacked_messages  # a graceful shutdown does not wait for it
+    assert consumer.ack(held) is False and held.acked
+    later = message(tp, 31)
+    later.generation_id = worker_app.consumer_generation_id
+    assert consumer.ack(later) is True
+    assert consumer._new_offset(tp) is None  # 31 is done, but the commit stays at 30
+    again = message(tp, 30)  # fetched again after a restart or rebalance: a new message object, not held
+    again.generation_id = worker_app.consumer_generation_id
+    assert consumer.ack(again) is True
+    assert consumer._new_offset(tp) == 32

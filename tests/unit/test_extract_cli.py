@@ -4,6 +4,7 @@ import io
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -45,17 +46,23 @@ def test_output_shape_order_and_errors() -> None:
     assert out[3] == {"id": "c", "entities": [], "events": []}
 
 
-def test_an_article_the_model_cannot_take_is_reported_by_id_and_the_rest_go_on() -> None:
+def test_a_text_over_the_chunk_size_is_extracted_whole_with_offsets_into_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text over spaCy's limit (here: the chunk size, made small) is parsed in pieces, never refused."""
+    import streams.enrich.step as step
+
+    monkeypatch.setattr(step, "CHUNK_CHARS", 150)
+    long_text = "\n\n".join([TEXT] * 6)
     sink = io.StringIO()
-    huge = "word " * 200_001  # over spaCy's max_length: nlp.pipe raises for this text alone
-    code = run_extract(
-        lines({"id": "ok1", "text": TEXT}, {"id": "huge", "text": huge}, {"id": "ok2", "text": TEXT}), sink, 8, Console(file=io.StringIO())
-    )
-    out = [orjson.loads(line) for line in sink.getvalue().splitlines()]
-    assert code == 1
-    assert [o["id"] for o in out] == ["ok1", "huge", "ok2"]
-    assert out[1]["error"].startswith("article huge: extraction failed: ValueError")
-    assert out[0]["entities"] and out[2]["entities"] == out[0]["entities"]
+    code = run_extract(lines({"id": "ok1", "text": TEXT}, {"id": "long", "text": long_text}), sink, 8, Console(file=io.StringIO()))
+    out = {o["id"]: o for o in (orjson.loads(line) for line in sink.getvalue().splitlines())}
+    assert code == 0
+    names = {e["name"] for e in out["long"]["entities"]}
+    assert names == {e["name"] for e in out["ok1"]["entities"]}
+    kowalczyk = next(e for e in out["long"]["entities"] if e["name"] == "Marta Kowalczyk")
+    assert len(kowalczyk["mentions"]) == 6  # one per copy, in one entity across the pieces
+    for entity in out["long"]["entities"]:
+        assert all(long_text[m["start"] : m["end"]] == m["text"] for m in entity["mentions"])
+    assert max(m["start"] for m in kowalczyk["mentions"]) > 5 * len(TEXT)
 
 
 def test_cli_with_a_watchlist(tmp_path: Path) -> None:

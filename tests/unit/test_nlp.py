@@ -246,3 +246,23 @@ def test_scraped_article_gives_one_clean_entity_per_name_and_its_key_events(nlp)
     assert [(m.kind, m.value) for m in fled.magnitudes] == [("displaced", 4210)]
     for event in extraction.events:
         assert text[event.start : event.end] == event.sentence and "\n" not in event.sentence
+
+
+def test_a_long_text_is_parsed_in_chunks_as_one_text(nlp, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Past the chunk size (spaCy's own limit in production) the text is parsed in pieces joined back into one doc:
+    offsets stay offsets into the whole text, and a name in a later piece joins its full form from an earlier one."""
+    import streams.enrich.step as step
+
+    text = ENVOY.read_text("utf-8") + "\n\n" + "Okonkwo said on Friday that talks with Lindqvist would go on.\n\n" * 3
+    whole = step.extract_texts(nlp, [text])[0]
+    monkeypatch.setattr(step, "CHUNK_CHARS", 400)
+    assert len(step.chunks(text, 400)) > 4
+    (pieces,) = step.extract_texts(nlp, [text])
+    assert {(e.name, e.type) for e in pieces.entities} == {(e.name, e.type) for e in whole.entities}
+    by_name = {e.name: e for e in pieces.entities}
+    last = max(m.start for m in by_name["Chidi Okonkwo"].mentions)
+    assert last > len(text) - 200  # the short form at the end joined the full name named in the first piece
+    for entity in pieces.entities:
+        assert all(text[m.start : m.end] == m.text for m in entity.mentions)
+    for event in pieces.events:
+        assert text[event.start : event.end] == event.sentence

@@ -71,8 +71,12 @@ async def test_write_with_retry_passes_other_errors_on() -> None:
 
 
 def test_backpressure_settings_reach_faust(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, stream_buffer_size=64, consumer_fetch_bytes=65_536, consumer_poll_records=32)
+    settings = Settings(data_dir=tmp_path, stream_buffer_size=64, consumer_fetch_bytes=2_097_152, consumer_poll_records=32)
     conf = create_app("worker", settings).conf
-    assert (conf.stream_buffer_maxsize, conf.consumer_max_fetch_size, conf.broker_max_poll_records) == (64, 65_536, 32)
+    assert (conf.stream_buffer_maxsize, conf.consumer_max_fetch_size, conf.broker_max_poll_records) == (64, 2_097_152, 32)
+    # the size policy: what the producer may send and the topics accept, a consumer fetches whole
+    small = create_app("worker", Settings(data_dir=tmp_path, consumer_fetch_bytes=65_536, max_message_bytes=1_048_576)).conf
+    assert small.producer_max_request_size == small.consumer_max_fetch_size == 1_048_576 + 1024
+    assert small.producer_max_batch_size <= 1_048_576
     defaults = create_app("worker", Settings(data_dir=tmp_path)).conf
     assert defaults.stream_buffer_maxsize < 4096 and defaults.broker_max_poll_records is not None  # below Faust's unbounded defaults

@@ -57,9 +57,10 @@ def test_round_trip() -> None:
         (b'{"schema_version": 1, "id": 5}', "id: Input should be a valid string"),
         (None, "tombstone"),
         (b"{" + b" " * (5 * 1024 * 1024) + b"}", "exceeds"),
-        (b'{"schema_version": 1, "id": "x\\u0000", "url": 3}', "url"),
+        (b'{"schema_version": 1, "id": "x", "url": 3}', "url"),
+        (b'{"schema_version": 1, "id": "x", "url": "http://x", "tags": ["a\\u0000"]}', "tags.0: NUL character"),
     ],
-    ids=["invalid", "array", "future-version", "no-version", "missing-field", "tombstone", "too-big", "wrong-type"],
+    ids=["invalid", "array", "future-version", "no-version", "missing-field", "tombstone", "too-big", "wrong-type", "nul-in-string"],
 )
 def test_decode_errors_are_specific(data: bytes | None, message: str) -> None:
     with pytest.raises(DecodeError, match=message):
@@ -91,7 +92,7 @@ def test_settings_from_env_and_yaml(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert settings.topic("alerts") == "env.alerts"
     assert settings.fetch_allow_hosts == ["127.0.0.1/32", "::1"]
     masked = settings.masked()
-    assert masked["database_url"] == "**********"
+    assert masked["database_url"] == "postgresql://u:***@h/db"  # the password masked, the rest shown
     assert "u:secret" not in json.dumps(masked)
     assert isinstance(settings.database_url, SecretStr)
 
