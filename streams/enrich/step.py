@@ -104,8 +104,6 @@ class Enriched:
 
     item: EnrichedArticle
     mentions: list[Mention]
-    #: ``item`` encoded, when it was bounded for sending (:func:`streams.enrich.bounds.fit_enriched`)
-    encoded: bytes | None = None
 
 
 def analysed_text(article: Article) -> str:
@@ -131,10 +129,9 @@ def enrich_articles(
     out = []
     for article, extraction in zip(articles, extractions, strict=True):
         item = EnrichedArticle(article=article, entities=extraction.entities, events=extraction.events, model=model, enriched=now)
-        encoded = None
         if max_bytes is not None:
-            item, encoded = fit_enriched(item, max_bytes)
-        out.append(Enriched(item, mentions_of(item, extraction), encoded))
+            item, _ = fit_enriched(item, max_bytes)
+        out.append(Enriched(item, mentions_of(item, extraction)))
     return out
 
 
