@@ -166,11 +166,30 @@ async def guarded(agent: str, events: list[Any]) -> AsyncIterator[None]:
         hold(events, agent, f"a batch failed: {type(exc).__name__}: {exc}")
 
 
-async def delivered(outbox: Outbox) -> None:
-    """Wait for every send of ``outbox``; raise the first failure so that :func:`guarded` holds the message."""
-    failures = await outbox.flush()
-    if failures:
-        raise next(iter(failures.values()))
+#: acknowledgements waiting for their message's outputs (a reference keeps each task alive until it ends)
+_settling: set[asyncio.Task[None]] = set()
+
+
+def ack_when_delivered(stream: Any, event: Any, outbox: Outbox, agent: str) -> None:
+    """Acknowledge ``event`` on its ``noack`` stream once every send of ``outbox`` is delivered, without waiting here.
+
+    The agent takes its next message while Kafka answers: an article needs a few dozen story messages, and waiting
+    for each answer in turn made the story stage the slowest of the pipeline. The consumer commits only a contiguous
+    run of acknowledged offsets (streams/kafka/transport.py), so no offset is committed before its outputs are
+    delivered. A failed send holds the message (:func:`hold`): read again after a restart, and /health turns unhealthy.
+    """
+
+    async def settle() -> None:
+        failures = await outbox.flush()
+        if failures:
+            exc = next(iter(failures.values()))
+            hold([event], agent, f"outputs not sent: {type(exc).__name__}: {exc}")
+        else:
+            await stream.ack(event)
+
+    task = asyncio.ensure_future(settle())
+    _settling.add(task)
+    task.add_done_callback(_settling.discard)
 
 
 @worker_app.task

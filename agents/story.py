@@ -14,7 +14,7 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from agents.common import Outbox, decode_or_dead_letter, delivered, guarded, health, publish, rulebook, settings
+from agents.common import Outbox, ack_when_delivered, decode_or_dead_letter, guarded, health, rulebook, settings
 from schemas import StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
@@ -60,18 +60,19 @@ def on_partition(key: str, partition: int) -> bool:
 @worker_app.agent(story_work_topic)
 async def assign_stories(stream):  # type: ignore[no-untyped-def]
     """Enriched articles and their keys' answers → the article's story → ``wirewatch.enriched``, ``.mentions``, ``.storyupdates``."""
-    async for event in stream.events():
+    manual = stream.noack()  # acknowledged once its outputs are delivered (ack_when_delivered)
+    async for event in manual.events():
         health.begin("assign_stories")
         async with guarded("assign_stories", [event]):
+            outbox = Outbox()
             work = await decode_or_dead_letter(event, StoryWork, "assign_stories")
             if work is not None:
-                outbox = Outbox()
                 partition = event.message.partition
                 if work.kind == "sweep":
                     _sweep_articles(partition)
                 else:
                     await _assign(work, event.value, partition, outbox)
-                await delivered(outbox)  # before the offset is committed
+            ack_when_delivered(manual, event, outbox, "assign_stories")
         health.done("assign_stories")
 
 
@@ -139,9 +140,11 @@ def _sweep_articles(partition: int) -> None:
 @worker_app.agent(story_keys_topic)
 async def match_story_keys(stream):  # type: ignore[no-untyped-def]
     """Probes and registrations keyed by candidate key → the key's stories; a probe is answered on ``wirewatch.storywork``."""
-    async for event in stream.events():
+    manual = stream.noack()  # acknowledged once its answer is delivered (ack_when_delivered)
+    async for event in manual.events():
         health.begin("match_story_keys")
         async with guarded("match_story_keys", [event]):
+            outbox = Outbox()
             message = await decode_or_dead_letter(event, StoryKeyMessage, "match_story_keys")
             if message is not None:
                 partition = event.message.partition
@@ -156,11 +159,12 @@ async def match_story_keys(stream):  # type: ignore[no-untyped-def]
                         entries = entries.hold(message.article_id, message.story_id, message.weight, message.time, WINDOW)
                         reply = StoryWork(kind="answer", article_id=message.article_id, answer=answer)
                         story_key_table[message.key] = entries.dumps()
-                        await publish(story_work_topic, message.article_id, encode(reply))
+                        await outbox.send(story_work_topic, message.article_id, encode(reply))
                     else:
                         snap = Snapshot(size=message.size, norm=message.norm, last=message.last)
                         entries = entries.register(message.article_id, message.story_id, message.weight, message.time, snap, WINDOW)
                         story_key_table[message.key] = entries.dumps()
+            ack_when_delivered(manual, event, outbox, "match_story_keys")
         health.done("match_story_keys")
 
 
@@ -180,21 +184,24 @@ def _sweep_keys(partition: int) -> None:
 @worker_app.agent(story_updates_topic)
 async def track_stories(stream):  # type: ignore[no-untyped-def]
     """Story updates keyed by story id → the story's state → ``wirewatch.stories``, registrations, breaking alerts."""
-    async for event in stream.events():
+    manual = stream.noack()  # acknowledged once its outputs are delivered (ack_when_delivered)
+    async for event in manual.events():
         await rulebook.ready.wait()  # inside the loop, as in raise_alerts: breaking rules come from the rulebook
         health.begin("track_stories")
         async with guarded("track_stories", [event]):
+            outbox = Outbox()
             update = await decode_or_dead_letter(event, StoryUpdate, "track_stories")
             if update is not None:
                 partition = event.message.partition
                 if update.kind == "sweep":
                     _sweep_stories(partition)
                 elif update.article is not None:
-                    await _track(update, partition)
+                    await _track(update, partition, outbox)
+            ack_when_delivered(manual, event, outbox, "track_stories")
         health.done("track_stories")
 
 
-async def _track(update: StoryUpdate, partition: int) -> None:
+async def _track(update: StoryUpdate, partition: int, outbox: Outbox) -> None:
     assert update.article is not None  # noqa: S101 - checked by the caller
     raw = story_table.get(update.story_id)
     current = StoryState.loads(raw) if raw is not None else new_state(update.story_id, update.article.time)
@@ -205,13 +212,11 @@ async def _track(update: StoryUpdate, partition: int) -> None:
     fired, alerts = evaluate_breaking(state, rulebook.watchlist.breaking_rules(), update.article, utcnow())
     state = state.model_copy(update={"fired": fired})
     story_table[update.story_id] = state.dumps()
-    outbox = Outbox()
     await outbox.send(stories_topic, state.id, encode(story_record(state)))
     for message in registrations(update, state.snapshot()):
         await outbox.send(story_keys_topic, message.key, encode(message))
     for alert in alerts:
         await outbox.send(alerts_topic, alert.id, encode(alert))
-    await delivered(outbox)
 
 
 def _sweep_stories(partition: int) -> None:
