@@ -9,6 +9,7 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from agents.common import resources, settings
+from agents.registry import keeper
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
 from streams.poll.health import FeedBoard, follow_feed_board
@@ -16,6 +17,7 @@ from streams.web.dashboard import (
     DASHBOARD_CSP,
     DashboardData,
     dashboard_json,
+    fold_trends,
     render_dashboard,
     render_story,
     worker_figures,
@@ -42,6 +44,12 @@ def feed_view() -> tuple[list[dict[str, Any]], list[str]]:
     return rows, notes
 
 
+def registry_name(entity_id: str) -> tuple[str, str, str] | None:
+    """An id's registry entity (following an alias record): its id, name and type."""
+    entry = keeper.get(entity_id)
+    return (entry.id, entry.name, entry.type) if entry is not None else None
+
+
 async def gather() -> DashboardData:
     sink = await resources.get_sink()
     now = utcnow()
@@ -50,7 +58,8 @@ async def gather() -> DashboardData:
     return DashboardData(
         now=now,
         alerts=await sink.recent_alerts(20),
-        trends=await sink.trending(now, 24, 10),
+        # counted per registry entity: ids merged into another since their mentions were stored count for it
+        trends=fold_trends(await sink.trending(now, 24, 30), registry_name, 10),
         counters=counters,
         dead_letters=dead,
         lag=lag,

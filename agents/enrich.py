@@ -19,6 +19,7 @@ from agents.common import (
     settings,
     sizes,
 )
+from agents.registry import follower, resolver
 from schemas import Article, StoryWork, encode
 from streams.enrich.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
 from streams.enrich.step import Enriched, enrich_articles
@@ -29,6 +30,7 @@ from streams.kafka.sizes import key_bytes, truncate_article
 from streams.kafka.topology import articles_topic, events_topic, story_work_topic
 
 log = logging.getLogger(__name__)
+follower.targets = (*follower.targets, resolver.offer)
 
 #: bytes kept free beside the bounded enriched record: the story work wrapper, and the story id the story stage adds
 STORY_WORK_MARGIN = 1024
@@ -46,6 +48,7 @@ async def enrich(stream):  # type: ignore[no-untyped-def]
         # Waiting inside the loop, not before it: a topic is only subscribed once its stream is iterated, and
         # Faust never acknowledges an event before the loop body finishes (see docs/design.md).
         await rulebook.ready.wait()
+        await follower.ready.wait()
         nlp = await resources.get_nlp()
         health.begin("enrich")
         async with guarded("enrich", events):
@@ -146,7 +149,7 @@ async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, decoded: l
     limit = sizes.message - max(key_bytes(article.id) for article in articles) - STORY_WORK_MARGIN
     try:
         results = await loop.run_in_executor(
-            nlp_executor, enrich_articles, nlp, articles, rulebook.watchlist, settings.enrich_batch_size, limit
+            nlp_executor, enrich_articles, nlp, articles, rulebook.watchlist, settings.enrich_batch_size, limit, resolver
         )
         NLP_SECONDS.observe(loop.time() - started)
         return list(zip((event for event, _ in decoded), results, strict=True))
@@ -155,7 +158,7 @@ async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, decoded: l
     out = []
     for event, article in decoded:
         try:
-            one = await loop.run_in_executor(nlp_executor, enrich_articles, nlp, [article], rulebook.watchlist, 1, limit)
+            one = await loop.run_in_executor(nlp_executor, enrich_articles, nlp, [article], rulebook.watchlist, 1, limit, resolver)
             out.append((event, one[0]))
         except Exception as exc:  # noqa: BLE001
             await send_dead_letter(event, "enrich", f"article {article.id}: extraction failed: {type(exc).__name__}: {exc}")

@@ -6,9 +6,9 @@ from streams.config import WorkerRole, get_settings
 
 #: the agent modules each role runs; ``nlp`` and ``core`` together run what ``all`` runs
 ROLES: dict[WorkerRole, tuple[str, ...]] = {
-    "all": ("enrich", "story", "alert", "deliver", "store", "dashboard"),
+    "all": ("enrich", "story", "alert", "entities", "deliver", "store", "dashboard"),
     "nlp": ("enrich",),
-    "core": ("story", "alert", "deliver", "store", "dashboard"),
+    "core": ("story", "alert", "entities", "deliver", "store", "dashboard"),
 }
 
 for _module in ROLES[get_settings().worker_role]:

@@ -16,6 +16,7 @@ from schemas.records import (
     Digest,
     DigestItem,
     EnrichedArticle,
+    EntityRecord,
     Event,
     FeedSource,
     Mention,
@@ -46,6 +47,7 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "digests": DigestItem,
     "destinations": DestinationState,
     "eventgroups": Event,
+    "entities": EntityRecord,
 }
 
 #: payloads sent to receivers that are not topic values (a digest webhook's body)

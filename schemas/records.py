@@ -79,6 +79,10 @@ class Entity(Record):
     wikidata: str | None = None
     #: mentions found but not carried in ``mentions`` (the size policy keeps the first ones)
     mentions_cut: int = 0
+    #: a known place's GeoNames id and coordinates (the registry's offline knowledge)
+    geonames: int | None = None
+    lat: float | None = None
+    lon: float | None = None
 
 
 class Magnitude(Record):
@@ -98,6 +102,9 @@ class Event(Record):
     actors: list[str] = Field(default_factory=list)
     recipients: list[str] = Field(default_factory=list)
     location: str | None = None
+    #: coordinates of ``location`` when the registry knows the place
+    location_lat: float | None = None
+    location_lon: float | None = None
     date: str | None = None
     magnitudes: list[Magnitude] = Field(default_factory=list)
     negated: bool = False
@@ -150,8 +157,49 @@ class Mention(Record):
     confidence: float | None = None
     # ids of the other entities in the same article (co_mention rules)
     co_entity_ids: list[str] = Field(default_factory=list)
+    #: other names of the entity in this article (the registry learns variants from them)
+    aliases: list[str] = Field(default_factory=list)
+    #: the entity's Wikidata and GeoNames ids when the registry knows them
+    wikidata: str | None = None
+    geonames: int | None = None
     #: the story of the article across outlets (set by the story stage); alerts count stories, not copies
     story_id: str | None = None
+
+
+class EntityRecord(Record):
+    """One registry entity (``wirewatch.entities``, compacted, keyed by entity id): every name it goes by, its types,
+    when it was seen, and its Wikidata / GeoNames ids and coordinates when known.
+
+    An entry merged into another later is an alias record: ``merged_into`` names the entity that carries it on; a
+    consumer follows it (once: the registry never chains aliases). A tombstone forgets an entry.
+    """
+
+    id: str
+    name: str
+    type: str
+    #: types the mentions were given, with counts (the registry's evidence for ``type``)
+    types: dict[str, int] = Field(default_factory=dict)
+    #: names it was mentioned by, with counts (the most frequent first, at most 50)
+    variants: dict[str, int] = Field(default_factory=dict)
+    #: names an operator split off (``wirewatch entities split``): never joined to this entity again
+    blocked: list[str] = Field(default_factory=list)
+    #: titles it was named with ("president", "prime minister"), with counts
+    roles: dict[str, int] = Field(default_factory=dict)
+    #: the stories it was last mentioned in (at most 20), for a short name to resolve within its story first
+    stories: list[str] = Field(default_factory=list)
+    #: ids of the latest mentions counted (at most 20): a replayed mention is not counted twice
+    recent: list[str] = Field(default_factory=list)
+    mentions: int = 0
+    first_seen: datetime
+    last_seen: datetime
+    wikidata: str | None = None
+    geonames: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+    #: the entity this one was merged into (an alias record), if any
+    merged_into: str | None = None
+    #: who wrote it: the registry agent ("registry"), a watch rule ("watch") or an operator ("operator")
+    origin: Literal["registry", "watch", "operator"] = "registry"
 
 
 class WatchedEntity(Record):

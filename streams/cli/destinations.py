@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
-from rich.table import Table
 
 from streams.cli.common import console, fail, out, print_json, run_async
+from streams.cli.tables import WIDE_HELP, Column, print_rows
 from streams.config import get_settings
 
 
 @click.group("destinations", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
 @click.pass_context
-def destinations(ctx: click.Context, as_json: bool) -> None:
+def destinations(ctx: click.Context, as_json: bool, wide: bool) -> None:
     """List alert destinations (defaults and rules' own) and which are disabled after a 410 Gone."""
     if ctx.invoked_subcommand is not None:
         return
@@ -45,11 +48,24 @@ def destinations(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "destination", "rules", "state")
-    for row in rows:
-        status = f"[red]disabled[/] since {str(row['since'])[:19]}: {row['reason']}" if row["disabled"] else "enabled"
-        table.add_row(str(row["id"]), str(row["destination"]), str(row["rules"]) if row["rules"] else "default", status)
-    out.print(table)
+    from rich.markup import escape
+
+    from streams.clock import human_ago, utcnow
+
+    now = utcnow()
+
+    def state_of(row: dict[str, object]) -> str:
+        if not row["disabled"]:
+            return "enabled"
+        since = datetime.fromisoformat(str(row["since"]))
+        when = str(row["since"])[:19] if wide else human_ago((now - since).total_seconds())
+        return f"[red]disabled[/] {when}: {escape(str(row['reason']))}"
+
+    columns = [Column("id", short=True), Column("destination", cut=True), Column("rules", short=True), Column("state")]
+    cells = [
+        [str(row["id"]), escape(str(row["destination"])), str(row["rules"]) if row["rules"] else "default", state_of(row)] for row in rows
+    ]
+    print_rows(columns, cells, wide)
     if disabled:
         console.print(f"{len(disabled)} disabled; re-enable one with: wirewatch destinations enable ID")
 

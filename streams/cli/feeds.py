@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from streams.cli.common import console, fail, out, print_json, run_async
+from streams.cli.tables import WIDE_HELP, Column, print_rows
 from streams.config import get_settings
 
 
@@ -31,6 +32,13 @@ def feeds() -> None:
     "(trafilatura); a page that fails keeps the feed's text.",
 )
 @click.option("--disabled", is_flag=True, help="Register the feed without polling it.")
+@click.option(
+    "--check/--no-check",
+    default=True,
+    help="Fetch each URL once through the poller's guarded client and parser first: a feed is added with its own "
+    "title (unless --title), anything else is reported and not added (exit 1); a web page lists the feeds it names.",
+)
+@click.option("--pick", default=None, metavar="N[,N...]|all", help="Add these of the feeds a web page names (numbers as listed).")
 def feeds_add(
     urls: tuple[str, ...],
     title: str,
@@ -40,22 +48,39 @@ def feeds_add(
     max_interval: int | None,
     fulltext: bool,
     disabled: bool,
+    check: bool,
+    pick: str | None,
 ) -> None:
-    """Add feeds by URL (adding one twice updates it)."""
-    from streams.errors import RegistryError
+    """Add feeds (or the feeds a web page names) by URL, checked first; adding one twice updates it."""
+    from rich.markup import escape
+
+    from streams.cli.feedcheck import check_urls, parse_pick
+    from streams.errors import InputError, RegistryError
     from streams.kafka.client import publish
     from streams.poll.feedlist import make_source
 
-    items: list[tuple[str, Any]] = []
-    for url in urls:
+    def source_of(url: str, own_title: str) -> Any:
         try:
-            source = make_source(url, title, list(tags), language, min_interval, max_interval, fulltext, not disabled)
+            return make_source(url, title or own_title, list(tags), language, min_interval, max_interval, fulltext, not disabled)
         except RegistryError as exc:
             raise click.BadParameter(str(exc), param_hint="URL") from exc
-        items.append((source.id, source))
-    run_async(publish(get_settings(), "feeds", items))
-    for key, source in items:
-        out.print(f"added feed {key}  {source.url}")
+
+    sources = [source_of(url, "") for url in urls]  # every URL and option is valid before anything is fetched
+    failed = False
+    if check:
+        try:
+            chosen = parse_pick(pick)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--pick") from exc
+        report = run_async(check_urls([source.url for source in sources], chosen, get_settings()))
+        sources, failed = [source_of(url, own_title) for url, own_title in report.feeds], report.failed
+    if sources:
+        run_async(publish(get_settings(), "feeds", [(source.id, source) for source in sources]))
+    for source in sources:
+        shown = f'  "{escape(source.title)}"' if source.title else ""
+        out.print(f"added feed {source.id}  {escape(source.url)}{shown}", soft_wrap=True)
+    if failed:
+        sys.exit(1)
 
 
 @feeds.command("import")
@@ -88,10 +113,15 @@ def feeds_remove(url_or_id: str) -> None:
 
 @feeds.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def feeds_list(as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
+def feeds_list(as_json: bool, wide: bool) -> None:
     """List the registered feeds with their health (from the poller's feed-state changelog)."""
+    import time
     from datetime import UTC, datetime
 
+    from rich.markup import escape
+
+    from streams.clock import human_ago, human_in
     from streams.poll.health import load_feed_board
 
     board = run_async(load_feed_board(get_settings()))
@@ -99,20 +129,36 @@ def feeds_list(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
+    now = time.time()
 
     def when(ts: float | None) -> str:
-        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+        if not ts:
+            return "-"
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if wide else human_ago(now - ts)
 
-    table = Table("id", "url", "status", "last poll (UTC)", "errors", "last error", "next check in", "items seen")
-    for row in rows:
-        table.add_row(
+    columns = [
+        Column("id", wide_only=True),
+        Column("title", wide_only=True),
+        Column("url", cut=True),
+        Column("status", short=True),
+        Column("last poll", short=True),
+        Column("errors", wide_only=True),
+        Column("last error", cut=True),
+        Column("next check", short=True),
+        Column("items seen", wide_only=True),
+    ]
+    cells = [
+        [
             row["id"],
-            row["url"],
+            escape(row.get("title") or ""),
+            escape(row["url"]),
             row["status"],
             when(row["last_poll"]),
             str(row["error_count"]),
-            (row["last_error"] or "")[:60],
-            f"{row['next_check_in']:.0f} s" if row["next_check_in"] is not None else "-",
+            escape(row["last_error"] or ""),
+            human_in(row["next_check_in"]),
             str(row["items_seen"]),
-        )
-    out.print(table)
+        ]
+        for row in rows
+    ]
+    print_rows(columns, cells, wide)

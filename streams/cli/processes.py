@@ -97,8 +97,9 @@ def run(extra_feeds: tuple[str, ...], samples_port: int) -> None:
 @click.command()
 @click.option("--timeout", type=float, default=240.0, show_default=True, help="Give up after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo(timeout: float, as_json: bool) -> None:
+@click.option("--keep", is_flag=True, help="Keep the run's folder (.local/demo/<id>/: database, logs); a failed run always keeps it.")
+def demo(timeout: float, as_json: bool, keep: bool) -> None:
     """Process the sample feeds once on fresh topics, print a summary and exit (0 when alerts came out)."""
     from streams.cli.stack import run_demo
 
-    sys.exit(run_demo(timeout, as_json, console))
+    sys.exit(run_demo(timeout, as_json, console, keep))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 from email.utils import formatdate
 from pathlib import Path
 
@@ -15,6 +16,11 @@ WATCHLIST = SAMPLES / "watchlist.yaml"
 
 def sample_feed_urls(port: int, host: str = "127.0.0.1") -> list[str]:
     return [f"http://{host}:{port}/feeds/{name}" for name in FEED_FILES]
+
+
+def sample_feeds(port: int, host: str = "127.0.0.1") -> list[tuple[str, str]]:
+    """Each sample feed's URL and its own title (what `feeds add` would store for it)."""
+    return [(f"http://{host}:{port}/feeds/{name}", feed_title(SAMPLES / name)) for name in FEED_FILES]
 
 
 def sample_article_count() -> int:
@@ -37,8 +43,39 @@ async def _feed(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, headers=headers, content_type=content_type)
 
 
+def feed_title(path: Path) -> str:
+    """A sample feed's own title (the first <title>), for the index page."""
+    text = path.read_text("utf-8")
+    start = text.find("<title>")
+    end = text.find("</title>", start)
+    return text[start + len("<title>") : end].strip() if start >= 0 and end > start else path.name
+
+
+async def _index(request: web.Request) -> web.Response:
+    """The sample feeds as a web page: a link to each, and each as ``<link rel="alternate">``, so the page the banner
+    names answers, and ``feeds add`` given it finds the feeds as it would on a news site."""
+    rows, links = [], []
+    for name in FEED_FILES:
+        path = SAMPLES / name
+        kind = "application/atom+xml" if b"<feed" in path.read_bytes()[:300] else "application/rss+xml"
+        title = html.escape(feed_title(path))
+        links.append(f'<link rel="alternate" type="{kind}" title="{title}" href="/feeds/{name}">')
+        rows.append(f'<li><a href="/feeds/{name}">{title}</a> <code>/feeds/{name}</code></li>')
+    page = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Wirewatch sample feeds</title>'
+        + "".join(links)
+        + "</head><body><h1>Wirewatch sample feeds</h1><p>Invented articles the project ships; "
+        + "<code>wirewatch run</code> polls them.</p><ul>"
+        + "".join(rows)
+        + "</ul></body></html>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
 def make_app() -> web.Application:
     app = web.Application()
+    app.router.add_get("/", _index)
+    app.router.add_get("/feeds/", _index)
     app.router.add_get("/feeds/{name}", _feed)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,12 +16,14 @@ from pathlib import Path
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from schemas import FeedSource
 from streams import ids
 from streams.alert.rulefile import load_rules_yaml
 from streams.cli import sampleserver
+from streams.cli.common import marked
 from streams.config import ROOT, Settings, get_settings
 from streams.kafka.admin import delete_topics, ensure_topics
 from streams.kafka.client import publish, read_topic
@@ -84,14 +87,45 @@ def stop_processes(processes: list[subprocess.Popen[bytes]], grace: float = 30.0
             process.wait()
 
 
-async def register_samples(settings: Settings, port: int, extra_feeds: list[str]) -> int:
-    """Put the sample feeds, the operator's feeds and the sample watchlist on their topics."""
-    await ensure_topics(settings)
-    urls = sampleserver.sample_feed_urls(port) + extra_feeds
-    await publish(settings, "feeds", [(ids.feed_id(url), FeedSource(id=ids.feed_id(url), url=url)) for url in urls])
+async def register_samples(settings: Settings, port: int, extra_feeds: list[str]) -> tuple[int, int]:
+    """Put the sample feeds, the operator's feeds and the sample watchlist on their topics; the number of feeds and
+    of topics created (each with its leaders elected before anything reads or writes them)."""
+    created = await ensure_topics(settings)
+    # the samples under their own titles, as `feeds add` stores a checked feed (the dashboard names feeds by title)
+    feeds = sampleserver.sample_feeds(port) + [(url, "") for url in extra_feeds]
+    await publish(settings, "feeds", [(ids.feed_id(url), FeedSource(id=ids.feed_id(url), url=url, title=title)) for url, title in feeds])
     rules = load_rules_yaml(sampleserver.WATCHLIST.read_text("utf-8"))
     await publish(settings, "rules", [(rule.id, rule) for rule in rules])
-    return len(urls)
+    return len(feeds), len(created)
+
+
+def _local(host: str) -> str:
+    """The address a browser on this machine uses for a server bound to ``host`` (any address: loopback)."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - read, not bound
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def banner(settings: Settings, env: dict[str, str], feeds: int, port: int, created: int = 0) -> list[str]:
+    """What ``wirewatch run`` says once everything is up: where to look, how to add a feed and a watch, how to stop."""
+    web = f"http://{_local(settings.web_host)}"
+    token = "  (?token=WIREWATCH_WEB_TOKEN once)" if settings.web_token is not None else ""
+    db = "PostgreSQL (WIREWATCH_DATABASE_URL)" if settings.database_url else str(settings.sqlite_path)
+    cli = ".venv/bin/wirewatch"
+    lines = [
+        f"[green]Wirewatch is running[/]: {feeds} feed(s); the sample feeds are listed on http://127.0.0.1:{port}/feeds/",
+        f"  dashboard    : {web}:{settings.web_port}/dashboard{token}",
+        f"  alerts file  : {env['WIREWATCH_ALERTS_FILE']}   (or: {cli} tail alerts -f)",
+        f"  database     : {db}   (search: {cli} search WORDS --since 7d)",
+        f"  metrics      : {web}:{settings.web_port}/metrics (worker), {web}:{settings.poller_web_port}/metrics (poller)",
+        f"  logs         : {settings.data_dir / 'logs'}/",
+        f"  add a feed   : {cli} feeds add https://example.org/rss.xml   (checked first; a web page lists its feeds)",
+        f'  add a watch  : {cli} watch add "Ada Lovelace" --alias Lovelace --type PERSON',
+        "Ctrl-C stops the poller and the worker; the Kafka broker keeps running until `make stop`.",
+    ]
+    if created:
+        lines.insert(1, f"  first start  : created {created} topics, each partition with a leader before the processes started")
+    return lines
 
 
 async def count_topic(settings: Settings, topic: str, counts: Counts, console: Console | None) -> None:
@@ -105,7 +139,7 @@ async def count_topic(settings: Settings, topic: str, counts: Counts, console: C
         elif topic == "alerts":
             alert = orjson.loads(value)
             counts.alerts += 1
-            line = f"[bold yellow]ALERT[/] {alert['entity_name']}: {alert['evidence']}  [dim]{alert['title']}[/]"
+            line = f"[bold yellow]ALERT[/] {escape(alert['entity_name'])}: {marked(alert['evidence'])}  [dim]{escape(alert['title'])}[/]"
             counts.alert_lines.append(line)
             if console is not None:
                 console.print(line)
@@ -153,16 +187,10 @@ def run_stack(extra_feeds: list[str], port: int, console: Console) -> int:
         server = await sampleserver.start(port)
         processes: list[subprocess.Popen[bytes]] = []
         try:
-            feeds = await register_samples(settings, port, extra_feeds)
+            feeds, created = await register_samples(settings, port, extra_feeds)
             processes = start_processes(env, settings.data_dir / "logs")
-            console.print(f"[green]Wirewatch is running[/]: {feeds} feed(s), sample feeds on http://127.0.0.1:{port}/feeds/")
-            console.print(f"  alerts topic : {settings.topic('alerts')}   (wirewatch tail alerts -f)")
-            db = settings.database_url and "PostgreSQL (WIREWATCH_DATABASE_URL)" or str(settings.sqlite_path)
-            console.print(f"  database     : {db}")
-            web = f"http://{settings.web_host}"
-            console.print(f"  metrics      : {web}:{settings.web_port}/metrics (worker), {web}:{settings.poller_web_port}/metrics (poller)")
-            console.print(f"  alerts file  : {env['WIREWATCH_ALERTS_FILE']}")
-            console.print(f"  logs         : {settings.data_dir / 'logs'}/   Ctrl-C stops everything.")
+            for line in banner(settings, env, feeds, port, created):
+                console.print(line, soft_wrap=True)  # one line each, however narrow the terminal: nothing to misread
             watcher = asyncio.create_task(_watch(settings, processes, console, None, None))
             stopper = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -180,12 +208,14 @@ def run_stack(extra_feeds: list[str], port: int, console: Console) -> int:
     except RuntimeError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
-    console.print("stopped: poller and worker shut down cleanly.")
+    console.print("stopped: poller and worker shut down cleanly; the Kafka broker is still running (`make stop` stops it).", soft_wrap=True)
     return 0
 
 
-def run_demo(timeout: float, as_json: bool, console: Console) -> int:
-    """The bounded demo: fresh topics, the sample feeds once, a summary, exit 0 when it worked."""
+def run_demo(timeout: float, as_json: bool, console: Console, keep: bool = False) -> int:
+    """The bounded demo: fresh topics, the sample feeds once, a summary, exit 0 when it worked.
+
+    Its topics are deleted and, when it worked, its folder ``.local/demo/<id>/`` too (unless ``keep``)."""
     base = get_settings()
     run_id = f"{int(time.time())}-{os.getpid()}"
     data_dir = base.data_dir / "demo" / run_id
@@ -221,20 +251,24 @@ def run_demo(timeout: float, as_json: bool, console: Console) -> int:
     except RuntimeError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
+    ok = counts.articles >= sampleserver.sample_article_count() and counts.alerts > 0
+    kept = keep or not ok  # a failed run keeps its logs to read; a good one leaves nothing behind
+    if not kept:
+        shutil.rmtree(data_dir, ignore_errors=True)
     summary = {
         "articles": counts.articles,
         "entities": counts.entities,
         "alerts": counts.alerts,
         "dead_letters": counts.dead_letters,
-        "database": str(data_dir / "wirewatch.db"),
+        "database": str(data_dir / "wirewatch.db") if kept else None,
     }
     if as_json:
         sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     else:
         table = Table("articles", "entities", "alerts", "dead letters", "database", title="Wirewatch demo")
-        table.add_row(*(str(value) for value in summary.values()))
+        database = str(summary["database"] or "removed (--keep keeps it)")
+        table.add_row(str(counts.articles), str(counts.entities), str(counts.alerts), str(counts.dead_letters), database)
         Console().print(table)
-    ok = counts.articles >= sampleserver.sample_article_count() and counts.alerts > 0
     if not ok:
         expected = sampleserver.sample_article_count()
         console.print(f"[red]demo incomplete[/]: expected {expected} articles and at least one alert; see {data_dir / 'logs'}")

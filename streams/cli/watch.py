@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from streams.cli.common import fail, out, print_json, run_async
+from streams.cli.tables import WIDE_HELP, Column, print_rows
 from streams.config import get_settings
 
 
@@ -96,16 +96,25 @@ def watch_import(path: Path) -> None:
 @watch.command("remove")
 @click.argument("rule_id")
 def watch_remove(rule_id: str) -> None:
-    """Stop watching (by rule id, see 'watch list')."""
-    from streams.kafka.client import publish
+    """Stop watching (by rule id, or the start of one that no other rule shares, as 'watch list' shows it)."""
+    from streams.kafka.client import compacted_state, publish
 
-    run_async(publish(get_settings(), "rules", [(rule_id, None)]))
+    settings = get_settings()
+    known = run_async(compacted_state(settings, "rules"))
+    if rule_id not in known:
+        matches = sorted(key for key in known if key.startswith(rule_id))
+        if len(matches) > 1:
+            fail(f"{rule_id!r} starts {len(matches)} rule ids ({', '.join(matches)}): give more of it")
+        if matches:
+            rule_id = matches[0]
+    run_async(publish(settings, "rules", [(rule_id, None)]))
     out.print(f"removed rule {rule_id}")
 
 
 @watch.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def watch_list(as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
+def watch_list(as_json: bool, wide: bool) -> None:
     """List the watch rules in force."""
     from schemas import WatchRule, decode
     from streams.kafka.client import compacted_state
@@ -118,9 +127,27 @@ def watch_list(as_json: bool) -> None:
         # destinations hold tokens (webhook and Slack URLs): masked here as everywhere they are printed
         print_json([rule.model_dump(mode="json") | {"destinations": [mask_destination(s) for s in rule.destinations]} for rule in rules])
         return
+    from rich.markup import escape
+
     from streams.alert.rulefile import describe
 
-    table = Table("rule id", "kind", "name", "aliases", "type", "settings")
-    for rule in rules:
-        table.add_row(rule.id, rule.kind, rule.entity.name, ", ".join(rule.entity.aliases), rule.entity.type or "", describe(rule))
-    out.print(table)
+    columns = [
+        Column("rule id", short=True),  # narrow, its first 12 characters: `watch remove` takes a unique start
+        Column("kind", short=True),
+        Column("name", max_width=24),
+        Column("aliases", wide_only=True),
+        Column("type", short=True),
+        Column("settings"),
+    ]
+    rows = [
+        [
+            rule.id if wide else rule.id[:12],
+            rule.kind,
+            escape(rule.entity.name),
+            escape(", ".join(rule.entity.aliases)),
+            rule.entity.type or "",
+            escape(describe(rule)),
+        ]
+        for rule in rules
+    ]
+    print_rows(columns, rows, wide)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from schemas import Alert, encode
 from streams.deliver.base import Destination, Outcome, outbound
-from streams.text import escape_controls
+from streams.text import escape_controls, without_marks
 
 alert_log = logging.getLogger("wirewatch.alerts")
 
@@ -65,4 +65,5 @@ def append_jsonl(path: Path, alert: Alert, root: Path | None = None) -> None:
 def console_line(alert: Alert) -> str:
     """One human line for the console destination; feed text with newlines or terminal codes stays on it, escaped."""
     e = escape_controls
-    return f"ALERT [{e(alert.kind)}] {e(alert.entity_name)}: {e(alert.evidence)} ({e(alert.title)} <{e(alert.url)}>)"
+    evidence = e(without_marks(alert.evidence))  # a log line has no bold: the marks would show as typed
+    return f"ALERT [{e(alert.kind)}] {e(alert.entity_name)}: {evidence} ({e(alert.title)} <{e(alert.url)}>)"

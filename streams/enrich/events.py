@@ -15,23 +15,19 @@ from spacy.symbols import AUX, NOUN, PROPN, VERB
 
 from schemas import Entity, Event, Magnitude
 from streams import ids
+from streams.enrich.corefer import coreferences
 from streams.enrich.lexicon import LIGHT_VERBS, Lexicon, base, lemma_candidates, lexicon, lookup
 from streams.enrich.parsed import LABELS, ParsedDoc
+from streams.enrich.participants import EVENT_PREPS, PLACE_TYPES, Mentions, participants, reporter
 
-#: entity types that can act or be acted upon, and those that are places
-ACTOR_TYPES = frozenset({"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC"})
-PLACE_TYPES = frozenset({"GPE", "LOC", "FAC"})
 #: entity labels whose numbers are not head counts (years, sums, shares, ranks)
 NOT_COUNTS = frozenset({"DATE", "TIME", "MONEY", "PERCENT", "ORDINAL", "QUANTITY"})
-#: prepositions that introduce whom an event is aimed at
-RECIPIENT_PREPS = frozenset({"with", "against", "to", "on", "into", "toward", "towards", "at", "from", "for"})
 #: prepositions that introduce where an event happens
 PLACE_PREPS = frozenset({"in", "at", "near", "outside", "inside", "across", "around", "of", "into", "from", "throughout"})
 #: clauses that state their own event (a conjunct, a reported clause), not a purpose or circumstance of another
 MAIN_CLAUSE = frozenset({"ROOT", "conj", "ccomp"})
 #: where an event noun stands when it names an event: "the offensive started", "in a meeting with", "amid the battle"
 NOUN_EVENT_DEPS = frozenset({"nsubj", "nsubjpass", "dobj", "ROOT", "conj"})
-EVENT_PREPS = frozenset({"in", "during", "after", "before", "at", "amid", "following", "since", "despite"})
 STRENGTH = {"noun": 0.5, "verb": 0.7, "phrase": 0.8}
 
 
@@ -44,24 +40,6 @@ class _Candidate:
     governed: bool = False
 
 
-class _Mentions:
-    """Which canonical entity a character span names."""
-
-    def __init__(self, entities: list[Entity]) -> None:
-        spans = sorted((m.start, m.end, e.name, e.type) for e in entities for m in e.mentions)
-        self.starts = [s[0] for s in spans]
-        self.spans = spans
-
-    def inside(self, start: int, end: int) -> list[tuple[int, int, str, str]]:
-        i = bisect.bisect_left(self.starts, start)
-        out = []
-        while i < len(self.spans) and self.spans[i][0] < end:
-            if self.spans[i][1] <= end:
-                out.append(self.spans[i])
-            i += 1
-        return out
-
-
 def extract_events(doc: Any, entities: list[Entity], article_id: str, text: str | None = None) -> list[Event]:
     """Every PLOVER event of a parsed doc, at most one per type and sentence.
 
@@ -69,7 +47,7 @@ def extract_events(doc: Any, entities: list[Entity], article_id: str, text: str 
     """
     lex = lexicon()
     parse = doc if isinstance(doc, ParsedDoc) else ParsedDoc(doc, text)
-    mentions = _Mentions(entities)
+    mentions = Mentions(entities, coreferences(parse, entities))
     dates = [(start, end, parse.text[a:b]) for start, end, a, b, label in parse.ents if label == "DATE"]
     # the tokens that can be a count, found once: most of a text is words, and _number would say so one by one
     numbers = lex.numbers
@@ -185,7 +163,7 @@ def _event(
     parse: ParsedDoc,
     sent: tuple[int, int],
     candidate: _Candidate,
-    mentions: _Mentions,
+    mentions: Mentions,
     dates: list[tuple[int, int, str]],
     lex: Lexicon,
     article_id: str,
@@ -206,9 +184,15 @@ def _event(
         return None
     text = parse.text
     sent_start, sent_end = parse.idx[sent[0]], parse.end_char(sent[1] - 1)
-    actors, recipients = _participants(parse, anchor, candidate.trigger, mentions, lex)
+    actors, recipients = participants(parse, anchor, candidate.trigger, mentions, lex)
     location = _location(parse, sent_start, sent_end, mentions, set(actors), set(recipients))
-    recipients = [r for r in recipients if r != location]  # "drive them out of the city of Kessin": where, not whom
+    if any(r != location for r in recipients):
+        recipients = [r for r in recipients if r != location]  # "drive them out of the city of Kessin": where, not whom
+    # else the place is what the event was aimed at: "fired at targets in Jericho", "a curfew in Algiers"
+    if obligation and not candidate.governed and parse.dep[anchor] == "ccomp" and not candidate.kind == "noun":
+        said_by = reporter(parse, anchor, mentions, lex)
+        if said_by and actors and not set(said_by) & set(actors):
+            actors, recipients = said_by, [*actors, *(r for r in recipients if r not in actors)]  # "X said Y must ..."
     date = _date(parse, dates, anchor)
     start, end = _stripped(text, sent_start, sent_end)
     confidence = STRENGTH[candidate.kind] + 0.1 * bool(actors) + 0.05 * bool(recipients) - 0.2 * hypothetical - 0.1 * future
@@ -259,60 +243,7 @@ def _flags(parse: ParsedDoc, anchor: int, trigger: int, lex: Lexicon) -> tuple[b
     return negated, future, hypothetical, obligation
 
 
-def _entities_in(parse: ParsedDoc, token: int, mentions: _Mentions) -> list[str]:
-    """Canonical names inside a token's subtree, nearest to the token first."""
-    left, right = parse.edges(token)
-    found = mentions.inside(parse.idx[left], parse.end_char(right))
-    found = [m for m in found if m[3] in ACTOR_TYPES]
-    if any(m[3] != "NORP" for m in found):
-        found = [m for m in found if m[3] != "NORP"]  # "Iraqi" in "Iraqi President Fuad Masum" only describes him
-    at = parse.idx[token]
-    found.sort(key=lambda m: abs(m[0] - at))
-    names: list[str] = []
-    for _, _, name, _ in found:
-        if name not in names:
-            names.append(name)
-    return names[:3]
-
-
-def _participants(parse: ParsedDoc, anchor: int, trigger: int, mentions: _Mentions, lex: Lexicon) -> tuple[list[str], list[str]]:
-    """Actors from the clause's subject (or a reporting verb's, for "it"/"they"), recipients from objects."""
-    dep, head, children = parse.dep, parse.head, parse.children
-    actors: list[str] = []
-    recipients: list[str] = []
-    clause = anchor
-    for _ in range(3):  # a complement or a conjunct shares the subject of the verb it hangs from
-        if any(dep[c] in {"nsubj", "nsubjpass", "agent"} for c in children(clause)) or head[clause] == clause:
-            break
-        if dep[clause] not in {"xcomp", "conj", "advcl", "acl", "relcl"}:
-            break
-        clause = head[clause]
-    for child in children(clause):
-        if dep[child] == "nsubj":
-            actors += _entities_in(parse, child, mentions)
-            governor = head[clause]
-            if not actors and parse.tag[child] == "PRP" and dep[clause] == "ccomp" and base(parse.lower[governor], lex) in lex.reporting:
-                for c in children(governor):
-                    if dep[c] == "nsubj":
-                        actors += _entities_in(parse, c, mentions)  # "Hungary has said it will support ..."
-        elif dep[child] == "agent":
-            for pobj in children(child):
-                actors += _entities_in(parse, pobj, mentions)
-        elif dep[child] == "nsubjpass":
-            recipients += _entities_in(parse, child, mentions)
-    for token in {anchor: None, trigger: None}:  # the clause's head and, for "held talks with X", the event noun
-        for child in children(token):
-            # the event noun itself is an object here ("talks with X": X is inside it); the nearest names count
-            if dep[child] in {"dobj", "dative", "iobj", "attr"}:
-                recipients += _entities_in(parse, child, mentions)
-            elif dep[child] == "prep" and parse.lower[child] in RECIPIENT_PREPS:
-                recipients += [n for p in children(child) if dep[p] == "pobj" for n in _entities_in(parse, p, mentions)]
-    actors = list(dict.fromkeys(actors))
-    recipients = [r for r in dict.fromkeys(recipients) if r not in actors]
-    return actors, recipients
-
-
-def _location(parse: ParsedDoc, start: int, end: int, mentions: _Mentions, actors: set[str], recipients: set[str]) -> str | None:
+def _location(parse: ParsedDoc, start: int, end: int, mentions: Mentions, actors: set[str], recipients: set[str]) -> str | None:
     """A place in the sentence: one after "in", "at", "near" ... first, else any place not taking part."""
     places = [m for m in mentions.inside(start, end) if m[3] in PLACE_TYPES and m[2] not in actors]
     if not places:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
 from typing import Any
 
@@ -20,7 +21,12 @@ from streams.enrich.entities import canonical_entities
 from streams.enrich.events import extract_events
 from streams.enrich.fingerprint import sketch
 from streams.enrich.gazetteer import Watchlist
+from streams.enrich.headline import headline_entities, model_view
+from streams.enrich.normal import name_key
 from streams.enrich.parsed import ParsedDoc, sentence_at, sentence_bounds
+from streams.enrich.places import place_of
+from streams.enrich.registry import Registry
+from streams.enrich.resolve import resolve_entities
 
 
 @dataclass(frozen=True)
@@ -32,14 +38,54 @@ class Extraction:
     events: list[Event]
 
 
-def extract_doc(doc: Any, watchlist: Watchlist | None = None, article_id: str = "") -> Extraction:
-    """Canonical entities and PLOVER events of one parsed spaCy doc."""
-    parse = ParsedDoc(doc)  # the parse read once: token and span attributes are costly to read from spaCy
+@dataclass(frozen=True)
+class Resolution:
+    """What resolving against the registry needs besides the article: the registry, the article's time, its story."""
+
+    registry: Registry
+    when: datetime
+    story: str | None = None
+
+
+def extract_doc(
+    doc: Any, watchlist: Watchlist | None = None, article_id: str = "", resolution: Resolution | None = None, text: str | None = None
+) -> Extraction:
+    """Canonical entities (resolved against the registry when ``resolution`` is given) and PLOVER events of one parsed doc.
+
+    ``text`` is the original of a doc parsed from its :func:`~streams.enrich.headline.model_view` (names come from it).
+    """
+    parse = ParsedDoc(doc, text)  # the parse read once: token and span attributes are costly to read from spaCy
     text = parse.text
     entities = canonical_entities(text, [(start, end, label) for _, _, start, end, label in parse.ents], watchlist)
+    entities = headline_entities(text, entities, _known(resolution))
+    if resolution is not None:
+        entities = resolve_entities(resolution.registry, entities, resolution.when, resolution.story, text)
     bounds = sentence_bounds(parse)
     sentences = {e.id: sentence_at(bounds, e.mentions[0].start, len(text)) for e in entities if e.mentions}
-    return Extraction(entities, sentences, extract_events(parse, entities, article_id))
+    return Extraction(entities, sentences, located(extract_events(parse, entities, article_id), entities))
+
+
+def _known(resolution: Resolution | None) -> Any:
+    """Whether the registry (when there is one) or the offline places know a name: a headline name is then real."""
+
+    def known(name: str) -> bool:
+        if place_of(name) is not None:
+            return True
+        if resolution is None:
+            return False
+        found = resolution.registry.lookup("name", name_key(name))
+        return any(resolution.registry.active(entry, resolution.when) for entry in found)
+
+    return known
+
+
+def located(events: list[Event], entities: list[Entity]) -> list[Event]:
+    """Events whose location is a place the registry knows, with its coordinates."""
+    where = {e.name: (e.lat, e.lon) for e in entities if e.lat is not None and e.lon is not None}
+    if not where:
+        return events
+    return [e.model_copy(update={"location_lat": where[e.location][0], "location_lon": where[e.location][1]})
+            if e.location in where else e for e in events]  # fmt: skip
 
 
 #: characters per spaCy call at most: spaCy's parser and NER need about 1 GB of temporary memory per 100,000
@@ -83,19 +129,30 @@ def parsed_docs(nlp: Any, texts: list[str], batch_size: int = 16) -> Iterator[An
         for piece in chunks(text, size):
             owners.append(index)
             pieces.append(piece)
-    docs = zip(owners, nlp.pipe(pieces, batch_size=batch_size), strict=True)
+    # the model reads each piece's model view (capital-letter runs re-cased, offsets unchanged: streams/enrich/headline.py)
+    docs = zip(owners, nlp.pipe(map(model_view, pieces), batch_size=batch_size), strict=True)
     for _, group in groupby(docs, key=lambda pair: pair[0]):
         parts = [doc for _, doc in group]
         yield parts[0] if len(parts) == 1 else Doc.from_docs(parts, ensure_whitespace=False)
 
 
 def extract_texts(
-    nlp: Any, texts: list[str], watchlist: Watchlist | None = None, batch_size: int = 16, article_ids: list[str] | None = None
+    nlp: Any,
+    texts: list[str],
+    watchlist: Watchlist | None = None,
+    batch_size: int = 16,
+    article_ids: list[str] | None = None,
+    resolutions: list[Resolution | None] | None = None,
 ) -> list[Extraction]:
-    """Extraction for a batch of texts of any length through ``nlp.pipe`` (the one code path of agent and CLI)."""
+    """Extraction for a batch of texts of any length through ``nlp.pipe`` (the one code path of agent and CLI).
+
+    With ``resolutions`` each text's entities are resolved against the registry in order, so an article learns
+    from the ones before it in the same batch.
+    """
     names = article_ids if article_ids is not None else [""] * len(texts)
+    wanted = resolutions if resolutions is not None else [None] * len(texts)
     docs = parsed_docs(nlp, texts, batch_size)
-    return [extract_doc(doc, watchlist, name) for doc, name in zip(docs, names, strict=True)]
+    return [extract_doc(doc, watchlist, name, r, text) for doc, name, r, text in zip(docs, names, wanted, texts, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -115,15 +172,25 @@ def analysed_text(article: Article) -> str:
 
 
 def enrich_articles(
-    nlp: Any, articles: list[Article], watchlist: Watchlist | None, batch_size: int = 16, max_bytes: int | None = None
+    nlp: Any,
+    articles: list[Article],
+    watchlist: Watchlist | None,
+    batch_size: int = 16,
+    max_bytes: int | None = None,
+    registry: Registry | None = None,
 ) -> list[Enriched]:
     """Entities of every article through one ``nlp.pipe`` pass (the code path ``wirewatch extract`` shares).
 
     With ``max_bytes`` (the agent's message limit for the enriched value) each record is bounded to it and
-    encoded; its mentions then cover only the entities it kept.
+    encoded; its mentions then cover only the entities it kept. With a ``registry`` the entities are resolved
+    against it (at the article's published time, else its fetch time) before events and mentions are built.
     """
     texts = [analysed_text(article) for article in articles]
-    extractions = extract_texts(nlp, texts, watchlist, batch_size, [article.id for article in articles])
+    resolutions: list[Resolution | None] | None = None
+    if registry is not None:
+        registry.absorb()  # the records the topic's follower queued since the last batch, on this (the NLP) thread
+        resolutions = [Resolution(registry, article.published or article.fetched) for article in articles]
+    extractions = extract_texts(nlp, texts, watchlist, batch_size, [article.id for article in articles], resolutions)
     now = utcnow()
     model = str(nlp.meta.get("wirewatch_name") or nlp.meta.get("name", "spacy"))
     out = []
@@ -178,6 +245,9 @@ def mentions_of(item: EnrichedArticle, extraction: Extraction) -> list[Mention]:
                 content_hash=article.content_hash,
                 sketch=story_sketch,
                 co_entity_ids=[other.id for other in item.entities if other.id != entity.id][:100],
+                aliases=entity.aliases[:20],
+                wikidata=entity.wikidata,
+                geonames=entity.geonames,
             )
         )
     return mentions

@@ -41,9 +41,13 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
         await admin.close()
 
 
-async def ensure_topics(settings: Settings) -> None:
+async def ensure_topics(settings: Settings) -> list[str]:
     """Create every Wirewatch topic that does not exist yet, compacted where the contract says so, each accepting
-    the policy's largest message (``max.message.bytes``, streams/kafka/sizes.py); warn about existing ones that do not."""
+    the policy's largest message (``max.message.bytes``, streams/kafka/sizes.py); warn about existing ones that do not.
+
+    Returns the topics it created, once each of their partitions has a leader: a client that starts after this
+    reads and writes them at once, with none of the ``NotLeaderForPartition`` retries a cold start otherwise logs.
+    """
     async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         names = {settings.topic(name): name in COMPACTED for name in TOPIC_NAMES}
@@ -65,6 +69,7 @@ async def ensure_topics(settings: Settings) -> None:
                 pass  # another process created them first
             await _await_leaders(admin, [topic.name for topic in wanted])
         await _warn_small_limits(admin, settings, sorted(name for name in names if name in existing))
+        return [topic.name for topic in wanted]
 
 
 async def _warn_small_limits(admin: AIOKafkaAdminClient, settings: Settings, topics: list[str]) -> None:
@@ -109,9 +114,13 @@ async def delete_topics(settings: Settings) -> int:
 async def _await_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> None:
     """Wait until every partition of new ``topics`` has a leader, so the first reads and writes succeed."""
     deadline = asyncio.get_running_loop().time() + timeout
+    said = False
     while asyncio.get_running_loop().time() < deadline:
         described = await admin.describe_topics(topics)
         if all(t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"]) for t in described):
             return
+        if not said:  # once, not per retry: a cold start is no failure
+            log.info("waiting for the new topics to get leaders (%d topics)", len(topics))
+            said = True
         await asyncio.sleep(0.2)
     log.warning("topics %s still have partitions without a leader after %g s", topics, timeout)

@@ -115,6 +115,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         ("every worker",),
     ),  # fmt: skip
     TopicSpec(
+        "entities",
+        "entity id",
+        "EntityRecord",
+        "the entity registry: names, types, ids; an alias record when merged; a tombstone forgets",
+        True,
+        ("update_registry", "cli"),
+        ("every worker",),
+    ),  # fmt: skip
+    TopicSpec(
         "eventgroups",
         "PLOVER type, place and day",
         "Event",

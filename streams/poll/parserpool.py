@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from schemas import FeedSource
 from streams.config import get_settings
 from streams.errors import FeedError, FulltextError
+from streams.poll.discover import FoundFeed, discover_feeds
 from streams.poll.pagetext import extract_text
 from streams.poll.parse import ParsedFeed, parse_feed
 
@@ -57,6 +58,10 @@ class ParserPool:
     async def parse(self, body: bytes, source: FeedSource, fetched: datetime) -> ParsedFeed:
         """``parse_feed`` in a parser process; raises :class:`FeedError`."""
         return await self._run(f"parsing feed {source.id} ({source.url})", parse_feed, body, source, fetched)
+
+    async def discover(self, body: bytes, page_url: str) -> list[FoundFeed]:
+        """The feeds a web page names (``<link rel="alternate">``), read in a parser process; raises :class:`FeedError`."""
+        return await self._run(f"reading the page {page_url} for feeds", discover_feeds, body, page_url)
 
     async def extract(self, body: bytes, content_type: str, url: str, title: str) -> str:
         """An article page's main text, extracted in a parser process; raises :class:`FulltextError`."""

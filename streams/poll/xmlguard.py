@@ -61,3 +61,9 @@ def safe_xml(body: bytes) -> bytes:
         read_as = "" if encoding.lower().replace("_", "-") in ("utf-8", "us-ascii", "ascii") else f", read as {encoding}"
         raise FeedError(f"document declares a DOCTYPE or ENTITY (<!{found.group(1).upper()}{read_as}; refused: XML entity expansion risk)")
     return text.encode("utf-8") if doctype else data
+
+
+def looks_like_html(body: bytes) -> bool:
+    """Whether ``body`` starts as an HTML page (``<!doctype html>`` or ``<html>`` after the prolog), read as feedparser reads it."""
+    text = to_utf8(body)[0][:_HEAD_CHARS].decode("utf-8", "replace").replace("\0", "")
+    return bool(_HTML.match(text))

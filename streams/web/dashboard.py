@@ -6,6 +6,7 @@ import base64
 import hashlib
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from schemas import Alert, Story
-from streams.store.queries import StoryArticleRow, Trend
+from streams.store.queries import EntitySummary, StoryArticleRow, Trend
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
@@ -23,6 +24,21 @@ COUNTERS: dict[str, tuple[str, dict[str, str]]] = {
     "articles stored": ("wirewatch_sink_rows_total", {"table": "articles"}),
     "alerts stored": ("wirewatch_sink_rows_total", {"table": "alerts"}),
 }
+
+
+def fold_trends(trends: list[Trend], canonical: Callable[[str], tuple[str, str, str] | None], limit: int = 10) -> list[Trend]:
+    """Trending entities per registry entity: an id merged into another (an alias record) counts for the entity it was
+    merged into, under the registry's name; ``canonical`` gives an id's (id, name, type) in the registry, if it has one."""
+    series: dict[str, list[int]] = {}
+    names: dict[str, tuple[str, str]] = {}
+    for trend in trends:
+        found = canonical(trend.entity.id)
+        entity_id, name, kind = found if found is not None else (trend.entity.id, trend.entity.name, trend.entity.type)
+        row = series.setdefault(entity_id, [0] * len(trend.per_hour))
+        series[entity_id] = [a + b for a, b in zip(row, trend.per_hour, strict=True)]
+        names[entity_id] = (name, kind)
+    top = sorted(series, key=lambda e: (-sum(series[e]), names[e][0]))[:limit]
+    return [Trend(EntitySummary(e, names[e][0], names[e][1], sum(series[e])), series[e]) for e in top]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.config import Settings
 from streams.kafka.client import topic_partitions
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,6 +161,14 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+def rss(pid: int) -> int:
+    """Resident set size of process ``pid`` in bytes, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
 def http_get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback test URL
@@ -192,3 +201,94 @@ def committed_to_end(settings: Settings, group: str, *topics: str) -> bool:
             await admin.close()
 
     return asyncio.run(check())
+
+
+KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
+
+
+def local_kafka_jars() -> Path | None:
+    """Where ``deploy/kafka/kafka.sh`` finds the broker's jars (KAFKA_HOME, else the checkout's own copy); None if nowhere."""
+    home = os.environ.get("KAFKA_HOME")
+    if home:
+        return Path(home) / "libs" if (Path(home) / "libs").is_dir() else None
+    jars = ROOT / ".local" / "kafka" / "lib"
+    return jars if (jars / ".wirewatch-complete").is_file() else None
+
+
+class OwnBroker:
+    """A Kafka broker of the test's own (``deploy/kafka/kafka.sh`` on free ports, its state in ``state_dir``).
+
+    Tests that kill the broker use this one: other tests share the broker on 127.0.0.1:9092 at the same time, so
+    that one is never killed or restarted. Needs java and the jars ``kafka.sh start`` resolved (``make test`` does).
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "WIREWATCH_KAFKA_PORT": str(self.port),
+            "WIREWATCH_KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "WIREWATCH_KAFKA_STATE_DIR": str(state_dir),
+            "WIREWATCH_KAFKA_START_TIMEOUT": "180",  # a loaded two-core machine starts a JVM slowly
+            # a small broker: the test's topics need little, and the machine is shared
+            "WIREWATCH_KAFKA_JVM_OPTS": "-Xmx512m",
+        }
+
+    def _run(self, command: str) -> float:
+        started = time.monotonic()
+        done = subprocess.run(["bash", str(KAFKA_SH), command], env=self.env, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"kafka.sh {command} failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}")
+        return time.monotonic() - started
+
+    def start(self) -> float:
+        """Start (or restart) the broker and wait until it serves metadata; the seconds it took."""
+        return self._run("start")
+
+    def kill(self) -> float:
+        """SIGKILL the broker (``kafka.sh kill``) and wait until its ports are free; the seconds it took."""
+        return self._run("kill")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+
+def committed_offsets(settings: Settings, group: str) -> dict[tuple[str, int], int]:
+    """The offsets consumer group ``group`` has committed, per (topic, partition), read from the broker."""
+
+    async def read() -> dict[tuple[str, int], int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            return {(tp.topic, tp.partition): meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+        finally:
+            await admin.close()
+
+    return asyncio.run(read())
+
+
+def reset_group_to_start(settings: Settings, group: str, *topics: str) -> dict[tuple[str, int], int]:
+    """Commit consumer group ``group`` back to the start of every partition of ``topics`` (suffixes): a replay.
+
+    What ``kafka-consumer-groups --reset-offsets --to-earliest`` does, for a group with no running member (stop its
+    workers first; the broker refuses a commit outside the generation of a live group). The same group then reads
+    everything again with its tables as they are, which is what the replay row of RELIABILITY.md asks; a new
+    ``WIREWATCH_APP_PREFIX`` would replay with empty tables instead. Returns the offsets committed.
+    """
+
+    async def reset() -> dict[tuple[str, int], int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [tp for topic in topics for tp in await topic_partitions(consumer, settings.topic(topic))]
+            start = await consumer.beginning_offsets(partitions)
+            consumer.assign(partitions)
+            await consumer.commit({tp: offset for tp, offset in start.items()})
+            return {(tp.topic, tp.partition): offset for tp, offset in start.items()}
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(reset())

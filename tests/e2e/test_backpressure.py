@@ -1,8 +1,9 @@
-"""Backpressure on a real worker: a blocked database (SQLite or PostgreSQL) stalls the stream, memory stays bounded, nothing is lost."""
+"""Backpressure on a real worker: a blocked or slowed database stalls the stream, memory stays bounded, nothing is lost."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import time
@@ -19,8 +20,9 @@ from schemas import EnrichedArticle, encode
 from streams.config import Settings
 from streams.kafka.admin import ensure_topics
 from tests.conftest import free_port
-from tests.e2e.helpers import stack_env, start, stop, wait_for
-from tests.e2e.synthetic import PEOPLE, TOWNS, count, invented_article, produce
+from tests.e2e.helpers import rss, stack_env, start, stop, wait_for
+from tests.e2e.synthetic import PEOPLE, TOWNS, PacedProducer, count, invented_article, produce
+from tests.figures import record_figure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -39,14 +41,6 @@ def big_enriched(i: int) -> EnrichedArticle:
     text = (paragraph + "\n\n") * (BODY_BYTES // (len(paragraph) + 2) + 1)
     article = article.model_copy(update={"text": text[:BODY_BYTES]})
     return EnrichedArticle(article=article, model="test", enriched=datetime.now(tz=UTC))
-
-
-def rss(pid: int) -> int:
-    """Resident set size of process ``pid`` in bytes, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 class SQLiteDatabase:
@@ -98,6 +92,9 @@ class PostgresDatabase:
             await conn.execute(sql)
         finally:
             await conn.close()
+
+    def execute(self, sql: str) -> None:
+        self._run(self._execute(sql))
 
     def count(self, query: str) -> int:
         async def fetch() -> int:
@@ -182,8 +179,10 @@ def test_blocked_database_bounds_worker_memory_and_loses_nothing(
     finally:
         code = stop(worker)
     growth = peak - baseline
-    figures = f"produced {produced_bytes / MB:.1f} MB; worker RSS {baseline / MB:.1f} MB before, peak {peak / MB:.1f} MB"
-    print(f"{figures}, growth {growth / MB:.1f} MB")
+    row = f"backpressure holds memory (database locked, {type(database).__name__.removesuffix('Database')})"
+    record_figure(row, f"backlog in Kafka ({ARTICLES} articles of {BODY_BYTES // 1000} KB)", round(produced_bytes / MB, 1), "MB")
+    record_figure(row, "worker RSS before the backlog", round(baseline / MB, 1), "MB")
+    record_figure(row, "growth at the peak (ceiling: a quarter of the backlog)", round(growth / MB, 1), "MB")
     assert stored_while_locked == warm, "the lock must have held the sink while the backlog was produced"
     # exactly once: every article is there, once (the key is the article id), with its whole text
     assert database.count("SELECT count(DISTINCT id) FROM articles") == ARTICLES
@@ -191,3 +190,77 @@ def test_blocked_database_bounds_worker_memory_and_loses_nothing(
     assert code == 0
     # the ceiling: a quarter of what was produced (docs/operators.md, "Backpressure"; Faust's defaults grow by the whole backlog)
     assert growth < produced_bytes / 4, f"RSS grew {growth / MB:.1f} MB while {produced_bytes / MB:.1f} MB waited in Kafka"
+
+
+#: 5,000 in make test (a minute of the suite's half hour), 100,000 in make chaos
+SLOW_ARTICLES = int(os.environ.get("WIREWATCH_BACKPRESSURE_ARTICLES", "5000"))
+#: rows the slowed sink writes (20 ms each) while memory is sampled, the rest of the backlog waiting in Kafka: a minute
+#: at the full figure, a quarter of the articles below 12,000
+SLOW_ROWS = min(3000, SLOW_ARTICLES // 4)
+SLOW_ROW = "backpressure holds memory (sink slowed to 20 ms a row)"
+#: the ceiling of the worker's growth over its RSS before the backlog: docs/operators.md, "Backpressure" gives about
+#: (sink batch + stream buffer + poll records) x message size per stream plus partitions x partition fetch, here
+#: (200 + 256 + 100) x ~1.5 KB + 8 x 1 MiB, under 10 MB; Python's decoded copies and allocator slack take it to
+#: three or four times that, so 64 MB is a bound no backlog-sized growth passes (the backlog is 100,000 x 1.5 KB)
+CEILING_MB = 64
+
+
+def enriched_small(i: int) -> tuple[bytes, bytes]:
+    article = invented_article(i, feed="slow")
+    return article.id.encode(), encode(EnrichedArticle(article=article, model="test", enriched=datetime.now(tz=UTC)))
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(3600)  # 100,000 articles in make chaos: production, a slowed minute, then the rest at full speed
+def test_sink_slowed_to_20_ms_a_row_plateaus_memory_and_loses_nothing(kafka_settings: Settings, postgres_url: str, tmp_path: Path) -> None:
+    # A real slow database: a trigger that sleeps 20 ms in every row written to the articles table (PostgreSQL's
+    # pg_sleep; SQLite has no sleep), created once the worker has made its tables, dropped once memory was sampled.
+    database = PostgresDatabase(postgres_url)
+    try:
+        asyncio.run(ensure_topics(kafka_settings))
+        env = stack_env(kafka_settings, {"WIREWATCH_WEB_PORT": str(free_port()), **database.env})
+        worker = start("worker", env, tmp_path / "worker.log")
+        messages = [enriched_small(i) for i in range(SLOW_ARTICLES)]
+        produced_bytes = sum(len(v) for _, v in messages)
+        stored = "SELECT count(*) FROM articles"
+        samples: list[int] = []
+        try:
+            warm = 20
+            produce(kafka_settings, "enriched", messages[:warm])
+            wait_for("the first articles stored", lambda: database.count(stored) == warm, 180, processes=[worker])
+            schema = database.schema
+            database.execute(
+                f"CREATE FUNCTION {schema}.slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.02); "
+                f"RETURN NEW; END $$; CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON {schema}.articles FOR EACH ROW "
+                f"EXECUTE FUNCTION {schema}.slow_row()"
+            )
+            baseline = rss(worker.pid)
+            stream = PacedProducer(kafka_settings, "enriched", messages[warm:], rate=1e9).start()  # as fast as Kafka takes them
+            target = warm + SLOW_ROWS
+
+            def slowed_enough() -> bool:
+                samples.append(rss(worker.pid))
+                return stream.sent == len(messages) - warm and database.count(stored) >= target
+
+            wait_for(f"{target} rows through the slowed sink, every article produced", slowed_enough, 1800, 1.0, [worker])
+            slow_rows = database.count(stored) - warm
+            database.execute(f"DROP TRIGGER slow ON {schema}.articles")
+            stream.join(60)
+            wait_for(f"all {SLOW_ARTICLES} articles stored", lambda: database.count(stored) == SLOW_ARTICLES, 1800, 1.0, [worker])
+        finally:
+            code = stop(worker)
+        assert code == 0
+        assert database.count("SELECT count(DISTINCT id) FROM articles") == SLOW_ARTICLES  # 0 lost
+    finally:
+        database.close()
+    third = max(1, len(samples) // 3)
+    early, late = max(samples[:third]), max(samples[-third:])
+    peak = max(samples)
+    record_figure(SLOW_ROW, "articles produced", SLOW_ARTICLES)
+    record_figure(SLOW_ROW, "backlog in Kafka", round(produced_bytes / MB, 1), "MB")
+    record_figure(SLOW_ROW, "rows written at 20 ms each while sampled", slow_rows)
+    record_figure(SLOW_ROW, "worker RSS before the backlog", round(baseline / MB, 1), "MB")
+    record_figure(SLOW_ROW, "worker RSS peak, first third of the samples", round(early / MB, 1), "MB")
+    record_figure(SLOW_ROW, "worker RSS peak, last third (the plateau)", round(late / MB, 1), "MB")
+    record_figure(SLOW_ROW, "growth at the peak (ceiling 64 MB)", round((peak - baseline) / MB, 1), "MB")
+    assert peak - baseline < CEILING_MB * MB, f"RSS grew {(peak - baseline) / MB:.1f} MB with {produced_bytes / MB:.1f} MB waiting"

@@ -63,7 +63,15 @@ def test_watch_kinds_and_alerts_listing_and_replay(kafka_settings: Settings) -> 
         assert recent.returncode == 0, recent.stderr
         listed_alerts = [(a["id"], a["source_count"], a["update"]) for a in orjson.loads(recent.stdout)]
         assert listed_alerts == [("alert-2", 3, False), ("alert-3", 1, False)]
-        assert "Story 3" in cli(env, "alerts", "--since", "2h").stdout
+        table = cli(env, "alerts", "--since", "2h")
+        print(table.stdout)
+        assert "Marta Kowalczyk spoke." in table.stdout and "5 min ago" in table.stdout  # when, in words
+        assert "**" not in table.stdout and max(len(line) for line in table.stdout.splitlines()) <= 80
+        wide = cli(env, "alerts", "--since", "2h", "--wide")
+        assert "Story 3" in wide.stdout and "sources" in wide.stdout  # --wide shows every column
+        listed_rules = cli(env, "watch", "list")
+        print(listed_rules.stdout)
+        assert max(len(line) for line in listed_rules.stdout.splitlines()) <= 80
 
         replayed = cli(env, "alerts", "replay", "--since", "2h", "--to", receiver.url)
         assert replayed.returncode == 0, replayed.stderr
@@ -71,5 +79,12 @@ def test_watch_kinds_and_alerts_listing_and_replay(kafka_settings: Settings) -> 
         assert [headers["webhook-id"] for headers, _ in receiver.received] == ["alert-2", "alert-3"]
         assert all(verify_webhook(SECRET, headers, body) for headers, body in receiver.received)
         assert cli(env, "alerts", "--since", "yesterday").returncode == 2
+
+        # the narrow `watch list` shows 12 characters of each rule id: `watch remove` takes that start
+        spike_id = rules["spike"]["id"]
+        assert spike_id[:12] in listed_rules.stdout and spike_id not in listed_rules.stdout
+        removed = cli(env, "watch", "remove", spike_id[:12])
+        assert removed.returncode == 0 and f"removed rule {spike_id}" in removed.stdout
+        assert {rule["kind"] for rule in orjson.loads(cli(env, "watch", "list", "--json").stdout)} == {"event"}
     finally:
         receiver.close()

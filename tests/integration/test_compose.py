@@ -214,8 +214,26 @@ def test_compose_structure() -> None:
     assert "@postgres:5432/" in service_environment(worker).get("WIREWATCH_DATABASE_URL", "")
 
     for name, service in services.items():
-        if name not in ("kafka", "postgres", *WIREWATCH_SERVICES):
+        if name not in ("kafka", "postgres", "dashboard", *WIREWATCH_SERVICES):
             assert service.get("profiles"), f"optional service {name} is not behind a profile"
+
+
+def test_compose_publishes_the_dashboard_on_host_loopback_only() -> None:
+    services = load_compose()["services"]
+    dashboard = services["dashboard"]
+    assert not dashboard.get("profiles"), "the dashboard must come up with a plain `docker compose up`"
+    (published,) = dashboard["ports"]
+    assert published == "127.0.0.1:${WIREWATCH_DASHBOARD_PORT:-6066}:6066", published
+    command = dashboard["command"]
+    worker_port = service_environment(services["worker"])["WIREWATCH_WEB_PORT"]
+    assert command[command.index("--to") + 1] == f"worker:{worker_port}" and command[command.index("--from") + 1] == ":6066"
+    assert "worker" in dashboard["depends_on"]
+    # the token rules stay the worker's: it listens beyond loopback in its container, so it requires the token
+    assert "${WIREWATCH_WEB_TOKEN:?" in str(services["worker"]["environment"]["WIREWATCH_WEB_TOKEN"])
+    # nothing reaches the host's other interfaces: every published port of every service binds 127.0.0.1
+    for name, service in services.items():
+        for mapping in service.get("ports") or []:
+            assert str(mapping).startswith("127.0.0.1:"), f"{name} publishes {mapping} on every interface of the host"
 
 
 def test_compose_config_is_valid() -> None:

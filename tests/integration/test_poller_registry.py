@@ -128,7 +128,19 @@ def test_cli_add_import_and_list_health(kafka_settings: Settings, tmp_path: Path
     try:
         runner = CliRunner()
         added = runner.invoke(
-            main, ["feeds", "add", "http://one.example/feed", "--min-interval", "120", "--max-interval", "600", "--fulltext", "--disabled"]
+            main,
+            [
+                "feeds",
+                "add",
+                "http://one.example/feed",
+                "--min-interval",
+                "120",
+                "--max-interval",
+                "600",
+                "--fulltext",
+                "--disabled",
+                "--no-check",
+            ],
         )
         assert added.exit_code == 0, added.output
         refused = runner.invoke(main, ["feeds", "add", "file:///etc/passwd"])
@@ -158,8 +170,16 @@ def test_cli_add_import_and_list_health(kafka_settings: Settings, tmp_path: Path
         assert rows["https://harbour.example/rss"]["status"] == "new"
         from streams.cli import common as cli
 
-        monkeypatch.setattr(cli.out, "width", 250)  # the test's terminal is narrow: keep the table whole
+        monkeypatch.setattr(cli.out, "width", 80)
         table = runner.invoke(main, ["feeds", "list"])
-        assert table.exit_code == 0 and "broken" in table.stdout and "items seen" in table.stdout
+        print(table.stdout)
+        assert table.exit_code == 0 and "broken" in table.stdout
+        assert max(len(line) for line in table.stdout.splitlines()) <= 80  # fits an 80-column terminal
+        assert "timeout: no compl…" in table.stdout or "timeout: no" in table.stdout  # the error cut, not folded
+        assert "ago" in table.stdout and " s " not in table.stdout  # last poll in words, no raw seconds
+        wide = runner.invoke(main, ["feeds", "list", "--wide"])
+        print(wide.stdout)
+        assert "items seen" in wide.stdout and "timeout: no complete response within 20 s" in wide.stdout
+        assert "https://harbour.example/rss" in wide.stdout and "1970-01-01 00:00:01 UTC" in wide.stdout
     finally:
         get_settings.cache_clear()

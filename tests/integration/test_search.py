@@ -122,7 +122,7 @@ async def test_entity_report_timeline_and_company(backend: tuple[Sink, dict[str,
 
 
 def wirewatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")} | env | {"COLUMNS": "200"}
+    full = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")} | {"COLUMNS": "200"} | env
     return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=full, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
@@ -141,6 +141,19 @@ async def test_cli_search_and_entity(backend: tuple[Sink, dict[str, str]]) -> No
     assert human.returncode == 0 and "co-mentioned" in human.stdout and "Tehran" in human.stdout
     missing = wirewatch(env, "entity", "Atlantis")
     assert missing.returncode == 1 and "no stored entity matches 'Atlantis'" in missing.stderr
+    # empty results say why: the matches the filters left out, and the option that finds them
+    older = wirewatch(env, "search", "Velayati", "--since", "12h")
+    print(older.stdout, older.stderr)
+    assert older.returncode == 0 and "0 article(s)" in older.stdout
+    assert "2 older match(es), the newest 1 d 0 h ago" in older.stderr or "2 older match(es), the newest 24 h" in older.stderr
+    assert older.stderr.rstrip().endswith("try --since 2d")
+    untyped = wirewatch(env, "search", "Redmoor", "--type", "PERSON")
+    assert "no match names a PERSON entity; 1 match(es) without --type" in untyped.stderr
+    nothing = wirewatch(env, "search", "Atlantis")
+    assert "no stored article contains every word of 'Atlantis'" in nothing.stderr
+    narrow = wirewatch(env | {"COLUMNS": "80"}, "search", "Mosul", "-n", "1")
+    print(narrow.stdout)
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80 and " ago" in narrow.stdout
     bad = wirewatch(env, "search", "Mosul", "--since", "yesterday")
     assert bad.returncode == 2 and "expected a duration like 30m, 12h, 2d" in bad.stderr
 

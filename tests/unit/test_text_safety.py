@@ -84,6 +84,17 @@ def alert(**changes: object) -> Alert:
     return Alert.model_validate(fields)
 
 
+def test_the_console_alert_line_shows_no_evidence_marks() -> None:
+    assert console_line(alert()) == "ALERT [new_mention] Ana Lima: Ana Lima won (Bridge vote <https://news.example/a>)"
+
+
+def test_tables_show_the_watched_name_bold_and_feed_markup_as_typed() -> None:
+    from streams.cli.common import marked
+
+    assert marked("**Ana Lima** won [red]x[/]") == "[bold]Ana Lima[/] won \\[red]x\\[/]"
+    assert marked("a ** b") == "a  b"  # an unbalanced mark is dropped, never printed
+
+
 async def test_the_console_alert_line_stays_one_line() -> None:
     forged = alert(title=FORGED, evidence="won\r\nALERT [new_mention] Fake: forged", entity_name="Ana\x1b[8m")
     line = console_line(forged)

@@ -1,0 +1,161 @@
+"""Headlines and shouting: capital-letter runs re-cased for the model, title-case headlines' names checked.
+
+spaCy's small model reads capital-letter runs ("PITTSBURGH SAN FRANCISCO") as one name, so it reads a view of the
+text in which such a run's ordinary words are lower-case and the others capitalised at their first letter only
+(offsets do not move: a word whose case change would change its length stays as written; names are taken from the
+original text). In a title-case headline it takes any capitalised words for a name ("Nasty Weather Has Curbed"
+PERSON): a name found only in such a line is trimmed of ordinary words at its ends and kept only when a rare word,
+an acronym, the rest of the article, a known place or the registry vouches for it. Word frequencies are wordfreq's
+(a maintained package of word frequencies from many corpora; docs/design.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+
+from wordfreq import zipf_frequency
+
+from schemas import Entity
+from streams.enrich.places import place_of
+
+#: Zipf frequency (log10 of occurrences per billion words, wordfreq's English list) from which a word of a
+#: title-case headline is an ordinary word: chosen on the UCI News Aggregator dev headlines (docs/benchmarks.md)
+ORDINARY_ZIPF = 3.0
+#: from this frequency a word inside a headline name is a word of the sentence ("Has", "Are"), never part of a name
+SENTENCE_ZIPF = 5.0
+#: in a capital-letter run, words from this frequency are lower-cased ("TAKE OVER AT TOP"), the rest capitalised
+#: ("LEICESTERSHIRE" → "Leicestershire"): chosen on CoNLL-2003 train headlines and datelines
+SHOUT_ORDINARY_ZIPF = 4.5
+#: a headline is at most this long (the longest UCI dev title is 300 characters; most are under 100)
+HEADLINE_MAX_CHARS = 300
+#: share of a line's long words (four letters or more) that must be capitalised for it to read as title case
+TITLE_SHARE = 0.7
+
+_WORD = re.compile(r"[^\W\d_][\w'’.&-]*")
+_CAPS_RUN = re.compile(r"\b[A-Z][A-Z'’.&-]+(?:[ \t]+[A-Z][A-Z'’.&-]+)+\b")
+#: short words every headline style keeps lower-case or capitalises at will
+_SENTENCE_END = re.compile(r"[.!?]\s+[A-Z]")
+_SMALL = frozenset({"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "and", "or", "but", "as", "is", "vs", "via"})
+
+
+@functools.lru_cache(maxsize=65536)
+def zipf(word: str) -> float:
+    """``word``'s Zipf frequency in English (any case)."""
+    return float(zipf_frequency(word.casefold(), "en"))
+
+
+def _recase_run(run: str) -> str:
+    """One capital-letter run re-cased: ordinary words lower-case, the others capitalised, known places kept whole."""
+    chars = list(run)
+    for match in _WORD.finditer(run):
+        word = match.group()
+        letters = word.strip("'’.&-")
+        if len(letters) <= 1:
+            continue
+        new = word.lower() if zipf(letters) >= SHOUT_ORDINARY_ZIPF and place_of(letters.title()) is None else word[0] + word[1:].lower()
+        if len(new) == len(word):
+            chars[match.start() : match.end()] = new
+    return "".join(chars)
+
+
+def model_view(text: str) -> str:
+    """``text`` as the model should read it: runs of two or more words in capitals re-cased, the same length."""
+    if not text or _CAPS_RUN.search(text) is None:
+        return text
+    return _CAPS_RUN.sub(lambda run: _recase_run(run.group()), text)
+
+
+def headline_lines(text: str) -> list[tuple[int, int]]:
+    """Where the title-case lines of ``text`` are (start, end)."""
+    out = []
+    start = 0
+    for line in text.split("\n"):
+        if _title_case(line):
+            out.append((start, start + len(line)))
+        start += len(line) + 1
+    return out
+
+
+def headline_entities(text: str, entities: list[Entity], known: Callable[[str], bool]) -> list[Entity]:
+    """Entities named only in title-case lines, trimmed of ordinary words at their ends, and dropped when nothing
+    but ordinary words is left (or a sentence word sits inside) unless ``known`` (the registry, a place, the
+    rest of the article) vouches for the name. Entities named elsewhere in the text are kept as they are."""
+    lines = headline_lines(text)
+    if not lines:
+        return entities
+    body_names = {e.name.casefold() for e in entities if any(not _inside(lines, m.start) for m in e.mentions)}
+    out = []
+    for entity in entities:
+        if entity.watch_ids or any(not _inside(lines, m.start) for m in entity.mentions):
+            out.append(entity)
+            continue
+        kept = _trimmed(entity)
+        if kept is None:
+            continue
+        if _vouched(kept.name) or kept.name.casefold() in body_names or known(kept.name):
+            out.append(kept)
+    return out
+
+
+def _inside(lines: list[tuple[int, int]], at: int) -> bool:
+    return any(start <= at < end for start, end in lines)
+
+
+def _vouched(name: str) -> bool:
+    """A name that is no ordinary words: a rare word in it, an acronym, a word with inner capitals ("eBay")."""
+    words = name.split()
+    if any(zipf(w.strip("'’.,&-")) >= SENTENCE_ZIPF and w.casefold() not in _SMALL for w in words[1:-1]):
+        return False  # "Nasty Weather Has Curbed": a sentence, not a name
+    for word in words:
+        letters = word.strip("'’.,&-")
+        if (letters.isupper() and len(letters) >= 2) or any(ch.isupper() for ch in letters[1:]) or zipf(letters) < ORDINARY_ZIPF:
+            return True
+    return False
+
+
+def _trimmed(entity: Entity) -> Entity | None:
+    """The entity with ordinary words cut from the ends of its name and mentions ("Justin Bieber DEFENDS")."""
+    words = entity.name.split()
+    shouted = any(w.isupper() and len(w) > 4 for w in words) and not all(w.isupper() for w in words)
+    while len(words) > 1 and (_headline_word(words[-1]) or (shouted and words[-1].isupper())):
+        words.pop()  # "Justin Bieber DEFENDS", "Spritz Debuts", "Kenny Chesney Top"
+    name = " ".join(words)
+    if name == entity.name:
+        return entity
+    mentions = []
+    for mention in entity.mentions:
+        at = mention.text.find(name)
+        if at >= 0:
+            mentions.append(mention.model_copy(update={"start": mention.start + at, "end": mention.start + at + len(name), "text": name}))
+    if not mentions:
+        return None
+    return entity.model_copy(update={"name": name, "mentions": mentions, "aliases": sorted({*entity.aliases, entity.name})})
+
+
+def _headline_word(word: str) -> bool:
+    """A word of the headline's sentence glued to a name: very frequent ("Top", "Back"), or an ordinary verb form
+    ("Launches", "Renamed", "Seeks")."""
+    letters = word.strip("'’.,&-:")
+    if (letters.isupper() and len(letters) <= 4) or any(ch.isupper() for ch in letters[1:-1]):
+        return False  # an acronym, "eBay"
+    frequency = zipf(letters)
+    if frequency >= SENTENCE_ZIPF:
+        return True
+    return frequency >= ORDINARY_ZIPF and letters.casefold().endswith(_VERB_ENDINGS)
+
+
+#: endings of the verb forms headlines use ("Launches", "Renamed", "Seeks", "Rising")
+_VERB_ENDINGS = ("s", "ed", "ing")
+
+
+def _title_case(line: str) -> bool:
+    """A line of headline length most of whose long words start with a capital, with three long words or more
+    (a longer line of capitalised words is a table or a list of names, whose names stand as they are)."""
+    if len(line) > HEADLINE_MAX_CHARS or _SENTENCE_END.search(line):
+        return False  # a headline is one sentence
+    words = [w for w in _WORD.findall(line) if len(w) >= 4 and w.casefold() not in _SMALL and not w.isupper()]
+    if len(words) < 3:
+        return False
+    return bool(sum(w[0].isupper() for w in words) >= TITLE_SHARE * len(words))

@@ -1,0 +1,55 @@
+"""`wirewatch run` on a cold start, as a new user sees it: a quiet console, the banner, alerts, a clean Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.config import ROOT, Settings
+from tests.conftest import free_port
+from tests.e2e.helpers import http_get, stack_env, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+
+
+@pytest.mark.timeout(600)
+def test_cold_start_console_is_quiet_and_explains_itself(kafka_settings: Settings, tmp_path: Path) -> None:
+    worker_port, poller_port = free_port(), free_port()
+    env = stack_env(
+        kafka_settings,
+        {"WIREWATCH_WEB_PORT": str(worker_port), "WIREWATCH_POLLER_WEB_PORT": str(poller_port), "COLUMNS": "80"},
+    )
+    console = tmp_path / "console.txt"
+    with console.open("wb") as handle:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "run", "--samples-port", str(free_port())],
+            env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for("the first alert on the console", lambda: "ALERT" in console.read_text(), 300, processes=[run])
+            _, poller_metrics = http_get(f"http://127.0.0.1:{poller_port}/metrics")
+            _, worker_metrics = http_get(f"http://127.0.0.1:{worker_port}/metrics")
+        finally:
+            run.send_signal(signal.SIGINT)
+            code = run.wait(timeout=120)
+    text = console.read_text()
+    print(text)
+    assert code == 0
+    assert "first start  : created" in text  # the topics were new: their leaders were awaited before anything started
+    assert f"dashboard    : http://127.0.0.1:{worker_port}/dashboard" in text
+    assert "add a feed   :" in text and "add a watch  :" in text
+    assert "the Kafka broker is still running (`make stop` stops it)" in text
+    for noise in ("NotLeaderForPartition", "Failed fetch offsets", "Traceback", "WARNING", "error"):
+        assert noise not in text
+    assert "**" not in text  # the watched name is marked in bold, not with literal asterisks
+    # each process exports the metrics of the stages it runs, and no other's at zero
+    assert b"wirewatch_polls_total{" in poller_metrics and b"wirewatch_fetch_seconds" in poller_metrics
+    assert b"wirewatch_articles_enriched_total" in worker_metrics and b"wirewatch_alerts_total{" in worker_metrics
+    for worker_only in (b"wirewatch_articles_enriched", b"wirewatch_alerts_total", b"wirewatch_deliveries", b"wirewatch_sink_rows"):
+        assert worker_only not in poller_metrics
+    for poller_only in (b"wirewatch_polls_total", b"wirewatch_fetch_seconds", b"wirewatch_articles_published", b"wirewatch_feeds"):
+        assert poller_only not in worker_metrics
