@@ -1,23 +1,28 @@
 """Story agents: articles to stories across outlets, partitioned three ways (article id, candidate key, story id).
 
-``assign_stories`` (keyed by article id) sends an article's probes, gathers its keys' answers and decides its story,
-then publishes the enriched article and its mentions with the story id and the story's update. ``match_story_keys``
-(keyed by candidate key) answers probes and records registrations. ``track_stories`` (keyed by story id) keeps the
-story, publishes ``wirewatch.stories``, registers the article at its keys and evaluates breaking rules. No partition
-sees every article. A timer asks every partition to drop what fell out of the window.
+``assign_stories`` (partitioned by article id) sends an article's probes, gathers its keys' answers and decides its
+story, then publishes the enriched article and its mentions with the story id and the story's update.
+``match_story_keys`` (partitioned by candidate key) answers probes and records registrations. ``track_stories``
+(keyed by story id) keeps the story, publishes ``wirewatch.stories``, registers the article at its keys and evaluates
+breaking rules. No partition sees every article. A timer asks every partition to drop what fell out of the window.
+
+Each agent takes a batch at a time: it reads and writes each table key once per batch, and what goes to another
+stage's partitions travels as one message per partition (the probes of every article of the batch whose keys live
+there, the answers to every article of one partition), not one message per key.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from aiokafka.partitioner import murmur2
-
-from agents.common import Outbox, ack_when_delivered, decode_or_dead_letter, guarded, health, rulebook, settings
-from schemas import StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
+from agents.common import Outbox, decode_or_dead_letter, guarded, health, hold, rulebook, settings, sizes
+from schemas import Alert, StoryKeyAnswer, StoryKeyBatch, StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
+from streams.kafka.partitioning import key_partition, writing_for
 from streams.kafka.topology import (
     alerts_topic,
     enriched_topic,
@@ -44,8 +49,12 @@ WINDOW = settings.story_window_hours * 3600.0
 OPENED_KEY = "~opened:{partition}"
 #: the key of an article waiting for its answers (the StoryWork message as it came), beside its ArticleStory value
 WORK_KEY = "~work:{article}"
+#: key messages and answers per Kafka message: a batch of 500 articles has up to 8,000 of each, far over the limit
+KEY_MESSAGES_PER_SEND = 1000
+ANSWERS_PER_SEND = 100
 #: the newest article time each agent has seen per partition: what the sweep measures the window from (event time)
 newest: dict[tuple[str, int], float] = {}
+T = TypeVar("T")
 
 
 def _seen(agent: str, partition: int, when: float) -> None:
@@ -54,68 +63,136 @@ def _seen(agent: str, partition: int, when: float) -> None:
 
 def on_partition(key: str, partition: int) -> bool:
     """Whether the table key ``key`` belongs to ``partition`` (Kafka's default partitioner: murmur2 of the key)."""
-    return bool((murmur2(key.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF) % settings.partitions == partition)
+    return key_partition(key, settings.partitions) == partition
+
+
+class Changes:
+    """The table values one batch read and changed, each written once at the end, to the changelog partition of the
+    event that last changed it (one of the partition the key belongs to)."""
+
+    def __init__(self, table: Any, load: Callable[[bytes], Any]) -> None:
+        self.table, self.load = table, load
+        self.values: dict[str, Any] = {}
+        self.owners: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        if key not in self.values:
+            raw = self.table.get(key)
+            self.values[key] = self.load(raw) if raw is not None else None
+        return self.values[key]
+
+    def put(self, key: str, value: Any, event: Any) -> None:
+        self.values[key] = value
+        self.owners[key] = event
+
+    def write(self) -> None:
+        for key, event in self.owners.items():
+            with writing_for(event):
+                self.table[key] = self.values[key].dumps()
+
+
+async def settle(outbox: Outbox, events: list[Any], agent: str) -> None:
+    """Wait for every output of the batch; if one failed, hold the batch (read again after a restart: every step is
+    idempotent, a decided article recalls its story and a counted one is not counted again)."""
+    failures = await outbox.flush()
+    if failures:
+        exc = next(iter(failures.values()))
+        hold(events, agent, f"outputs not sent: {type(exc).__name__}: {exc}")
+
+
+def chunks(items: list[T], size: int) -> list[list[T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+async def send_batched(outbox: Outbox, topic: Any, per_partition: dict[int, list[T]], size: int, wrap: Callable[[list[T]], Any]) -> None:
+    """One message per partition (and per ``size`` items) to ``topic``, sent to that partition; bigger halves if over the limit."""
+    for partition, items in sorted(per_partition.items()):
+        pending = chunks(items, size)
+        while pending:
+            chunk = pending.pop(0)
+            value = encode(wrap(chunk))
+            if not sizes.fits(None, value) and len(chunk) > 1:
+                pending[:0] = chunks(chunk, (len(chunk) + 1) // 2)
+                continue
+            await outbox.send(topic, None, value, partition=partition)
 
 
 @worker_app.agent(story_work_topic)
 async def assign_stories(stream):  # type: ignore[no-untyped-def]
-    """Enriched articles and their keys' answers → the article's story → ``wirewatch.enriched``, ``.mentions``, ``.storyupdates``."""
-    manual = stream.noack()  # acknowledged once its outputs are delivered (ack_when_delivered)
-    async for event in manual.events():
+    """Enriched articles and their keys' answers → each article's story → ``wirewatch.enriched``, ``.mentions``, ``.storyupdates``."""
+    async for events in stream.take_events(settings.story_batch_size, within=settings.story_batch_seconds):
         health.begin("assign_stories")
-        async with guarded("assign_stories", [event]):
+        async with guarded("assign_stories", events):
             outbox = Outbox()
-            work = await decode_or_dead_letter(event, StoryWork, "assign_stories")
-            if work is not None:
-                partition = event.message.partition
-                if work.kind == "sweep":
-                    _sweep_articles(partition)
-                else:
-                    await _assign(work, event.value, partition, outbox)
-            ack_when_delivered(manual, event, outbox, "assign_stories")
+            await assign_batch(events, outbox)
+            await settle(outbox, events, "assign_stories")
         health.done("assign_stories")
 
 
-async def _assign(work: StoryWork, raw_work: bytes, partition: int, outbox: Outbox) -> None:
-    raw = story_article_table.get(work.article_id)
-    state = ArticleStory.loads(raw) if raw is not None else None
-    work_key = WORK_KEY.format(article=work.article_id)
-    if work.kind == "article":
-        state, probes, ready = gather.on_article(state, work)
-        article = work
-        if not ready:
-            # the article is kept apart from its answers: written once, not again with every answer
-            story_article_table[work_key] = raw_work
-        for probe in probes:
-            await outbox.send(story_keys_topic, probe.key, encode(probe))
-    elif work.answer is not None:
-        state, ready = gather.on_answer(state, work.answer, work.article_id)
-        kept = story_article_table.get(work_key) if ready else None
-        if ready and kept is None:
-            log.error("article %s: every key answered but the article is not kept; it waits for its next copy", work.article_id,
-                      extra={"article_id": work.article_id})  # fmt: skip
-            ready = False
-        article = decode(StoryWork, kept) if kept is not None else work
-    else:
+async def assign_batch(events: list[Any], outbox: Outbox) -> None:
+    articles = Changes(story_article_table, ArticleStory.loads)
+    opened = Changes(story_article_table, OpenedStories.loads)
+    probes: dict[int, list[StoryKeyMessage]] = defaultdict(list)
+    sweeps: list[int] = []
+    for event in events:
+        work = await decode_or_dead_letter(event, StoryWork, "assign_stories")
+        if work is None:
+            continue
+        partition = event.message.partition
+        if work.kind == "sweep":
+            sweeps.append(partition)
+            continue
+        if work.kind == "article":
+            state, sent, ready = gather.on_article(articles.get(work.article_id), work)
+            if not ready:
+                with writing_for(event):  # the article is kept apart from its answers: written once, not with each answer
+                    story_article_table[WORK_KEY.format(article=work.article_id)] = event.value
+            for probe in sent:
+                probes[key_partition(probe.key, settings.partitions)].append(probe)
+            await _after(articles, opened, work.article_id, state, ready, work, event, outbox)
+            continue
+        by_article: dict[str, list[StoryKeyAnswer]] = defaultdict(list)
+        for answer in work.answers:
+            by_article[answer.article_id].append(answer)
+        for article_id, answers in by_article.items():
+            answered, ready = gather.on_answers(articles.get(article_id), answers)
+            if answered is None:
+                continue  # answers for an article this partition does not hold (already decided and swept)
+            kept = story_article_table.get(WORK_KEY.format(article=article_id)) if ready else None
+            if ready and kept is None:
+                log.error("article %s: every key answered but the article is not kept; it waits for its next copy", article_id,
+                          extra={"article_id": article_id})  # fmt: skip
+                ready = False
+            article = decode(StoryWork, kept) if kept is not None else None
+            await _after(articles, opened, article_id, answered, ready, article, event, outbox)
+    articles.write()
+    opened.write()
+    for partition in sweeps:
+        _sweep_articles(partition)
+    await send_batched(outbox, story_keys_topic, probes, KEY_MESSAGES_PER_SEND, lambda chunk: StoryKeyBatch(messages=chunk))
+
+
+async def _after(articles: Changes, opened: Changes, article_id: str, state: ArticleStory, ready: bool, work: StoryWork | None,
+                 event: Any, outbox: Outbox) -> None:  # fmt: skip
+    """The article's new state; once every key has answered, its story decided and published."""
+    if not ready or work is None:
+        articles.put(article_id, state, event)
         return
-    if state is None:
-        return  # an answer for an article this partition does not hold (already decided and swept)
-    if not ready:
-        story_article_table[work.article_id] = state.dumps()
-        return
+    partition = event.message.partition
     opened_key = OPENED_KEY.format(partition=partition)
-    raw_opened = story_article_table.get(opened_key)
-    opened = OpenedStories.loads(raw_opened) if raw_opened is not None else OpenedStories()
-    done, outcome = gather.conclude(state, article, opened.count(state.time, WINDOW) * settings.partitions)
-    story_article_table[work.article_id] = done.dumps()
-    if work_key in story_article_table:
-        del story_article_table[work_key]
+    counts = opened.get(opened_key) or OpenedStories()
+    done, outcome = gather.conclude(state, work, counts.count(state.time, WINDOW) * settings.partitions)
+    articles.put(work.article_id, done, event)
+    kept = WORK_KEY.format(article=work.article_id)
+    if kept in story_article_table:
+        with writing_for(event):
+            del story_article_table[kept]
     _seen("assign_stories", partition, outcome.features.time)
     if outcome.decision is not None:
         ARTICLES_ASSIGNED.inc()
         if outcome.decision.opened:
             STORIES_OPENED.inc()
-            story_article_table[opened_key] = opened.opened(outcome.features.time, WINDOW).dumps()
+            opened.put(opened_key, counts.opened(outcome.features.time, WINDOW), event)
     if outcome.features.suspect_date:
         log.warning("article %s: published %s is in the future; clustered at its fetch time", outcome.item.article.id,
                     outcome.item.article.published, extra={"article_id": outcome.item.article.id})  # fmt: skip
@@ -139,33 +216,43 @@ def _sweep_articles(partition: int) -> None:
 
 @worker_app.agent(story_keys_topic)
 async def match_story_keys(stream):  # type: ignore[no-untyped-def]
-    """Probes and registrations keyed by candidate key → the key's stories; a probe is answered on ``wirewatch.storywork``."""
-    manual = stream.noack()  # acknowledged once its answer is delivered (ack_when_delivered)
-    async for event in manual.events():
+    """Probes and registrations for the keys of a partition → the keys' stories; probes answered on ``wirewatch.storywork``."""
+    async for events in stream.take_events(settings.story_batch_size, within=settings.story_batch_seconds):
         health.begin("match_story_keys")
-        async with guarded("match_story_keys", [event]):
+        async with guarded("match_story_keys", events):
             outbox = Outbox()
-            message = await decode_or_dead_letter(event, StoryKeyMessage, "match_story_keys")
-            if message is not None:
-                partition = event.message.partition
-                if message.kind == "sweep":
-                    _sweep_keys(partition)
-                else:
-                    raw = story_key_table.get(message.key)
-                    entries = KeyEntries.loads(raw) if raw is not None else KeyEntries()
-                    _seen("match_story_keys", partition, message.time)
-                    if message.kind == "probe":
-                        answer = entries.answer(message.key, message.article_id)
-                        entries = entries.hold(message.article_id, message.story_id, message.weight, message.time, WINDOW)
-                        reply = StoryWork(kind="answer", article_id=message.article_id, answer=answer)
-                        story_key_table[message.key] = entries.dumps()
-                        await outbox.send(story_work_topic, message.article_id, encode(reply))
-                    else:
-                        snap = Snapshot(size=message.size, norm=message.norm, last=message.last)
-                        entries = entries.register(message.article_id, message.story_id, message.weight, message.time, snap, WINDOW)
-                        story_key_table[message.key] = entries.dumps()
-            ack_when_delivered(manual, event, outbox, "match_story_keys")
+            await keys_batch(events, outbox)
+            await settle(outbox, events, "match_story_keys")
         health.done("match_story_keys")
+
+
+async def keys_batch(events: list[Any], outbox: Outbox) -> None:
+    entries = Changes(story_key_table, KeyEntries.loads)
+    answers: dict[int, list[StoryKeyAnswer]] = defaultdict(list)
+    sweeps: list[int] = []
+    for event in events:
+        batch = await decode_or_dead_letter(event, StoryKeyBatch, "match_story_keys")
+        if batch is None:
+            continue
+        partition = event.message.partition
+        if batch.kind == "sweep":
+            sweeps.append(partition)
+            continue
+        for message in batch.messages:
+            current = entries.get(message.key) or KeyEntries()
+            _seen("match_story_keys", partition, message.time)
+            if message.kind == "probe":
+                answers[key_partition(message.article_id, settings.partitions)].append(current.answer(message.key, message.article_id))
+                changed = current.hold(message.article_id, message.story_id, message.weight, message.time, WINDOW)
+            else:
+                snap = Snapshot(size=message.size, norm=message.norm, last=message.last)
+                changed = current.register(message.article_id, message.story_id, message.weight, message.time, snap, WINDOW)
+            if changed is not current:
+                entries.put(message.key, changed, event)
+    entries.write()
+    for partition in sweeps:
+        _sweep_keys(partition)
+    await send_batched(outbox, story_work_topic, answers, ANSWERS_PER_SEND, lambda chunk: StoryWork(kind="answers", answers=chunk))
 
 
 def _sweep_keys(partition: int) -> None:
@@ -183,38 +270,48 @@ def _sweep_keys(partition: int) -> None:
 
 @worker_app.agent(story_updates_topic)
 async def track_stories(stream):  # type: ignore[no-untyped-def]
-    """Story updates keyed by story id → the story's state → ``wirewatch.stories``, registrations, breaking alerts."""
-    manual = stream.noack()  # acknowledged once its outputs are delivered (ack_when_delivered)
-    async for event in manual.events():
+    """Story updates keyed by story id → each story's state → ``wirewatch.stories``, registrations, breaking alerts."""
+    async for events in stream.take_events(settings.story_batch_size, within=settings.story_batch_seconds):
         await rulebook.ready.wait()  # inside the loop, as in raise_alerts: breaking rules come from the rulebook
         health.begin("track_stories")
-        async with guarded("track_stories", [event]):
+        async with guarded("track_stories", events):
             outbox = Outbox()
-            update = await decode_or_dead_letter(event, StoryUpdate, "track_stories")
-            if update is not None:
-                partition = event.message.partition
-                if update.kind == "sweep":
-                    _sweep_stories(partition)
-                elif update.article is not None:
-                    await _track(update, partition, outbox)
-            ack_when_delivered(manual, event, outbox, "track_stories")
+            await track_batch(events, outbox)
+            await settle(outbox, events, "track_stories")
         health.done("track_stories")
 
 
-async def _track(update: StoryUpdate, partition: int, outbox: Outbox) -> None:
-    assert update.article is not None  # noqa: S101 - checked by the caller
-    raw = story_table.get(update.story_id)
-    current = StoryState.loads(raw) if raw is not None else new_state(update.story_id, update.article.time)
-    state = add_article(current, update, WINDOW)
-    if state is None:
-        return  # the article was counted before: a replay or a new revision
-    _seen("track_stories", partition, state.last)
-    fired, alerts = evaluate_breaking(state, rulebook.watchlist.breaking_rules(), update.article, utcnow())
-    state = state.model_copy(update={"fired": fired})
-    story_table[update.story_id] = state.dumps()
-    await outbox.send(stories_topic, state.id, encode(story_record(state)))
-    for message in registrations(update, state.snapshot()):
-        await outbox.send(story_keys_topic, message.key, encode(message))
+async def track_batch(events: list[Any], outbox: Outbox) -> None:
+    stories = Changes(story_table, StoryState.loads)
+    keyed: dict[int, list[StoryKeyMessage]] = defaultdict(list)
+    alerts: list[Alert] = []
+    sweeps: list[int] = []
+    for event in events:
+        update = await decode_or_dead_letter(event, StoryUpdate, "track_stories")
+        if update is None:
+            continue
+        if update.kind == "sweep":
+            sweeps.append(event.message.partition)
+            continue
+        if update.article is None:
+            continue
+        current = stories.get(update.story_id) or new_state(update.story_id, update.article.time)
+        state = add_article(current, update, WINDOW)
+        if state is None:
+            continue  # the article was counted before: a replay or a new revision
+        _seen("track_stories", event.message.partition, state.last)
+        fired, raised = evaluate_breaking(state, rulebook.watchlist.breaking_rules(), update.article, utcnow())
+        state = state.model_copy(update={"fired": fired})
+        stories.put(update.story_id, state, event)
+        alerts.extend(raised)
+        for message in registrations(update, state.snapshot()):
+            keyed[key_partition(message.key, settings.partitions)].append(message)
+    stories.write()
+    for partition in sweeps:
+        _sweep_stories(partition)
+    for story_id in stories.owners:  # the story as the batch left it: the topic is compacted, one record is enough
+        await outbox.send(stories_topic, story_id, encode(story_record(stories.values[story_id])))
+    await send_batched(outbox, story_keys_topic, keyed, KEY_MESSAGES_PER_SEND, lambda chunk: StoryKeyBatch(messages=chunk))
     for alert in alerts:
         await outbox.send(alerts_topic, alert.id, encode(alert))
 
@@ -232,10 +329,10 @@ async def sweep_stories() -> None:
     """Ask every partition of the three story agents to drop what fell out of the window (tables change only in streams)."""
     now = utcnow().timestamp()
     for partition in range(settings.partitions):
-        await _send_to(story_work_topic, f"~sweep:{partition}", encode(StoryWork(kind="sweep", time=now)), partition)
-        await _send_to(story_keys_topic, f"~sweep:{partition}", encode(StoryKeyMessage(kind="sweep", key="", time=now)), partition)
-        await _send_to(story_updates_topic, f"~sweep:{partition}", encode(StoryUpdate(kind="sweep", time=now)), partition)
+        await _send_to(story_work_topic, encode(StoryWork(kind="sweep", time=now)), partition)
+        await _send_to(story_keys_topic, encode(StoryKeyBatch(kind="sweep", time=now)), partition)
+        await _send_to(story_updates_topic, encode(StoryUpdate(kind="sweep", time=now)), partition)
 
 
-async def _send_to(topic: Any, key: str, value: bytes, partition: int) -> None:
-    await (await topic.send_raw(key, value, partition))
+async def _send_to(topic: Any, value: bytes, partition: int) -> None:
+    await (await topic.send_raw(None, value, partition))

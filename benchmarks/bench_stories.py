@@ -16,16 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.story_week import state_over_week
-from schemas import Alert, EnrichedArticle, Mention, StoryKeyMessage, StoryUpdate, StoryWork, WatchRule, decode, encode
+from schemas import Alert, EnrichedArticle, Mention, WatchRule
 from streams.alert.rulefile import load_rules_yaml
 from streams.cli.simulate import Simulation, article_of
 from streams.enrich.gazetteer import Watchlist
-from streams.story import gather
 from streams.story.decide import FRESHNESS_HALF_LIFE_HOURS, THRESHOLD
-from streams.story.gather import ArticleStory
-from streams.story.index import StoryIndex, registrations
-from streams.story.keys import KeyEntries, Snapshot
-from streams.story.state import StoryState, add_article, new_state, story_record
+from streams.story.index import StoryIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -176,76 +172,15 @@ def sweep(items: list[Item], rules: list[WatchRule]) -> list[dict[str, float]]:
     return out
 
 
-class SerializedIndex(StoryIndex):
-    """A StoryIndex that encodes and decodes every message and table value as the three story agents do.
+def story_rate(items: list[Item], rounds: int = 3, batch: int = 200) -> float:
+    """Articles/s (CPU) through the three story agents' batch functions (benchmarks/story_agents.py), Kafka left out."""
+    from benchmarks import story_agents
 
-    Per article: the StoryWork message; per key a probe (the key's table value read and written) and its answer (the
-    article's table value read and written); the enriched article and its mentions re-encoded; the story update, the
-    story's table value read and written and its record; per key a registration (the key's value read and written).
-    Tables hold JSON bytes, as Faust's do. What it leaves out is Kafka itself.
-    """
-
-    raw_keys: dict[str, bytes]
-    raw_articles: dict[str, bytes]
-    raw_stories: dict[str, bytes]
-
-    def add(self, item: EnrichedArticle, mentions: list[Mention] | None = None) -> Any:
-        if not hasattr(self, "raw_keys"):
-            self.raw_keys, self.raw_articles, self.raw_stories = {}, {}, {}
-        message = encode(StoryWork(kind="article", article_id=item.article.id, item=item, mentions=mentions or []))
-        work = decode(StoryWork, message)
-        self.raw_articles[f"~work:{item.article.id}"] = message  # the article kept apart, written once, as the agent does
-        known_article = self.raw_articles.get(work.article_id)
-        state, probes, _ = gather.on_article(ArticleStory.loads(known_article) if known_article else None, work)
-        self.raw_articles[work.article_id] = state.dumps()
-        for probe in probes:
-            probe = decode(StoryKeyMessage, encode(probe))
-            raw = self.raw_keys.get(probe.key)
-            entries = KeyEntries.loads(raw) if raw is not None else KeyEntries()
-            answer = entries.answer(probe.key, probe.article_id)
-            self.raw_keys[probe.key] = entries.hold(probe.article_id, probe.story_id, probe.weight, probe.time, self.window_seconds).dumps()
-            reply = decode(StoryWork, encode(StoryWork(kind="answer", article_id=probe.article_id, answer=answer)))
-            assert reply.answer is not None
-            answered, _ = gather.on_answer(ArticleStory.loads(self.raw_articles[probe.article_id]), reply.answer, probe.article_id)
-            assert answered is not None
-            self.raw_articles[probe.article_id] = answered.dumps()
-        state = ArticleStory.loads(self.raw_articles[item.article.id])
-        pending_work = decode(StoryWork, self.raw_articles[f"~work:{item.article.id}"])
-        done, outcome = gather.conclude(state, pending_work, self.opened.count(state.time, self.window_seconds) * self.partitions,
-                                        self.threshold, self.half_life_hours)  # fmt: skip
-        del self.raw_articles[f"~work:{item.article.id}"]
-        self.raw_articles[item.article.id] = done.dumps()
-        if outcome.decision is not None and outcome.decision.opened:
-            self.opened = self.opened.opened(outcome.features.time, self.window_seconds)
-        encode(outcome.item)
-        for mention in outcome.mentions:
-            encode(mention)
-        update = decode(StoryUpdate, encode(outcome.update))
-        assert update.article is not None
-        raw_story = self.raw_stories.get(update.story_id)
-        current = StoryState.loads(raw_story) if raw_story is not None else new_state(update.story_id, update.article.time)
-        story = add_article(current, update, self.window_seconds)
-        if story is not None:
-            self.raw_stories[update.story_id] = story.dumps()
-            encode(story_record(story))
-            for message in registrations(update, story.snapshot()):
-                message = decode(StoryKeyMessage, encode(message))
-                raw = self.raw_keys.get(message.key)
-                entries = KeyEntries.loads(raw) if raw is not None else KeyEntries()
-                snap = Snapshot(size=message.size, norm=message.norm, last=message.last)
-                self.raw_keys[message.key] = entries.register(message.article_id, message.story_id, message.weight, message.time, snap,
-                                                              self.window_seconds).dumps()  # fmt: skip
-        return outcome
-
-
-def story_rate(items: list[Item], rounds: int = 3) -> float:
-    """Articles/s through the story stage's pure work with every message and table value encoded and decoded."""
+    pairs = [(item.item, item.mentions) for item in items]
     best = 0.0
     for _ in range(rounds):
-        index = SerializedIndex()
         started = time.process_time()
-        for item in items:
-            index.add(item.item, item.mentions)
+        story_agents.run(pairs, batch)
         best = max(best, len(items) / (time.process_time() - started))
     return best
 

@@ -321,18 +321,20 @@ class StoryKeyAnswer(Record):
     key: str
     spread: int = 0
     candidates: list[StoryCandidate] = Field(default_factory=list)
+    #: the probing article (an answer travels in a batch with the answers of other articles)
+    article_id: str = ""
 
 
 class StoryKeyMessage(Record):
-    """To one candidate key (``wirewatch.storykeys``, keyed by the key): a probe, a registration or a sweep."""
+    """To one candidate key: a probe (what stories carry the key?) or a registration (an article joined a story)."""
 
-    kind: Literal["probe", "register", "sweep"]
+    kind: Literal["probe", "register"]
     key: str
     article_id: str = ""
     #: probe: the story the article would open; register: the story it belongs to
     story_id: str = ""
     weight: float = 0.0
-    #: the article's time (unix seconds); for a sweep, the newest time this partition has seen
+    #: the article's time (unix seconds)
     time: float = 0.0
     #: register: the story's size, centroid norm and last article time
     size: int = 1
@@ -340,14 +342,29 @@ class StoryKeyMessage(Record):
     last: float = 0.0
 
 
-class StoryWork(Record):
-    """An article waiting for its story, or one key's answer to it (``wirewatch.storywork``, keyed by article id)."""
+class StoryKeyBatch(Record):
+    """To the candidate keys of one partition (``wirewatch.storykeys``, sent to that partition): probes and
+    registrations in the order they were made, or a sweep of the partition.
 
-    kind: Literal["article", "answer", "sweep"]
+    One message per partition and batch, not one per key: an article has up to 16 keys, and a message per key each way
+    made the story stage the slowest of the pipeline.
+    """
+
+    kind: Literal["keys", "sweep"] = "keys"
+    messages: list[StoryKeyMessage] = Field(default_factory=list)
+    #: a sweep: when it was asked for (unix seconds)
+    time: float = 0.0
+
+
+class StoryWork(Record):
+    """An article waiting for its story, the answers of one partition's keys, or a sweep (``wirewatch.storywork``:
+    an article keyed by its id; answers sent to the partition of the articles they answer)."""
+
+    kind: Literal["article", "answers", "sweep"]
     article_id: str = ""
     item: EnrichedArticle | None = None
     mentions: list[Mention] = Field(default_factory=list)
-    answer: StoryKeyAnswer | None = None
+    answers: list[StoryKeyAnswer] = Field(default_factory=list)
     time: float = 0.0
 
 

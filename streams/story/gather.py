@@ -88,13 +88,12 @@ def on_article(state: ArticleStory | None, work: StoryWork) -> tuple[ArticleStor
     return fresh, sent, len(fresh.answers) >= fresh.keys
 
 
-def on_answer(state: ArticleStory | None, answer: StoryKeyAnswer, article_id: str) -> tuple[ArticleStory | None, bool]:
-    """One key's answer: the new state and whether every key has answered (None: no such article waits)."""
+def on_answers(state: ArticleStory | None, answers: list[StoryKeyAnswer]) -> tuple[ArticleStory | None, bool]:
+    """Some of the article's keys answered: the new state and whether every key has (None: no such article waits)."""
     if state is None or state.story_id is not None:
-        return state, False  # late or repeated answer of an article already decided
-    answers = {**state.answers, answer.key: answer}
-    waiting = state.model_copy(update={"answers": answers})
-    return waiting, waiting.waiting and len(answers) >= waiting.keys
+        return state, False  # late or repeated answers of an article already decided
+    waiting = state.model_copy(update={"answers": {**state.answers, **{answer.key: answer for answer in answers}}})
+    return waiting, waiting.waiting and len(waiting.answers) >= waiting.keys
 
 
 def conclude(

@@ -45,8 +45,8 @@ class StoryIndex:
         """Assign one enriched article to its story (joining or opening one) and update that story."""
         work = StoryWork(kind="article", article_id=item.article.id, item=item, mentions=mentions or [])
         state, sent, ready = gather.on_article(self.articles.get(item.article.id), work)
-        for probe in sent:
-            answered, ready = gather.on_answer(state, self.answer(probe), item.article.id)
+        if sent:
+            answered, ready = gather.on_answers(state, [self.answer(probe) for probe in sent])
             assert answered is not None  # noqa: S101 - the article's own state
             state = answered
         assert ready  # noqa: S101 - every key answered in-process

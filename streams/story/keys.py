@@ -63,36 +63,41 @@ class KeyEntries(TableValue):
     pending: list[PendingEntry] = Field(default_factory=list)
     recent: list[str] = Field(default_factory=list)
 
+    # The methods below build their values with model_construct: they come from values already validated (read from
+    # the table or built here), and validating them again on every probe was most of the story stage's time.
+
     def answer(self, key: str, article_id: str) -> StoryKeyAnswer:
         """The candidate stories for ``article_id`` at this key (its own pending entry left out)."""
-        found: dict[str, StoryCandidate] = {
-            story: StoryCandidate(story=story, weight=s.weight, size=s.size, norm=s.norm, last=s.last) for story, s in self.stories.items()
-        }
-        for entry in self.pending:
-            if entry.article != article_id and entry.story not in found:
-                found[entry.story] = StoryCandidate(story=entry.story, weight=entry.weight, size=1, norm=1.0, last=entry.time)
-        ranked = sorted(found.values(), key=lambda c: (-c.weight, c.story))[:MAX_CANDIDATES]
-        return StoryKeyAnswer(key=key, spread=len(found), candidates=ranked)
+        found = [(s.weight, story, s.size, s.norm, s.last) for story, s in self.stories.items()]
+        # Of the articles still in flight here, only the first: copies that arrive together then all join the story
+        # the first one opens. Offered each other's stories, the later copies split among stories no one opens.
+        others = [entry for entry in self.pending if entry.article != article_id and entry.story not in self.stories]
+        if others:
+            found.append((others[0].weight, others[0].story, 1, 1.0, others[0].time))
+        ranked = sorted(found, key=lambda c: (-c[0], c[1]))[:MAX_CANDIDATES]
+        candidates = [StoryCandidate.model_construct(story=story, weight=weight, size=size, norm=norm, last=last)
+                      for weight, story, size, norm, last in ranked]  # fmt: skip
+        return StoryKeyAnswer.model_construct(key=key, spread=len(self.stories) + len(others), candidates=candidates, article_id=article_id)
 
     def hold(self, article_id: str, story_id: str, weight: float, when: float, window_seconds: float) -> KeyEntries:
         """With the probing article as a pending entry of the story it would open (unless known here already)."""
         if article_id in self.recent or any(entry.article == article_id for entry in self.pending):
             return self
-        entry = PendingEntry(article=article_id, story=story_id, weight=weight, time=when)
-        return self.model_copy(update={"pending": [*self.pending, entry]}).pruned(window_seconds)
+        entry = PendingEntry.model_construct(article=article_id, story=story_id, weight=weight, time=when)
+        return KeyEntries.model_construct(stories=self.stories, pending=[*self.pending, entry], recent=self.recent).pruned(window_seconds)
 
     def register(self, article_id: str, story_id: str, weight: float, when: float, snapshot: Snapshot, window_seconds: float) -> KeyEntries:
         """With the article counted in its decided story here (once: a repeated registration changes nothing)."""
         pending = [entry for entry in self.pending if entry.article != article_id]
         if article_id in self.recent:
-            return self.model_copy(update={"pending": pending})
+            return KeyEntries.model_construct(stories=self.stories, pending=pending, recent=self.recent)
         stories = dict(self.stories)
         known = stories.get(story_id)
         if known is None:
-            stories[story_id] = StoryAtKey(weight=weight, seen=when, size=snapshot.size, norm=snapshot.norm, last=snapshot.last)
+            stories[story_id] = StoryAtKey.model_construct(weight=weight, seen=when, size=snapshot.size, norm=snapshot.norm, last=snapshot.last)
         else:
             newer = (snapshot.size, snapshot.last) >= (known.size, known.last)
-            stories[story_id] = StoryAtKey(
+            stories[story_id] = StoryAtKey.model_construct(
                 weight=known.weight + weight,
                 seen=max(known.seen, when),
                 size=snapshot.size if newer else known.size,
@@ -100,7 +105,7 @@ class KeyEntries(TableValue):
                 last=snapshot.last if newer else known.last,
             )
         recent = [*self.recent, article_id][-RECENT_ARTICLES:]
-        return KeyEntries(stories=stories, pending=pending, recent=recent).pruned(window_seconds)
+        return KeyEntries.model_construct(stories=stories, pending=pending, recent=recent).pruned(window_seconds)
 
     def newest(self) -> float:
         return max([s.seen for s in self.stories.values()] + [e.time for e in self.pending], default=0.0)
@@ -108,9 +113,11 @@ class KeyEntries(TableValue):
     def pruned(self, window_seconds: float, now: float | None = None) -> KeyEntries:
         """Without what is older than the window before ``now`` (default: the newest here), at most MAX_STORIES stories."""
         horizon = max(self.newest(), now or 0.0) - window_seconds
-        live = sorted(((s, v) for s, v in self.stories.items() if v.seen >= horizon), key=lambda item: (item[1].seen, item[0]))
         pending = [entry for entry in self.pending if entry.time >= horizon]
-        return KeyEntries(stories=dict(live[-MAX_STORIES:]), pending=pending, recent=self.recent)
+        if len(self.stories) <= MAX_STORIES and all(v.seen >= horizon for v in self.stories.values()):
+            return KeyEntries.model_construct(stories=self.stories, pending=pending, recent=self.recent)
+        live = sorted(((s, v) for s, v in self.stories.items() if v.seen >= horizon), key=lambda item: (item[1].seen, item[0]))
+        return KeyEntries.model_construct(stories=dict(live[-MAX_STORIES:]), pending=pending, recent=self.recent)
 
     def empty(self) -> bool:
         return not self.stories and not self.pending

@@ -3,6 +3,7 @@ same stories as the one-process StoryIndex; articles in flight together still fi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import agents.common as common
 import agents.story as story
 from schemas import EnrichedArticle, StoryWork, encode
 from streams.alert.rulefile import make_rule
+from streams.kafka.partitioning import key_partition
 from streams.story.decide import story_id_for
 from streams.story.index import StoryIndex
 from tests.recorder import Recorder
@@ -25,8 +27,12 @@ TOPICS = ("story_keys_topic", "story_work_topic", "story_updates_topic", "enrich
 @pytest.fixture
 def wired(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     recorders = {name: Recorder() for name in TOPICS}
+    taken.clear()
+    put.clear()
     for name, recorder in recorders.items():
         monkeypatch.setattr(story, name, recorder)
+    for name in ("assign_batch", "keys_batch", "track_batch"):  # count what each agent's batches took (see settled)
+        monkeypatch.setattr(story, name, counted(getattr(story, name), name))
     for table in ("story_article_table", "story_key_table", "story_table"):
         monkeypatch.setattr(story, table, {})  # the Faust table's mapping interface, without a changelog
     monkeypatch.setattr(common, "deadletter_topic", Recorder())
@@ -36,18 +42,53 @@ def wired(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     common.rulebook.watchlist = type(common.rulebook.watchlist)()
 
 
+#: messages each agent's batches took so far (the agents batch: a put returns before its batch is processed)
+taken: dict[str, int] = {}
+put: dict[str, int] = {}
+
+
+def counted(batch: Any, name: str) -> Any:
+    async def counting(events: list[Any], outbox: Any) -> None:
+        await batch(events, outbox)
+        taken[name] = taken.get(name, 0) + len(events)
+
+    return counting
+
+
+async def settled() -> None:
+    """Until every message put to an agent was taken by one of its batches (and its outputs recorded)."""
+    for _ in range(1000):
+        if all(taken.get(name, 0) >= count for name, count in put.items()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the agents did not take what was put: {taken} of {put}")
+
+
+async def deliver(agent: Any, name: str, key: str, value: bytes, partition: int | None = None) -> None:
+    put[name] = put.get(name, 0) + 1
+    await agent.put(key=key, value=value, partition=partition if partition is not None else key_partition(key, common.settings.partitions))
+
+
 def drain(recorder: Recorder) -> list[tuple[str, dict[str, Any]]]:
-    sent, recorder.sent = recorder.sent, []
+    sent, recorder.sent, recorder.partitions = recorder.sent, [], []
     return sent
+
+
+def drain_addressed(recorder: Recorder) -> list[tuple[str, dict[str, Any], int | None]]:
+    partitions = recorder.partitions
+    return [(key, value, partition) for (key, value), partition in zip(drain(recorder), partitions, strict=True)]
 
 
 async def shuttle(wired: dict[str, Any], assign: Any, keys: Any, track: Any) -> None:
     """Deliver every recorded message to its agent until none is left (what Kafka does between the partitions)."""
     while True:
+        await settled()
         moved = 0
-        for agent, name in ((keys, "story_keys_topic"), (assign, "story_work_topic"), (track, "story_updates_topic")):
-            for key, value in drain(wired[name]):
-                await agent.put(key=key, value=orjson.dumps(value))
+        for agent, name, batch in ((keys, "story_keys_topic", "keys_batch"), (assign, "story_work_topic", "assign_batch"),
+                                   (track, "story_updates_topic", "track_batch")):  # fmt: skip
+            for key, value, partition in drain_addressed(wired[name]):
+                # a batch goes to the partition it names; a keyed message to its key's, as Kafka's partitioner places it
+                await deliver(agent, batch, key, orjson.dumps(value), partition)
                 moved += 1
         if not moved:
             return
@@ -64,7 +105,7 @@ async def test_agents_give_the_stories_of_the_index_and_publish_everything(wired
     async with story.assign_stories.test_context() as assign, story.match_story_keys.test_context() as keys, \
             story.track_stories.test_context() as track:  # fmt: skip
         for one in articles:  # one at a time: nothing in flight together
-            await assign.put(key=one.article.id, value=work(one))
+            await deliver(assign, "assign_batch", one.article.id, work(one))
             await shuttle(wired, assign, keys, track)
         enriched = drain(wired["enriched_topic"])
         assert [value["story_id"] for _, value in enriched] == expected == [story_id_for(a) for a in ("a1", "b1", "a1", "a1")]
@@ -75,7 +116,7 @@ async def test_agents_give_the_stories_of_the_index_and_publish_everything(wired
         assert [(value["kind"], value["story_id"], value["source_count"]) for _, value in breaking] == [("breaking", expected[0], 3)]
         # a replay of every article: the same stories, no probe, no new story record, no alert
         for one in articles:
-            await assign.put(key=one.article.id, value=work(one))
+            await deliver(assign, "assign_batch", one.article.id, work(one))
             await shuttle(wired, assign, keys, track)
         assert [value["story_id"] for _, value in drain(wired["enriched_topic"])] == expected
         assert drain(wired["stories_topic"]) == [] and drain(wired["alerts_topic"]) == []
@@ -87,7 +128,7 @@ async def test_articles_in_flight_together_find_each_other(wired: dict[str, Any]
     async with story.assign_stories.test_context() as assign, story.match_story_keys.test_context() as keys, \
             story.track_stories.test_context() as track:  # fmt: skip
         for one in articles:  # all three arrive before any key has answered (a backlog)
-            await assign.put(key=one.article.id, value=work(one))
+            await deliver(assign, "assign_batch", one.article.id, work(one))
         await shuttle(wired, assign, keys, track)
     enriched = {value["article"]["id"]: value["story_id"] for _, value in drain(wired["enriched_topic"])}
     # the first article's pending entry at the keys is the story the others join: one story, opened by a1
@@ -97,8 +138,9 @@ async def test_articles_in_flight_together_find_each_other(wired: dict[str, Any]
 async def test_a_bad_message_is_dead_lettered_and_the_sweep_keeps_what_is_in_the_window(wired: dict[str, Any]) -> None:
     dead = common.deadletter_topic
     async with story.assign_stories.test_context() as assign:
-        await assign.put(key="x", value=b'{"schema_version": 1, "kind": "article", "item": 5}')
-        await assign.put(key=stream()[0].article.id, value=work(stream()[0]))
-        await assign.put(key="~sweep:0", value=encode(StoryWork(kind="sweep")))
+        await deliver(assign, "assign_batch", "x", b'{"schema_version": 1, "kind": "article", "item": 5}')
+        await deliver(assign, "assign_batch", stream()[0].article.id, work(stream()[0]))
+        await deliver(assign, "assign_batch", "~sweep:0", encode(StoryWork(kind="sweep")), 0)
+        await settled()
     assert len(dead.sent) == 1 and "StoryWork" in dead.sent[0][1]["error"]  # type: ignore[attr-defined]
     assert len(drain(wired["story_keys_topic"])) >= 3  # the good article still sent its probes
