@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from aiokafka.partitioner import murmur2
+
 from agents.web import register_pages
 from schemas import DecodeError, WatchRule, decode, encode
 from schemas.records import R
@@ -87,6 +89,11 @@ resources = Resources()
 async def publish(topic: Any, key: str | None, value: bytes) -> None:
     """Send one message and wait for Kafka's acknowledgement (see :class:`Outbox`)."""
     await (await topic.send(key=key, value=value))
+
+
+def on_partition(key: str, partition: int) -> bool:
+    """Whether the table key ``key`` belongs to ``partition`` (Kafka's default partitioner: murmur2 of the key)."""
+    return bool((murmur2(key.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF) % settings.partitions == partition)
 
 
 async def decode_or_dead_letter(event: Any, model: type[R], agent: str) -> R | None:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
-from agents.common import Outbox, decode_or_dead_letter, delivered, guarded, health, publish, rulebook, settings
+from agents.common import Outbox, decode_or_dead_letter, delivered, guarded, health, on_partition, publish, rulebook, settings
 from schemas import StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
@@ -50,11 +48,6 @@ newest: dict[tuple[str, int], float] = {}
 
 def _seen(agent: str, partition: int, when: float) -> None:
     newest[(agent, partition)] = max(newest.get((agent, partition), 0.0), when)
-
-
-def on_partition(key: str, partition: int) -> bool:
-    """Whether the table key ``key`` belongs to ``partition`` (Kafka's default partitioner: murmur2 of the key)."""
-    return bool((murmur2(key.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF) % settings.partitions == partition)
 
 
 @worker_app.agent(story_work_topic)

@@ -12,6 +12,7 @@ from schemas.records import (
     Alert,
     Article,
     DeadLetter,
+    Delivered,
     DestinationState,
     Digest,
     DigestItem,
@@ -46,6 +47,7 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "digests": DigestItem,
     "destinations": DestinationState,
     "eventgroups": Event,
+    "delivered": Delivered,
 }
 
 #: payloads sent to receivers that are not topic values (a digest webhook's body)

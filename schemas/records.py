@@ -348,6 +348,20 @@ class DigestItem(Record):
     alert: Alert | None = None
 
 
+class Delivered(Record):
+    """An alert handed to all its destinations (``wirewatch.delivered``, keyed by alert id), or a sweep of the partition.
+
+    Written only after every destination of the alert has finished (delivered, put in its digest or dead-lettered), so
+    the delivery agent can tell a replayed alert from a new one (or a new update: a higher ``source_count``).
+    """
+
+    kind: Literal["delivered", "sweep"] = "delivered"
+    alert_id: str = ""
+    source_count: int = 0
+    #: when the deliveries finished (the memory runs from it); for a sweep, the time the sweep was asked
+    at: datetime
+
+
 class Digest(Record):
     """One summary of a destination's low-urgency alerts in one UTC period: the body a digest webhook receives."""
 

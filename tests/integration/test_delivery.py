@@ -286,6 +286,7 @@ async def test_deliver_agent_dead_letters_exhausted_retries_once(receivers: Any,
     healthy = await receivers()
     dead_letters = Recorder()
     monkeypatch.setattr(common, "deadletter_topic", dead_letters)
+    monkeypatch.setattr(deliver, "delivered_topic", Recorder())
     lanes = Dispatcher(settings(tmp_path, delivery_attempts=3))
     monkeypatch.setattr(deliver, "dispatcher", lanes)
     deliver.book.ready.set()  # no destination disabled (the worker reads wirewatch.destinations first)
@@ -301,6 +302,43 @@ async def test_deliver_agent_dead_letters_exhausted_retries_once(receivers: Any,
     assert [(key, value["agent"]) for key, value in dead_letters.sent] == [("bad", "deliver_alerts"), ("alert-1", "deliver_alerts")]
     assert "alert alert-1: webhook http://127.0.0.1:" in dead_letters.sent[1][1]["error"]
     assert "3 attempts failed" in dead_letters.sent[1][1]["error"]
+
+
+async def test_a_replayed_alert_is_not_delivered_again_but_a_new_source_count_is(
+    receivers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = await receivers()
+    marks = Recorder()
+    monkeypatch.setattr(deliver, "delivered_topic", marks)
+    lanes = Dispatcher(settings(tmp_path))
+    monkeypatch.setattr(deliver, "dispatcher", lanes)
+    deliver.book.ready.set()
+    deliver.delivered_table.data.clear()
+    path = tmp_path / "alerts" / "replay.jsonl"
+    first = alert(1, destinations=[hook.url, f"file:{path}"])
+    update = alert(1, update=True, source_count=2, destinations=[hook.url, f"file:{path}"])
+
+    async def run(*alerts: Alert) -> None:
+        recorded = len(marks.sent)
+        async with deliver.deliver_alerts.test_context() as agent:
+            for item in alerts:
+                await agent.put(key=item.id, value=encode(item))
+            await lanes.join()
+        async with deliver.record_deliveries.test_context() as recorder:  # what the worker does with wirewatch.delivered
+            for key, value in marks.sent[recorded:]:
+                await recorder.put(key=key, value=orjson.dumps(value))
+
+    try:
+        await run(first)
+        assert [(key, value["source_count"]) for key, value in marks.sent] == [("alert-1", 1)]
+        await run(first, update)  # a replay of the alert, then its update (one more source): a new delivery
+        await run(first, update)  # a replay of both
+    finally:
+        await lanes.close()
+        deliver.delivered_table.data.clear()
+    assert hook.ids == ["alert-1"]  # updates are never pushed; the replays pushed nothing
+    assert [orjson.loads(line)["source_count"] for line in path.read_bytes().splitlines()] == [1, 2]
+    assert [(key, value["source_count"]) for key, value in marks.sent] == [("alert-1", 1), ("alert-1", 2)]
 
 
 @pytest.mark.parametrize(
