@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.kafka]
 
 N = int(os.environ.get("WIREWATCH_REPLAY_ARTICLES", "600"))
 COPIES = 6  # outlets carrying each story: one alert per story, then updates as sources are added
+PROTESTS = 10  # every tenth story reports a protest (under the event groups' count bounds, see the report of issue 13)
 WATCHED = "Teodor Brankovic"
 ROW = "Replay changes nothing on the same consumer groups"
 #: every topic the worker reads, so "committed to the end" on all of them means the pipeline is idle
@@ -65,6 +66,8 @@ def story_articles(n: int) -> list[Article]:
             f"{WATCHED} told reporters in {place} that the {_word(rng)} {_word(rng)} plan for {thing} would start in spring. "
             f"The {group} council said the {_word(rng)} and {_word(rng)} works at {other} were ready."
         )
+        if s % PROTESTS == 0:  # a key event for the event rule, its actors its own (so each story is an event of its own)
+            text += f" Members of the {_word(rng).capitalize()} union protested against the plan on Monday."
         title = f"{WATCHED} backs {thing} plan in {place}"
         published = now - timedelta(minutes=2 * (stories - s))
         for outlet in range(COPIES):
@@ -83,7 +86,7 @@ def story_articles(n: int) -> list[Article]:
 
 def alert_messages(settings: Settings) -> int:
     async def collect() -> int:
-        return sum(1 async for _, value in read_topic(settings, "alerts") if value)
+        return len([value async for _, value in read_topic(settings, "alerts") if value])
 
     return asyncio.run(collect())
 
@@ -137,8 +140,13 @@ def test_replay_on_the_same_consumer_groups_changes_nothing(kafka_settings: Sett
     alerts_file = alerts_dir / "replay.jsonl"
     try:
         asyncio.run(ensure_topics(settings))
-        rule = make_rule(WATCHED, [], "PERSON", None, "mention", destinations=[hook.url, "file:replay.jsonl"])
-        asyncio.run(publish(settings, "rules", [(rule.id, rule)]))
+        destinations = [hook.url, "file:replay.jsonl"]
+        rules = [
+            make_rule(WATCHED, [], "PERSON", None, "mention", destinations=destinations),
+            make_rule("Protests", [], kind="event", event_types=["PROTEST"], destinations=destinations),
+            make_rule("*", [], kind="breaking", destinations=destinations),  # any story with three outlets in the hour
+        ]
+        asyncio.run(publish(settings, "rules", [(rule.id, rule) for rule in rules]))
         articles = story_articles(N)
         produce(settings, "articles", [(a.id.encode(), a.model_dump_json().encode()) for a in articles])
         env = stack_env(settings, {"WIREWATCH_WEB_PORT": str(free_port()), "WIREWATCH_FILE_DESTINATION_DIR": str(alerts_dir)})
@@ -152,9 +160,14 @@ def test_replay_on_the_same_consumer_groups_changes_nothing(kafka_settings: Sett
             assert stop(worker) == 0
         before = checksum(settings.sqlite_path)
         messages, deliveries, written = alert_messages(settings), len(hook.received), lines(alerts_file)
-        stories = count(settings.sqlite_path, "SELECT count(DISTINCT json_extract(body, '$.story_id')) FROM alerts")
-        print(f"first run: {messages} alert messages, {stories} alerting stories, {deliveries} webhook deliveries, {written} file lines")
-        assert stories > 0 and deliveries == stories and written >= stories  # one push per story; the file also gets updates
+        db = settings.sqlite_path
+        stories = count(db, f"SELECT count(DISTINCT json_extract(body, '$.story_id')) FROM alerts WHERE rule_id = '{rules[0].id}'")
+        kinds = {kind: count(db, f"SELECT count(*) FROM alerts WHERE kind = '{kind}'") for kind in ("mention", "event", "breaking")}
+        alerts = sum(kinds.values())
+        print(f"first run: {messages} alert messages, {alerts} alerts {kinds} ({stories} alerting stories of the mention rule), "
+              f"{deliveries} webhook deliveries, {written} file lines")  # fmt: skip
+        assert stories > 0 and kinds["breaking"] > 0
+        assert deliveries == alerts and written >= alerts  # each alert pushed once; the file also gets the updates
 
         groups = reset_to_earliest(settings)
         assert f"{settings.app_prefix}-worker" in groups
@@ -168,7 +181,9 @@ def test_replay_on_the_same_consumer_groups_changes_nothing(kafka_settings: Sett
         new_deliveries = len(hook.received) - deliveries
         new_lines = lines(alerts_file) - written
         record_figure(ROW, "articles replayed", len(articles))
-        record_figure(ROW, "alerting stories", stories)
+        record_figure(ROW, "alerting stories (mention rule)", stories)
+        for kind, n in kinds.items():
+            record_figure(ROW, f"{kind} alerts", n)
         record_figure(ROW, "alert messages before the replay", messages)
         record_figure(ROW, "new alert messages after the replay", new_messages)
         record_figure(ROW, "new webhook deliveries after the replay", new_deliveries)
