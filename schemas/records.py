@@ -107,6 +107,8 @@ class Event(Record):
     start: int
     end: int
     confidence: float
+    #: when its article was fetched: the day an undated event is grouped under, the same when the event is replayed
+    seen: datetime | None = None
 
 
 class EnrichedArticle(Record):

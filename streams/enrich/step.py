@@ -130,7 +130,8 @@ def enrich_articles(
     model = str(nlp.meta.get("wirewatch_name") or nlp.meta.get("name", "spacy"))
     out = []
     for article, extraction in zip(articles, extractions, strict=True):
-        item = EnrichedArticle(article=article, entities=extraction.entities, events=extraction.events, model=model, enriched=now)
+        events = [event.model_copy(update={"seen": article.fetched}) for event in extraction.events]
+        item = EnrichedArticle(article=article, entities=extraction.entities, events=events, model=model, enriched=now)
         encoded = None
         if max_bytes is not None:
             item, encoded = fit_enriched(item, max_bytes)
