@@ -70,7 +70,7 @@ def record_of(item: EnrichedArticle) -> dict[str, Any]:
         if entity.watch_ids:
             out |= {"watch_ids": entity.watch_ids, "wikidata": entity.wikidata}
         entities.append(out)
-    internal: Any = {"schema_version": True, "article_id": True, "magnitudes": {"__all__": {"schema_version"}}}
+    internal: Any = {"schema_version": True, "article_id": True, "seen": True, "magnitudes": {"__all__": {"schema_version"}}}
     events = [event.model_dump(mode="json", exclude=internal) for event in item.events]
     return {"id": item.article.id, "entities": entities, "events": events}
 
