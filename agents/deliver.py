@@ -110,7 +110,7 @@ def _sweep_delivered(partition: int, sweep: Delivered) -> None:
     for key in [k for k in list(delivered_table.keys()) if on_partition(k, partition)]:
         mark = _mark(key)
         if mark is None or memory.expired(mark, sweep.at):
-            del delivered_table[key]
+            delivered_table.pop(key, None)
 
 
 def _mark(alert_id: str) -> memory.DeliveredMark | None:

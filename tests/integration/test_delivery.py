@@ -7,7 +7,7 @@ import base64
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,12 @@ from aiosmtpd.controller import Controller
 
 import agents.common as common
 import agents.deliver as deliver
-from schemas import Alert, encode
+from schemas import Alert, Delivered, encode
 from streams.config import Settings
 from streams.deliver.base import backoff_delay
 from streams.deliver.dispatcher import Dispatcher
 from streams.deliver.email import EmailDestination, SMTPSettings
+from streams.deliver.memory import DELIVERY_MEMORY, DeliveredMark
 from streams.deliver.signing import verify_webhook
 from streams.deliver.slack import SlackDestination
 from streams.deliver.specs import destinations_for, parse_destination
@@ -356,3 +357,21 @@ async def test_a_hostile_retry_after_is_clamped_to_the_longest_delay(receivers: 
         await hook.close()
     assert outcome.status == "retry" and outcome.retry_after == expected
     assert backoff_delay(1, 0.01, 300.0, outcome.retry_after, jitter=0.5) == (expected or 0.01)
+
+
+async def test_a_sweep_drops_the_marks_older_than_the_memory_on_its_partition() -> None:
+    keys = [f"alert-{n}" for n in range(200)]
+    mine = [key for key in keys if common.on_partition(key, 0)][:2]
+    other = next(key for key in keys if not common.on_partition(key, 0))
+    now = datetime.now(tz=UTC)
+    old, fresh = now - DELIVERY_MEMORY - timedelta(hours=1), now - timedelta(hours=1)
+    deliver.delivered_table.data.clear()
+    try:
+        for key, at in ((mine[0], old), (mine[1], fresh), (other, old)):
+            deliver.delivered_table.data[key] = DeliveredMark(counts=[1], at=at).dumps()
+        async with deliver.record_deliveries.test_context() as agent:
+            await agent.put(key="~sweep:0", value=encode(Delivered(kind="sweep", at=now)), partition=0)
+        # the old mark of partition 0 is gone; the fresh one stays, and so does another partition's (its own sweep drops it)
+        assert set(deliver.delivered_table.data) == {mine[1], other}
+    finally:
+        deliver.delivered_table.data.clear()
