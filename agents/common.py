@@ -21,7 +21,8 @@ from streams.kafka.apps import worker_app
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.health import Health
 from streams.kafka.metrics import DEAD_LETTERS, HELD_MESSAGES
-from streams.kafka.outbox import Outbox as Outbox  # re-exported: the enrich agent's sends
+from streams.kafka.outbox import Outbox as Outbox
+from streams.kafka.partitioning import key_partition  # re-exported: the enrich agent's sends
 from streams.kafka.sizes import limits
 from streams.kafka.topology import deadletter_topic
 from streams.store.base import Sink
@@ -87,6 +88,11 @@ resources = Resources()
 async def publish(topic: Any, key: str | None, value: bytes) -> None:
     """Send one message and wait for Kafka's acknowledgement (see :class:`Outbox`)."""
     await (await topic.send(key=key, value=value))
+
+
+def on_partition(key: str, partition: int) -> bool:
+    """Whether the table key ``key`` belongs to ``partition`` (Kafka's default partitioner: murmur2 of the key)."""
+    return key_partition(key, settings.partitions) == partition
 
 
 async def decode_or_dead_letter(event: Any, model: type[R], agent: str) -> R | None:
@@ -164,32 +170,6 @@ async def guarded(agent: str, events: list[Any]) -> AsyncIterator[None]:
     except Exception as exc:  # noqa: BLE001 - see above: the agent must not end, the batch must not be committed
         log.exception("%s: batch of %d failed", agent, len(events), extra={"agent": agent})
         hold(events, agent, f"a batch failed: {type(exc).__name__}: {exc}")
-
-
-#: acknowledgements waiting for their message's outputs (a reference keeps each task alive until it ends)
-_settling: set[asyncio.Task[None]] = set()
-
-
-def ack_when_delivered(stream: Any, event: Any, outbox: Outbox, agent: str) -> None:
-    """Acknowledge ``event`` on its ``noack`` stream once every send of ``outbox`` is delivered, without waiting here.
-
-    The agent takes its next message while Kafka answers: an article needs a few dozen story messages, and waiting
-    for each answer in turn made the story stage the slowest of the pipeline. The consumer commits only a contiguous
-    run of acknowledged offsets (streams/kafka/transport.py), so no offset is committed before its outputs are
-    delivered. A failed send holds the message (:func:`hold`): read again after a restart, and /health turns unhealthy.
-    """
-
-    async def settle() -> None:
-        failures = await outbox.flush()
-        if failures:
-            exc = next(iter(failures.values()))
-            hold([event], agent, f"outputs not sent: {type(exc).__name__}: {exc}")
-        else:
-            await stream.ack(event)
-
-    task = asyncio.ensure_future(settle())
-    _settling.add(task)
-    task.add_done_callback(_settling.discard)
 
 
 @worker_app.task

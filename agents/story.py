@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from agents.common import Outbox, decode_or_dead_letter, guarded, health, hold, rulebook, settings, sizes
+from agents.common import Outbox, decode_or_dead_letter, guarded, health, hold, on_partition, rulebook, settings, sizes
 from schemas import Alert, StoryKeyAnswer, StoryKeyBatch, StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
@@ -59,11 +59,6 @@ T = TypeVar("T")
 
 def _seen(agent: str, partition: int, when: float) -> None:
     newest[(agent, partition)] = max(newest.get((agent, partition), 0.0), when)
-
-
-def on_partition(key: str, partition: int) -> bool:
-    """Whether the table key ``key`` belongs to ``partition`` (Kafka's default partitioner: murmur2 of the key)."""
-    return key_partition(key, settings.partitions) == partition
 
 
 class Changes:

@@ -12,6 +12,7 @@ from schemas.records import (
     Alert,
     Article,
     DeadLetter,
+    Delivered,
     DestinationState,
     Digest,
     DigestItem,
@@ -48,6 +49,7 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "destinations": DestinationState,
     "eventgroups": Event,
     "entities": EntityRecord,
+    "delivered": Delivered,
 }
 
 #: payloads sent to receivers that are not topic values (a digest webhook's body)

@@ -114,6 +114,8 @@ class Event(Record):
     start: int
     end: int
     confidence: float
+    #: when its article was fetched: the day an undated event is grouped under, the same when the event is replayed
+    seen: datetime | None = None
 
 
 class EnrichedArticle(Record):
@@ -411,6 +413,20 @@ class DigestItem(Record):
     period_start: datetime
     #: the alert to collect; None asks the digest agent to send the digest if due (the timer's flush request)
     alert: Alert | None = None
+
+
+class Delivered(Record):
+    """An alert handed to all its destinations (``wirewatch.delivered``, keyed by alert id), or a sweep of the partition.
+
+    Written only after every destination of the alert has finished (delivered, put in its digest or dead-lettered), so
+    the delivery agent can tell a replayed alert from a new one (or a new update: a higher ``source_count``).
+    """
+
+    kind: Literal["delivered", "sweep"] = "delivered"
+    alert_id: str = ""
+    source_count: int = 0
+    #: when the deliveries finished (the memory runs from it); for a sweep, the time the sweep was asked
+    at: datetime
 
 
 class Digest(Record):

@@ -152,7 +152,10 @@ class Settings(BaseSettings):
         72, ge=1, le=24 * 30, description="How long the story stage remembers an article, a key and a story (its state is bounded by it)."
     )
     story_sweep_seconds: float = Field(
-        600.0, gt=0, description="How often each worker asks the story agents to drop what fell out of the story window."
+        600.0,
+        gt=0,
+        description="How often each worker asks the story agents to drop what fell out of the story window, and delivery its "
+        "marks of alerts delivered more than 7 days ago.",
     )
     story_batch_size: int = Field(
         500,

@@ -5,7 +5,7 @@ Reports of one event are grouped by PLOVER type, place and day, then by actors, 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,11 +23,15 @@ SAME_WORDING = 0.5
 
 
 def event_day(event: Event, now: datetime) -> date:
-    """The event's day: its own ISO date when the text gave one, else the day it was seen (UTC)."""
+    """The event's day: its own ISO date when the text gave one, else the day its article was fetched (UTC).
+
+    Not the day it is processed: a replay on a later day would put the event in a new group, whose first report
+    alerts again (``now`` serves only events written before they carried ``seen``).
+    """
     try:
         return date.fromisoformat((event.date or "")[:10])
     except ValueError:
-        return now.date()
+        return (event.seen or now).astimezone(UTC).date()
 
 
 def group_key(event: Event, now: datetime) -> str:

@@ -195,7 +195,8 @@ def enrich_articles(
     model = str(nlp.meta.get("wirewatch_name") or nlp.meta.get("name", "spacy"))
     out = []
     for article, extraction in zip(articles, extractions, strict=True):
-        item = EnrichedArticle(article=article, entities=extraction.entities, events=extraction.events, model=model, enriched=now)
+        events = [event.model_copy(update={"seen": article.fetched}) for event in extraction.events]
+        item = EnrichedArticle(article=article, entities=extraction.entities, events=events, model=model, enriched=now)
         if max_bytes is not None:
             item, _ = fit_enriched(item, max_bytes)
         out.append(Enriched(item, mentions_of(item, extraction)))

@@ -132,6 +132,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         ("raise_event_alerts",),
         ("group_event_alerts",),
     ),  # fmt: skip
+    TopicSpec(
+        "delivered",
+        "alert id",
+        "Delivered",
+        "alerts handed to all their destinations (keyed like wirewatch.alerts)",
+        False,
+        ("deliver_alerts", "sweep_delivered"),
+        ("record_deliveries",),
+    ),  # fmt: skip
 )
 
 TOPIC_NAMES: tuple[str, ...] = tuple(topic.name for topic in TOPICS)
@@ -145,6 +154,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     TableSpec("worker", "story-articles", "article id", "ArticleStory", "storywork", "assign_stories"),
     TableSpec("worker", "story-keys", "candidate key", "KeyEntries", "storykeys", "match_story_keys"),
     TableSpec("worker", "stories", "story id", "StoryState", "storyupdates", "track_stories"),
+    TableSpec("worker", "alerts-delivered", "alert id", "DeliveredMark", "delivered", "record_deliveries, deliver_alerts"),
 )
 
 #: Faust tables per app role; their changelog topics are created with the others, before Faust starts,

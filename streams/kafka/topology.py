@@ -46,6 +46,7 @@ story_work_topic = _topic(worker_app, "storywork")
 story_keys_topic = _topic(worker_app, "storykeys")
 story_updates_topic = _topic(worker_app, "storyupdates")
 stories_topic = _topic(worker_app, "stories")
+delivered_topic = _topic(worker_app, "delivered")
 
 #: feed id → FeedState (the source plus its polling state); co-partitioned with wirewatch.feeds
 feed_state_table = _table(poller_app, TABLES["poller"][0])
@@ -67,3 +68,7 @@ story_key_table = _table(worker_app, "story-keys")
 
 #: story id → StoryState (headline, counts, sources, centroid, lifecycle); co-partitioned with wirewatch.storyupdates
 story_table = _table(worker_app, "stories")
+
+#: alert id → DeliveredMark (the source counts delivered, and when); co-partitioned with wirewatch.delivered, which is keyed
+#: like wirewatch.alerts, so the delivery agent of an alerts partition holds the marks of its alerts
+delivered_table = _table(worker_app, "alerts-delivered")

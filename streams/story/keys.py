@@ -94,7 +94,9 @@ class KeyEntries(TableValue):
         stories = dict(self.stories)
         known = stories.get(story_id)
         if known is None:
-            stories[story_id] = StoryAtKey.model_construct(weight=weight, seen=when, size=snapshot.size, norm=snapshot.norm, last=snapshot.last)
+            stories[story_id] = StoryAtKey.model_construct(
+                weight=weight, seen=when, size=snapshot.size, norm=snapshot.norm, last=snapshot.last
+            )
         else:
             newer = (snapshot.size, snapshot.last) >= (known.size, known.last)
             stories[story_id] = StoryAtKey.model_construct(

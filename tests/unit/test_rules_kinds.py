@@ -250,6 +250,13 @@ def test_group_state_round_trips_and_each_rule_fires_once_per_event() -> None:
     assert event_day(event(date="2026-11-05"), T0).isoformat() == "2026-11-05" and event_day(event(date="Monday"), T0) == T0.date()
 
 
+def test_an_undated_event_replayed_on_a_later_day_keeps_its_group() -> None:
+    fetched = T0 - timedelta(days=3)
+    undated = event(date=None, seen=fetched)
+    assert event_day(undated, T0) == fetched.date() and group_key(undated, T0) == group_key(undated, T0 + timedelta(days=2))
+    assert event_day(event(date=None), T0) == T0.date()  # written before events carried ``seen``: the day it is processed
+
+
 def test_watchlist_yaml_every_kind() -> None:
     rules = load_rules_yaml(
         """
