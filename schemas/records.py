@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -307,8 +307,12 @@ class Story(Record):
     per_hour: list[int] = Field(default_factory=list)
 
 
-class StoryCandidate(Record):
-    """A story carrying a key: the summed weight of its articles there and its size, centroid norm and last time."""
+class StoryCandidate(NamedTuple):
+    """A story carrying a key: the summed weight of its articles there and its size, centroid norm and last time.
+
+    A tuple (a JSON array ``[story, weight, size, norm, last]``), not a record: an answer carries up to 24, an article
+    gets up to 16 answers, and building a model for each was the story stage's largest cost.
+    """
 
     story: str
     weight: float

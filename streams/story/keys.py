@@ -10,6 +10,8 @@ than the window (behind the newest at this key) are dropped on every write and b
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import StoryCandidate, StoryKeyAnswer
@@ -33,10 +35,12 @@ class Snapshot(BaseModel):
     last: float = 0.0
 
 
-class StoryAtKey(BaseModel):
-    """One story at this key: its articles' summed weight here, when it last had one here, and its snapshot."""
+class StoryAtKey(NamedTuple):
+    """One story at this key: its articles' summed weight here, when it last had one here, and its snapshot.
 
-    model_config = ConfigDict(frozen=True)
+    Tuples here and in :class:`PendingEntry` (JSON arrays in the table): a key holds up to 64, read and rebuilt on
+    every probe and registration, and models cost several times more to validate and build.
+    """
 
     weight: float
     seen: float
@@ -45,10 +49,8 @@ class StoryAtKey(BaseModel):
     last: float = 0.0
 
 
-class PendingEntry(BaseModel):
+class PendingEntry(NamedTuple):
     """An article that probed this key and whose story is not decided yet: the story it would open."""
-
-    model_config = ConfigDict(frozen=True)
 
     article: str
     story: str
@@ -65,6 +67,7 @@ class KeyEntries(TableValue):
 
     # The methods below build their values with model_construct: they come from values already validated (read from
     # the table or built here), and validating them again on every probe was most of the story stage's time.
+    # Values are never changed in place: a batch compares them by identity to know what it must write.
 
     def answer(self, key: str, article_id: str) -> StoryKeyAnswer:
         """The candidate stories for ``article_id`` at this key (its own pending entry left out)."""
@@ -75,15 +78,14 @@ class KeyEntries(TableValue):
         if others:
             found.append((others[0].weight, others[0].story, 1, 1.0, others[0].time))
         ranked = sorted(found, key=lambda c: (-c[0], c[1]))[:MAX_CANDIDATES]
-        candidates = [StoryCandidate.model_construct(story=story, weight=weight, size=size, norm=norm, last=last)
-                      for weight, story, size, norm, last in ranked]  # fmt: skip
+        candidates = [StoryCandidate(story, weight, size, norm, last) for weight, story, size, norm, last in ranked]
         return StoryKeyAnswer.model_construct(key=key, spread=len(self.stories) + len(others), candidates=candidates, article_id=article_id)
 
     def hold(self, article_id: str, story_id: str, weight: float, when: float, window_seconds: float) -> KeyEntries:
         """With the probing article as a pending entry of the story it would open (unless known here already)."""
         if article_id in self.recent or any(entry.article == article_id for entry in self.pending):
             return self
-        entry = PendingEntry.model_construct(article=article_id, story=story_id, weight=weight, time=when)
+        entry = PendingEntry(article=article_id, story=story_id, weight=weight, time=when)
         return KeyEntries.model_construct(stories=self.stories, pending=[*self.pending, entry], recent=self.recent).pruned(window_seconds)
 
     def register(self, article_id: str, story_id: str, weight: float, when: float, snapshot: Snapshot, window_seconds: float) -> KeyEntries:
@@ -94,12 +96,10 @@ class KeyEntries(TableValue):
         stories = dict(self.stories)
         known = stories.get(story_id)
         if known is None:
-            stories[story_id] = StoryAtKey.model_construct(
-                weight=weight, seen=when, size=snapshot.size, norm=snapshot.norm, last=snapshot.last
-            )
+            stories[story_id] = StoryAtKey(weight=weight, seen=when, size=snapshot.size, norm=snapshot.norm, last=snapshot.last)
         else:
             newer = (snapshot.size, snapshot.last) >= (known.size, known.last)
-            stories[story_id] = StoryAtKey.model_construct(
+            stories[story_id] = StoryAtKey(
                 weight=known.weight + weight,
                 seen=max(known.seen, when),
                 size=snapshot.size if newer else known.size,
@@ -117,6 +117,8 @@ class KeyEntries(TableValue):
         horizon = max(self.newest(), now or 0.0) - window_seconds
         pending = [entry for entry in self.pending if entry.time >= horizon]
         if len(self.stories) <= MAX_STORIES and all(v.seen >= horizon for v in self.stories.values()):
+            if len(pending) == len(self.pending):
+                return self  # nothing to drop (the usual case): no new value to build
             return KeyEntries.model_construct(stories=self.stories, pending=pending, recent=self.recent)
         live = sorted(((s, v) for s, v in self.stories.items() if v.seen >= horizon), key=lambda item: (item[1].seen, item[0]))
         return KeyEntries.model_construct(stories=dict(live[-MAX_STORIES:]), pending=pending, recent=self.recent)
