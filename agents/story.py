@@ -14,7 +14,7 @@ there, the answers to every article of one partition), not one message per key.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -59,6 +59,31 @@ T = TypeVar("T")
 
 def _seen(agent: str, partition: int, when: float) -> None:
     newest[(agent, partition)] = max(newest.get((agent, partition), 0.0), when)
+
+
+class Decoded:
+    """The articles waiting for their answers as decoded when they came, so concluding does not decode them again.
+
+    Only a cache in front of the table: an entry counts only while its bytes are the ones the table keeps (after a
+    rebalance or a restart the table's copy is decoded), and the oldest are dropped beyond ``limit``.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self.works: OrderedDict[str, tuple[bytes, StoryWork]] = OrderedDict()
+
+    def keep(self, article_id: str, raw: bytes, work: StoryWork) -> None:
+        self.works[article_id] = (raw, work)
+        self.works.move_to_end(article_id)
+        while len(self.works) > self.limit:
+            self.works.popitem(last=False)
+
+    def recall(self, article_id: str, kept: bytes) -> StoryWork:
+        raw, work = self.works.pop(article_id, (b"", None))
+        return work if work is not None and raw == kept else decode(StoryWork, kept)
+
+
+waiting = Decoded()
 
 
 class Changes:
@@ -142,6 +167,7 @@ async def assign_batch(events: list[Any], outbox: Outbox) -> None:
             if not ready:
                 with writing_for(event):  # the article is kept apart from its answers: written once, not with each answer
                     story_article_table[WORK_KEY.format(article=work.article_id)] = event.value
+                waiting.keep(work.article_id, event.value, work)
             for probe in sent:
                 probes[key_partition(probe.key, settings.partitions)].append(probe)
             await _after(articles, opened, work.article_id, state, ready, work, event, outbox)
@@ -158,7 +184,7 @@ async def assign_batch(events: list[Any], outbox: Outbox) -> None:
                 log.error("article %s: every key answered but the article is not kept; it waits for its next copy", article_id,
                           extra={"article_id": article_id})  # fmt: skip
                 ready = False
-            article = decode(StoryWork, kept) if kept is not None else None
+            article = waiting.recall(article_id, kept) if kept is not None else None
             await _after(articles, opened, article_id, answered, ready, article, event, outbox)
     articles.write()
     opened.write()
