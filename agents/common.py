@@ -21,7 +21,8 @@ from streams.kafka.apps import worker_app
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.health import Health
 from streams.kafka.metrics import DEAD_LETTERS, HELD_MESSAGES
-from streams.kafka.outbox import Outbox as Outbox  # re-exported: the enrich agent's sends
+from streams.kafka.outbox import Outbox as Outbox
+from streams.kafka.partitioning import key_partition  # re-exported: the enrich agent's sends
 from streams.kafka.sizes import limits
 from streams.kafka.topology import deadletter_topic
 from streams.store.base import Sink
@@ -87,6 +88,11 @@ resources = Resources()
 async def publish(topic: Any, key: str | None, value: bytes) -> None:
     """Send one message and wait for Kafka's acknowledgement (see :class:`Outbox`)."""
     await (await topic.send(key=key, value=value))
+
+
+def on_partition(key: str, partition: int) -> bool:
+    """Whether the table key ``key`` belongs to ``partition`` (Kafka's default partitioner: murmur2 of the key)."""
+    return key_partition(key, settings.partitions) == partition
 
 
 async def decode_or_dead_letter(event: Any, model: type[R], agent: str) -> R | None:

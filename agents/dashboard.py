@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from faust.web import Request, Response, View
@@ -12,7 +13,15 @@ from agents.registry import keeper
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
 from streams.poll.health import FeedBoard, follow_feed_board
-from streams.web.dashboard import DASHBOARD_CSP, DashboardData, dashboard_json, fold_trends, render_dashboard, worker_figures
+from streams.web.dashboard import (
+    DASHBOARD_CSP,
+    DashboardData,
+    dashboard_json,
+    fold_trends,
+    render_dashboard,
+    render_story,
+    worker_figures,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,7 @@ async def gather() -> DashboardData:
         lag=lag,
         feeds=feeds,
         feed_notes=notes,
+        stories=await sink.recent_stories(now - timedelta(hours=24), 10),
     )
 
 
@@ -76,3 +86,15 @@ class DashboardFigures(View):
         feeds, notes = feed_view()
         data = DashboardData(utcnow(), [], [], counters, dead, lag, feeds=feeds, feed_notes=notes)
         return self.json(dashboard_json(data))
+
+
+@worker_app.page("/story/{story_id}")
+class StoryView(View):
+    """One story's page: its figures and its articles by outlet."""
+
+    async def get(self, request: Request, story_id: str) -> Response:
+        sink = await resources.get_sink()
+        found = await sink.story(story_id[:64])
+        if found is None:
+            return self.html("<!DOCTYPE html><p>no such story</p>", status=404)
+        return self.html(render_story(*found), headers={"Content-Security-Policy": DASHBOARD_CSP})

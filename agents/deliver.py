@@ -5,16 +5,25 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from agents.common import decode_or_dead_letter, health, publish, send_dead_letter, settings
-from schemas import Alert, DestinationState, DigestItem, encode
+from agents.common import decode_or_dead_letter, health, on_partition, publish, send_dead_letter, settings
+from schemas import Alert, Delivered, DestinationState, DigestItem, encode
 from streams.clock import utcnow
 from streams.deliver import digests as digest
+from streams.deliver import memory
 from streams.deliver.disabled import DestinationBook
 from streams.deliver.dispatcher import Dispatcher
+from streams.deliver.metrics import ALREADY_DELIVERED
 from streams.deliver.specs import destinations_for
-from streams.errors import DeliveryFailed, Gone
+from streams.errors import DecodeError, DeliveryFailed, Gone
 from streams.kafka.apps import worker_app
-from streams.kafka.topology import alerts_topic, destinations_topic, digest_table, digests_topic
+from streams.kafka.topology import (
+    alerts_topic,
+    delivered_table,
+    delivered_topic,
+    destinations_topic,
+    digest_table,
+    digests_topic,
+)
 from streams.text import mask_destination, mask_urls_in
 
 log = logging.getLogger(__name__)
@@ -51,7 +60,8 @@ async def deliver_alerts(stream):  # type: ignore[no-untyped-def]
 
     Acks are manual: an alert's offset becomes committable only when all its deliveries have finished (Faust
     commits up to the lowest unacknowledged offset), so a killed worker re-delivers rather than loses; receivers
-    deduplicate on ``webhook-id`` (the alert id).
+    deduplicate on ``webhook-id`` (the alert id). An alert (id and source count) whose deliveries finished before is
+    not delivered again (streams/deliver/memory.py): a replay of the topic reaches nobody twice.
     """
     lanes = get_dispatcher()
     manual = stream.noack()
@@ -61,14 +71,67 @@ async def deliver_alerts(stream):  # type: ignore[no-untyped-def]
         if alert is None:
             await manual.ack(event)
             continue
-        await lanes.submit(alert, destinations_for(alert, settings), _acker(manual, event), _dead_letterer(event, alert))
+        if memory.already_delivered(_mark(alert.id), alert):
+            ALREADY_DELIVERED.inc()
+            await manual.ack(event)
+            continue
+        await lanes.submit(alert, destinations_for(alert, settings), _acker(manual, event, alert), _dead_letterer(event, alert))
 
 
-def _acker(stream: Any, event: Any) -> Any:
+def _acker(stream: Any, event: Any, alert: Alert) -> Any:
     async def done() -> None:
+        # Runs in a lane's task, outside the agent's event context, where a table cannot be written: the mark goes
+        # through wirewatch.delivered (keyed like the alert) to record_deliveries. Written after the deliveries, so a
+        # crash before it re-delivers; one that cannot be written costs a duplicate on a later replay, never an alert.
+        try:
+            await publish(delivered_topic, alert.id, encode(Delivered(alert_id=alert.id, source_count=alert.source_count, at=utcnow())))
+        except Exception:  # noqa: BLE001 - the alert was delivered: its offset is committed whatever the producer raised
+            log.exception("alert %s: delivered, but the mark could not be written (a replay would deliver it again)", alert.id)
         await stream.ack(event)
 
     return done
+
+
+@worker_app.agent(delivered_topic)
+async def record_deliveries(stream):  # type: ignore[no-untyped-def]
+    """Alerts handed to all their destinations (keyed by alert id) → the alerts-delivered table; sweeps drop old marks."""
+    async for event in stream.events():
+        health.begin("record_deliveries")
+        done = await decode_or_dead_letter(event, Delivered, "record_deliveries")
+        if done is not None and done.kind == "sweep":
+            _sweep_delivered(event.message.partition, done)
+        elif done is not None:
+            delivered_table[done.alert_id] = memory.record(_mark(done.alert_id), done.source_count, done.at).dumps()
+        health.done("record_deliveries")
+
+
+def _sweep_delivered(partition: int, sweep: Delivered) -> None:
+    # only this partition's keys: a table write goes to the changelog partition of the event being processed
+    for key in [k for k in list(delivered_table.keys()) if on_partition(k, partition)]:
+        mark = _mark(key)
+        if mark is None or memory.expired(mark, sweep.at):
+            delivered_table.pop(key, None)
+
+
+def _mark(alert_id: str) -> memory.DeliveredMark | None:
+    """The alert's mark; None when there is none, or when it cannot be read (then the alert is delivered: at least once)."""
+    raw = delivered_table.get(alert_id)
+    if raw is None:
+        return None
+    try:
+        return memory.DeliveredMark.loads(raw)
+    except DecodeError as exc:
+        log.error("alert %s: unreadable delivery mark ignored (it may be delivered again): %s", alert_id, exc)
+        return None
+
+
+@worker_app.timer(interval=settings.story_sweep_seconds)
+async def sweep_delivered() -> None:
+    """Ask every partition of record_deliveries to drop the marks older than the memory (tables change only in streams)."""
+    now = utcnow()
+    for partition in range(settings.partitions):
+        topic: Any = delivered_topic  # send_raw (to one partition) is not in Faust's TopicT
+        await (await topic.send_raw(f"~sweep:{partition}", encode(Delivered(kind="sweep", at=now)), partition))
 
 
 def _dead_letterer(event: Any, alert: Alert) -> Any:

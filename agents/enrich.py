@@ -1,4 +1,4 @@
-"""Enrich agent: articles to canonical entities and PLOVER events on wirewatch.enriched, .mentions and .events."""
+"""Enrich agent: articles to canonical entities and PLOVER events; each enriched article goes to the story stage."""
 
 from __future__ import annotations
 
@@ -20,17 +20,20 @@ from agents.common import (
     sizes,
 )
 from agents.registry import follower, resolver
-from schemas import Article, encode
+from schemas import Article, StoryWork, encode
 from streams.enrich.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
 from streams.enrich.step import Enriched, enrich_articles
 from streams.errors import MessageTooLarge
 from streams.kafka.apps import worker_app
 from streams.kafka.outbox import too_large
 from streams.kafka.sizes import key_bytes, truncate_article
-from streams.kafka.topology import articles_topic, enriched_topic, events_topic, mentions_topic
+from streams.kafka.topology import articles_topic, events_topic, story_work_topic
 
 log = logging.getLogger(__name__)
 follower.targets = (*follower.targets, resolver.offer)
+
+#: bytes kept free beside the bounded enriched record: the story work wrapper, and the story id the story stage adds
+STORY_WORK_MARGIN = 1024
 
 
 # More than one batch in flight: while one batch's outputs wait for Kafka's acknowledgement, the next batch is
@@ -39,7 +42,7 @@ follower.targets = (*follower.targets, resolver.offer)
 # a contiguous run of acknowledged offsets (streams/kafka/transport.py), so a batch finished early never commits another's.
 @worker_app.agent(articles_topic, concurrency=settings.enrich_concurrency)
 async def enrich(stream):  # type: ignore[no-untyped-def]
-    """Articles → canonical entities and events → ``wirewatch.enriched``, ``wirewatch.mentions``, ``wirewatch.events``."""
+    """Articles → canonical entities and events → ``wirewatch.storywork`` (the story stage publishes enriched and mentions), ``.events``."""
     loop = asyncio.get_running_loop()
     async for events in stream.take_events(settings.enrich_batch_size, within=settings.enrich_batch_seconds):
         # Waiting inside the loop, not before it: a topic is only subscribed once its stream is iterated, and
@@ -96,15 +99,15 @@ async def within_policy(event: Any, article: Article) -> Article | None:
 
 
 async def send_outputs(outbox: Outbox, event: Any, result: Enriched) -> None:
-    """Queue an article's enriched record, mentions and events, each checked against the message limit first."""
+    """Queue an article's story work (its enriched record and mentions, for the story stage) and its events, each
+    checked against the message limit first."""
     item = result.item
-    value = result.encoded if result.encoded is not None else encode(item)
-    outputs = [(enriched_topic, item.article.id, value)]
-    outputs += [(mentions_topic, mention.entity_id, encode(mention)) for mention in result.mentions]
+    work = story_work(result)
+    outputs = [(story_work_topic, item.article.id, encode(work))]
     outputs += [(events_topic, key_event.id, encode(key_event)) for key_event in item.events]
     too_big = next(((key, value) for _, key, value in outputs if not sizes.fits(key, value)), None)
     if too_big is not None:
-        # fit_enriched bounds the record itself and mentions and events are a sentence each: a bug, not an input
+        # fit_enriched bounds the record itself and story_work the mentions beside it: a bug, not an input
         size = key_bytes(too_big[0]) + len(too_big[1])
         await send_dead_letter(event, "enrich", f"article {item.article.id}: an output of {size} bytes exceeds {sizes.message}")
         return
@@ -115,11 +118,35 @@ async def send_outputs(outbox: Outbox, event: Any, result: Enriched) -> None:
     ENTITIES.inc(len(item.entities))
 
 
+def story_work(result: Enriched) -> StoryWork:
+    """The message that hands an article to the story stage, within the message limit.
+
+    The record was bounded with room for the wrapper (:data:`STORY_WORK_MARGIN`); the mentions beside it are a
+    sentence each, so only an article with hundreds of entities needs some left out: watched ones are kept first,
+    and the rest stay on the enriched record's entities.
+    """
+    item = result.item
+    work = StoryWork(kind="article", article_id=item.article.id, item=item, mentions=result.mentions)
+    mentions = sorted(result.mentions, key=lambda mention: not mention.watch_ids)
+    while mentions and not sizes.fits(item.article.id, encode(work)):
+        mentions = mentions[: len(mentions) // 2]
+        work = work.model_copy(update={"mentions": mentions})
+    if len(work.mentions) < len(result.mentions):
+        log.warning(
+            "enrich: article %s: %d of %d mentions left out to keep the story work within %d bytes",
+            item.article.id,
+            len(result.mentions) - len(work.mentions),
+            len(result.mentions),
+            sizes.message,
+        )
+    return work
+
+
 async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, decoded: list[tuple[Any, Article]]) -> list[tuple[Any, Enriched]]:
     """Enrich a batch; if it fails, retry one by one and dead-letter the articles that fail alone."""
     articles = [article for _, article in decoded]
     started = loop.time()
-    limit = sizes.message - max(key_bytes(article.id) for article in articles)
+    limit = sizes.message - max(key_bytes(article.id) for article in articles) - STORY_WORK_MARGIN
     try:
         results = await loop.run_in_executor(
             nlp_executor, enrich_articles, nlp, articles, rulebook.watchlist, settings.enrich_batch_size, limit, resolver

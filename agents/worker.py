@@ -6,9 +6,9 @@ from streams.config import WorkerRole, get_settings
 
 #: the agent modules each role runs; ``nlp`` and ``core`` together run what ``all`` runs
 ROLES: dict[WorkerRole, tuple[str, ...]] = {
-    "all": ("enrich", "alert", "entities", "deliver", "store", "dashboard", "manage"),
+    "all": ("enrich", "story", "alert", "entities", "deliver", "store", "dashboard", "manage"),
     "nlp": ("enrich",),
-    "core": ("alert", "entities", "deliver", "store", "dashboard", "manage"),
+    "core": ("story", "alert", "entities", "deliver", "store", "dashboard", "manage"),
 }
 
 for _module in ROLES[get_settings().worker_role]:

@@ -79,7 +79,7 @@ def bench_rules(entities: int = 10_000, mentions: int = 20_000, articles: int = 
             Mention(
                 id=ids.mention_id(entity, str(n)), entity_id=entity, name="Watched", type="PERSON", watch_ids=[by_entity[entity].id],
                 article_id=f"art-{n}", feed_id=f"feed-{n % 7}", url=f"https://source{n % 7}.example/{story}", title=f"Story {story}",
-                sentence=text[:200], sentence_start=0, start=0, end=7, published=when, fetched=when, content_hash=f"h{story}",
+                sentence=text[:200], sentence_start=0, start=0, end=7, published=when, fetched=when, content_hash=f"h{story}", story_id=f"story-{story}",
                 sketch=sketches[story % len(texts)], co_entity_ids=[entity_ids[(story * 7) % len(entity_ids)]],
             )
         )  # fmt: skip

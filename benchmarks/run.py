@@ -184,6 +184,11 @@ def main() -> int:
 
     sinks_line = describe(bench_sinks())
     print(f"  {sinks_line}")
+    print("stories: UCI dev headlines, BBC artificial outlets, story stage speed, a simulated week ...", flush=True)
+    from benchmarks.bench_stories import stories_section
+
+    stories_text = stories_section(load_model("en_core_web_sm"), extract["ours_docs_s"])
+    print("  " + stories_text.splitlines()[2][:200])
     when = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     OUT.write_text(
         f"""# Benchmarks
@@ -198,7 +203,8 @@ in the same run (1.00 = no overhead). The machines are shared: compare ratios, n
 | entity extraction: nlp.pipe, canonical entities, 1,000-name gazetteer | {extract["docs"]:.0f} BBC News articles | `nlp.pipe` (`en_core_web_sm` 3.8, lemmatizer off): {extract["bare_docs_s"]:.1f} docs/s | {extract["ours_docs_s"]:.1f} docs/s | {extract["ratio"]:.2f} |
 | enrich agent on the real broker, one worker process (`--role nlp`: the enrich agent alone): `wirewatch.articles` → entities, events → `wirewatch.enriched` (target ≥ 0.9) | {agent["docs"]:.0f} BBC News articles | `nlp.pipe` with the worker's components, one process: {agent["bare_docs_s"]:.1f} docs/s, {agent["bare_cpu_ms"]:.0f} CPU ms/doc | {agent["one_docs_s"]:.1f} docs/s, {agent["one_cpu_ms"]:.0f} CPU ms/doc, peak RSS {agent["worker_rss_mb"]:.0f} MB per worker | {agent["ratio"]:.2f} |
 | enrich agent, two `--role nlp` worker processes vs one (target ≥ 1.7) | the same articles | one worker: {agent["one_docs_s"]:.1f} docs/s | two workers: {agent["two_docs_s"]:.1f} docs/s ({agent["two_cpu_ms"]:.0f} worker CPU ms/doc; the broker on the same two cores: {agent["two_broker_cpu_ms"]:.1f} CPU ms/doc) | {agent["scaling"]:.2f} |
-| enrich agent in one `all` worker (the default: alert, delivery and storage agents in the same process) | the same articles | `nlp.pipe`: {agent["bare_docs_s"]:.1f} docs/s | {agent["full_docs_s"]:.1f} docs/s, {agent["full_cpu_ms"]:.0f} CPU ms/doc | {agent["full_ratio"]:.2f} |
+| enrich agent in one `all` worker (the default: story, alert, delivery and storage agents in the same process), articles/s out of the enrich agent (`wirewatch.storywork`; target ≥ 0.9) | the same articles | `nlp.pipe`: {agent["bare_docs_s"]:.1f} docs/s | {agent["full_docs_s"]:.1f} docs/s, {agent["full_cpu_ms"]:.0f} CPU ms/doc | {agent["full_ratio"]:.2f} |
+| the same `all` worker, articles/s out of the story stage (`wirewatch.enriched`, each with its story) | the same articles | `nlp.pipe`: {agent["bare_docs_s"]:.1f} docs/s | {agent["through_docs_s"]:.1f} docs/s | {agent["through_ratio"]:.2f} |
 | `wirewatch extract` (JSON lines in and out, model load included) | the same articles | `nlp.pipe`: {agent["bare_docs_s"]:.1f} docs/s | {agent["extract_docs_s"]:.1f} docs/s, peak RSS {agent["extract_rss_mb"]:.0f} MB | {agent["extract_docs_s"] / agent["bare_docs_s"]:.2f} |
 
 Where the enrich agent's time goes (`benchmarks/bench_extract_doc.py`, CPU ms per article on the same BBC articles, parsed
@@ -252,6 +258,8 @@ one process: {poller["bare_feeds_s"]:.1f} feeds/s; ratio **{poller["ratio"]:.2f}
 (RSS): poller {poller["poller_mb"]:.0f} MB, {poller["parse_workers"]} parser processes {poller["parser_mb"]:.0f} MB.
 
 {sinks_line}
+
+{stories_text}
 """
     )
     print(f"wrote {OUT}")

@@ -13,6 +13,7 @@ from schemas.records import (
     AlertAck,
     Article,
     DeadLetter,
+    Delivered,
     DestinationState,
     Digest,
     DigestItem,
@@ -22,6 +23,10 @@ from schemas.records import (
     FeedSource,
     Mention,
     Record,
+    Story,
+    StoryKeyBatch,
+    StoryUpdate,
+    StoryWork,
     WatchRule,
 )
 
@@ -32,7 +37,11 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "feeds": FeedSource,
     "rules": WatchRule,
     "articles": Article,
+    "storywork": StoryWork,
+    "storykeys": StoryKeyBatch,
     "enriched": EnrichedArticle,
+    "storyupdates": StoryUpdate,
+    "stories": Story,
     "mentions": Mention,
     "events": Event,
     "alerts": Alert,
@@ -42,6 +51,7 @@ TOPIC_RECORDS: dict[str, type[Record]] = {
     "eventgroups": Event,
     "entities": EntityRecord,
     "acks": AlertAck,
+    "delivered": Delivered,
 }
 
 #: payloads sent to receivers that are not topic values (a digest webhook's body)

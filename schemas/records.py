@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -114,6 +114,8 @@ class Event(Record):
     start: int
     end: int
     confidence: float
+    #: when its article was fetched: the day an undated event is grouped under, the same when the event is replayed
+    seen: datetime | None = None
 
 
 class EnrichedArticle(Record):
@@ -127,6 +129,8 @@ class EnrichedArticle(Record):
     #: entities and events found but left out to keep the record within the message limit (the least mentioned first)
     entities_cut: int = 0
     events_cut: int = 0
+    #: the story the article belongs to across outlets (set by the story stage; None before it)
+    story_id: str | None = None
 
 
 class Mention(Record):
@@ -160,6 +164,8 @@ class Mention(Record):
     #: the entity's Wikidata and GeoNames ids when the registry knows them
     wikidata: str | None = None
     geonames: int | None = None
+    #: the story of the article across outlets (set by the story stage); alerts count stories, not copies
+    story_id: str | None = None
 
 
 class EntityRecord(Record):
@@ -211,7 +217,7 @@ class WatchRule(Record):
     """A watch rule (``wirewatch.rules``, keyed by rule id; a tombstone removes it)."""
 
     id: str
-    kind: Literal["new_mention", "mention", "spike", "event", "co_mention"] = "new_mention"
+    kind: Literal["new_mention", "mention", "spike", "event", "co_mention", "breaking"] = "new_mention"
     entity: WatchedEntity
     lookback_days: int | None = None
     destinations: list[str] = Field(default_factory=list)
@@ -220,6 +226,7 @@ class WatchRule(Record):
     min_confidence: float | None = Field(None, ge=0, le=1)
     min_sources: int = Field(1, ge=1)
     # spike: stories in the last window against the baseline period before it; then quiet for the cooldown
+    # breaking: a story's new sources in the last window against its own baseline (same fields; name "*" = any story)
     spike_window_minutes: int = Field(60, ge=15)
     spike_baseline_hours: int = Field(168, ge=1)
     spike_sensitivity: float = Field(3.0, gt=0)
@@ -267,6 +274,141 @@ class Alert(Record):
     digest: Literal["hourly", "daily"] | None = None
 
 
+class StoryEntity(Record):
+    """An entity a story names, with how many of its articles name it."""
+
+    id: str
+    name: str
+    articles: int
+
+
+class Story(Record):
+    """A story across outlets (``wirewatch.stories``, compacted, keyed by story id): the latest state of each story."""
+
+    id: str
+    #: the most central title of the story's articles, and that article
+    headline: str
+    url: str
+    article_id: str
+    first_seen: datetime
+    last_seen: datetime
+    article_count: int
+    source_count: int
+    #: the first sources (hosts) that carried it, at most 20
+    sources: list[str] = Field(default_factory=list)
+    top_entities: list[StoryEntity] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    #: new: under an hour old; growing: the last hour's articles at least twice the story's earlier hourly rate;
+    #: fading: no article for 6 hours or under half that rate; steady otherwise
+    lifecycle: Literal["new", "growing", "steady", "fading"]
+    #: articles in the hour up to last_seen
+    velocity: int = 0
+    #: articles per hour over the 24 hours up to last_seen, oldest first
+    per_hour: list[int] = Field(default_factory=list)
+
+
+class StoryCandidate(NamedTuple):
+    """A story carrying a key: the summed weight of its articles there and its size, centroid norm and last time.
+
+    A tuple (a JSON array ``[story, weight, size, norm, last]``), not a record: an answer carries up to 24, an article
+    gets up to 16 answers, and building a model for each was the story stage's largest cost.
+    """
+
+    story: str
+    weight: float
+    size: int
+    norm: float
+    last: float
+
+
+class StoryKeyAnswer(Record):
+    """What one candidate key answers a probing article: the stories carrying it and how many stories that is."""
+
+    key: str
+    spread: int = 0
+    candidates: list[StoryCandidate] = Field(default_factory=list)
+    #: the probing article (an answer travels in a batch with the answers of other articles)
+    article_id: str = ""
+
+
+class StoryKeyMessage(Record):
+    """To one candidate key: a probe (what stories carry the key?) or a registration (an article joined a story)."""
+
+    kind: Literal["probe", "register"]
+    key: str
+    article_id: str = ""
+    #: probe: the story the article would open; register: the story it belongs to
+    story_id: str = ""
+    weight: float = 0.0
+    #: the article's time (unix seconds)
+    time: float = 0.0
+    #: register: the story's size, centroid norm and last article time
+    size: int = 1
+    norm: float = 1.0
+    last: float = 0.0
+
+
+class StoryKeyBatch(Record):
+    """To the candidate keys of one partition (``wirewatch.storykeys``, sent to that partition): probes and
+    registrations in the order they were made, or a sweep of the partition.
+
+    One message per partition and batch, not one per key: an article has up to 16 keys, and a message per key each way
+    made the story stage the slowest of the pipeline.
+    """
+
+    kind: Literal["keys", "sweep"] = "keys"
+    messages: list[StoryKeyMessage] = Field(default_factory=list)
+    #: a sweep: when it was asked for (unix seconds)
+    time: float = 0.0
+
+
+class StoryWork(Record):
+    """An article waiting for its story, the answers of one partition's keys, or a sweep (``wirewatch.storywork``:
+    an article keyed by its id; answers sent to the partition of the articles they answer)."""
+
+    kind: Literal["article", "answers", "sweep"]
+    article_id: str = ""
+    item: EnrichedArticle | None = None
+    mentions: list[Mention] = Field(default_factory=list)
+    answers: list[StoryKeyAnswer] = Field(default_factory=list)
+    time: float = 0.0
+
+
+class StoryArticleEntity(Record):
+    """An entity of an article as the story stage keeps it."""
+
+    id: str
+    name: str
+    watched: bool = False
+
+
+class StoryArticle(Record):
+    """What a story keeps of one of its articles."""
+
+    id: str
+    title: str
+    url: str
+    feed_id: str
+    source: str
+    time: float
+    language: str
+    entities: list[StoryArticleEntity] = Field(default_factory=list)
+    published: datetime | None = None
+    fetched: datetime | None = None
+
+
+class StoryUpdate(Record):
+    """One more article for a story (``wirewatch.storyupdates``, keyed by story id), or a sweep of the partition."""
+
+    kind: Literal["article", "sweep"] = "article"
+    story_id: str = ""
+    opened: bool = False
+    article: StoryArticle | None = None
+    #: the article's unit vector over its keys (what the centroid adds and the keys register)
+    vector: dict[str, float] = Field(default_factory=dict)
+    time: float = 0.0
+
+
 class DigestItem(Record):
     """An alert waiting for a digest, or a request to send one (``wirewatch.digests``, keyed by destination and period)."""
 
@@ -275,6 +417,20 @@ class DigestItem(Record):
     period_start: datetime
     #: the alert to collect; None asks the digest agent to send the digest if due (the timer's flush request)
     alert: Alert | None = None
+
+
+class Delivered(Record):
+    """An alert handed to all its destinations (``wirewatch.delivered``, keyed by alert id), or a sweep of the partition.
+
+    Written only after every destination of the alert has finished (delivered, put in its digest or dead-lettered), so
+    the delivery agent can tell a replayed alert from a new one (or a new update: a higher ``source_count``).
+    """
+
+    kind: Literal["delivered", "sweep"] = "delivered"
+    alert_id: str = ""
+    source_count: int = 0
+    #: when the deliveries finished (the memory runs from it); for a sweep, the time the sweep was asked
+    at: datetime
 
 
 class Digest(Record):

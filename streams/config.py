@@ -155,6 +155,26 @@ class Settings(BaseSettings):
         "(0: only feeds added with --fulltext).",
     )
 
+    # Stories
+    story_window_hours: int = Field(
+        72, ge=1, le=24 * 30, description="How long the story stage remembers an article, a key and a story (its state is bounded by it)."
+    )
+    story_sweep_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="How often each worker asks the story agents to drop what fell out of the story window, and delivery its "
+        "marks of alerts delivered more than 7 days ago.",
+    )
+    story_batch_size: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Messages a story agent takes at once: one pass over its tables and one message per partition per batch.",
+    )
+    story_batch_seconds: float = Field(
+        0.05, gt=0, le=5, description="How long a story agent waits to fill a batch (each of an article's three hops waits at most this)."
+    )
+
     # Alerts
     new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
     event_group_retention_days: int = Field(

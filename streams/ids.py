@@ -71,3 +71,8 @@ def mention_id(entity: str, article: str) -> str:
 def alert_id(rule: str, entity: str, article: str) -> str:
     """The id of an alert: a rule firing for an entity in an article fires once, however often replayed."""
     return stable_id("alert", rule, entity, article)
+
+
+def story_alert_id(rule: str, story: str) -> str:
+    """The id of a rule's alert on a story: one per (rule, story), however many outlets carry it or how often replayed."""
+    return stable_id("alert", rule, "story", story)

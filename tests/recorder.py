@@ -13,13 +13,16 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        #: the partition each send named (None: the key's), in the order of ``sent``
+        self.partitions: list[int | None] = []
 
-    async def send(self, key: str, value: bytes) -> asyncio.Future[None]:
+    async def send(self, key: str, value: bytes, partition: int | None = None) -> asyncio.Future[None]:
         self.sent.append((key, orjson.loads(value)))
+        self.partitions.append(partition)
         acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         acknowledged.set_result(None)
         return acknowledged
 
-    async def send_raw(self, key: str, value: bytes) -> asyncio.Future[None]:
+    async def send_raw(self, key: str, value: bytes, partition: int | None = None) -> asyncio.Future[None]:
         """What :meth:`streams.kafka.transport.Topic.send_raw` does: straight to the producer."""
-        return await self.send(key, value)
+        return await self.send(key, value, partition)

@@ -1,1 +1,1 @@
-"""The alert stage: watch rules, the live rulebook, stories per entity, mention rules and event rules."""
+"""The alert stage: watch rules, the live rulebook, mention rules per story and event rules."""

@@ -5,17 +5,17 @@ Reports of one event are grouped by PLOVER type, place and day, then by actors, 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import Alert, Event, WatchRule
 from streams import ids
-from streams.alert import stories
 from streams.enrich import fingerprint
 from streams.kafka.tablevalue import TableValue
 
 MAX_CLUSTERS = 50  # distinct events remembered per type, place and day
+MAX_COPIES = 20  # article and event ids remembered per event
 MAX_WORDS = 60  # sentence words kept per event for the wording comparison
 #: word overlap (Jaccard) at or above which two sentences of one type, place and day report the same event: a lightly
 #: edited copy keeps most words; a second outlet's own sentence about the same attack shares the key ones
@@ -23,11 +23,15 @@ SAME_WORDING = 0.5
 
 
 def event_day(event: Event, now: datetime) -> date:
-    """The event's day: its own ISO date when the text gave one, else the day it was seen (UTC)."""
+    """The event's day: its own ISO date when the text gave one, else the day its article was fetched (UTC).
+
+    Not the day it is processed: a replay on a later day would put the event in a new group, whose first report
+    alerts again (``now`` serves only events written before they carried ``seen``).
+    """
     try:
         return date.fromisoformat((event.date or "")[:10])
     except ValueError:
-        return now.date()
+        return (event.seen or now).astimezone(UTC).date()
 
 
 def group_key(event: Event, now: datetime) -> str:
@@ -113,8 +117,8 @@ def evaluate_event(group: EventGroup | None, event: Event, rules: list[WatchRule
         cluster = clusters[index]
         cluster = cluster.model_copy(
             update={
-                "article_ids": [*cluster.article_ids, event.article_id][-stories.MAX_COPIES :],
-                "event_ids": [*cluster.event_ids, event.id][-stories.MAX_COPIES :],
+                "article_ids": [*cluster.article_ids, event.article_id][-MAX_COPIES:],
+                "event_ids": [*cluster.event_ids, event.id][-MAX_COPIES:],
             }
         )
     alerts: list[Alert] = []

@@ -1,36 +1,73 @@
-"""Mention rules as pure functions: a mention and the entity's history in, alerts and the new history out."""
+"""Mention rules as pure functions: a mention (with its story) and the entity's history in, alerts and the history out.
+
+Rules count stories, not copies: the story stage gives every mention its article's ``story_id``, and a rule alerts once
+per (rule, story) with an id derived from both; a later article of the story that brings a new source is an ``update``
+alert with the same id and a higher ``source_count``. The history is bounded by time (:data:`STORY_MEMORY`), never by
+count, so "already alerted" is exact for as long as an article of the story can still arrive.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from schemas import Alert, Mention, WatchRule
 from streams import ids
-from streams.alert import stories
-from streams.alert.stories import Story
 from streams.enrich import fingerprint
 from streams.enrich.gazetteer import watched_entity_id
 from streams.kafka.tablevalue import TableValue
+from streams.story.decide import story_id_for
+from streams.story.features import FUTURE_SLACK
 
-RECENT_ARTICLES = 50  # article ids remembered per entity, so a revision or a replay never re-fires
+log = logging.getLogger(__name__)
+
 BUCKET_SECONDS = 900  # spike counts are kept per quarter hour
+#: how long an entity remembers a story after its last mention there: longer than the story window (72 h by default),
+#: after which the story stage opens a new story anyway
+STORY_MEMORY = timedelta(days=7)
+MAX_SOURCES = 200  # sources remembered per story (the alert's source_count stops growing there)
+MAX_ARTICLES = 1000  # article ids remembered per story, so a replayed or revised article is told from a new one
+
+
+class StoryMark(BaseModel):
+    """One story as an entity remembers it: when the entity appeared in it, who carried it, which rules alerted."""
+
+    first: datetime
+    last: datetime
+    #: the entity's last mention before this story (new_mention's look-back)
+    previous: datetime | None = None
+    first_article: str = ""
+    articles: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    fired: list[str] = Field(default_factory=list)
+    #: opened by an article with an implausible date (older than the look-back or in the future): never "new"
+    suspect: bool = False
 
 
 class EntitySeen(TableValue):
     """What the alert agent remembers of one entity (a value of the entity-seen table)."""
 
+    #: 2: stories keyed by story id, bounded by time (version 1 kept copies matched per entity, bounded by count)
+    VERSION = 2
+
     first_seen: datetime
     last_seen: datetime
     mentions: int = 0
-    recent_articles: list[str] = Field(default_factory=list)
-    stories: list[Story] = Field(default_factory=list)
+    stories: dict[str, StoryMark] = Field(default_factory=dict)
     #: quarter-hour bucket (unix seconds // 900) → new stories mentioning the entity; kept only for spike rules
     buckets: dict[str, int] = Field(default_factory=dict)
     #: rule id → when a spike rule last fired (its cooldown)
     last_fired: dict[str, datetime] = Field(default_factory=dict)
+
+    @classmethod
+    def migrate(cls, obj: dict[str, Any], version: int) -> dict[str, Any]:
+        # version 1 grouped copies per entity: its stories cannot be told by story id, so a version-2 value starts
+        # without them (a story already alerted may alert once more, right after the upgrade)
+        return {k: v for k, v in obj.items() if k not in ("stories", "recent_articles")}
 
 
 def mark_evidence(sentence: str, start: int, end: int) -> str:
@@ -61,84 +98,110 @@ def is_spike(rule: WatchRule, in_window: int, expected: float) -> bool:
     return in_window >= rule.spike_min_mentions and in_window >= rule.spike_sensitivity * max(expected, 1.0)
 
 
-def _fires(rule: WatchRule, mention: Mention, story: Story, seen: EntitySeen, is_new: bool, when: datetime, default_lookback: int) -> bool:
-    """Whether ``rule`` (not yet fired on ``story``) fires now, gates included."""
+def mention_time(mention: Mention) -> tuple[datetime, bool]:
+    """When the mention happened (published, else fetched) and whether a future date was replaced by the fetch time."""
+    if mention.published is None:
+        return mention.fetched, False
+    if mention.published > mention.fetched + FUTURE_SLACK:
+        return mention.fetched, True
+    return mention.published, False
+
+
+def old_date(mention: Mention, lookback: timedelta) -> bool:
+    """Whether the article says it was published longer ago than the look-back (an old article resurfacing)."""
+    return mention.published is not None and mention.published < mention.fetched - lookback
+
+
+def _fires(
+    rule: WatchRule, mention: Mention, mark: StoryMark, seen: EntitySeen, is_new: bool, when: datetime, default_lookback: int
+) -> bool:
+    """Whether ``rule`` (not yet fired on the story) fires now, gates included."""
     if rule.min_confidence is not None and mention.confidence is not None and mention.confidence < rule.min_confidence:
         return False
-    if len(story.sources) < rule.min_sources:
+    if len(mark.sources) < rule.min_sources:
         return False
     if rule.kind == "mention":
         return True
     if rule.kind == "new_mention":
         lookback = timedelta(days=rule.lookback_days or default_lookback)
-        return story.previous is None or story.previous < story.first - lookback
+        if mark.suspect or old_date(mention, lookback):
+            return False  # an old article resurfacing, or a date in the future, is never news of a "new" mention
+        return mark.previous is None or mark.previous < mark.first - lookback
     if rule.kind == "co_mention":
         return rule.other is not None and watched_entity_id(rule.other) in mention.co_entity_ids
     if rule.kind == "spike":
         if not is_new:
-            return False  # copies of a story are not more mentions
+            return False  # more articles of one story are not more stories
         last = seen.last_fired.get(rule.id)
         if last is not None and when - last < timedelta(minutes=rule.cooldown_minutes):
             return False
         return is_spike(rule, *spike_counts(seen.buckets, when, rule.spike_window_minutes, rule.spike_baseline_hours))
-    return False  # event rules are evaluated on wirewatch.events
+    return False  # event rules are evaluated on wirewatch.events, breaking rules where the story state is
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a mention's article falls among the entity's stories: a new story, or one more copy of a known one."""
+    """The mention's story as the entity knows it after this mention: new to the entity or one more article."""
 
-    story: Story
-    #: the story's position in the entity's list, None for a new story
-    index: int | None
-    #: sources the story had before this copy (0 for a new story)
+    story_id: str
+    mark: StoryMark
+    is_new: bool
+    #: sources the story had before this article (0 for a story new to the entity)
     old_sources: int
     when: datetime
-
-    @property
-    def is_new(self) -> bool:
-        return self.index is None
 
 
 def evaluate_mention(
     mention: Mention, seen: EntitySeen | None, rules: list[WatchRule], now: datetime, default_lookback_days: int
 ) -> tuple[EntitySeen, list[Alert]]:
-    """Alerts ``mention`` fires under ``rules`` and the entity's updated history.
-
-    Copies of one story (same canonical URL, same content hash, or a near-duplicate sketch) fire a rule once;
-    a later copy from a new source yields an ``update`` alert with the same id and a higher ``source_count``.
-    A copy already counted (a replay, a new revision) changes nothing. Four steps: find the story, count it,
-    fire the rules, remember.
-    """
-    when = mention.published or mention.fetched
+    """Alerts ``mention`` fires under ``rules`` and the entity's updated history (four steps: place, count, fire, remember)."""
+    when, future = mention_time(mention)
+    if future:
+        log.warning("article %s: published %s is in the future; taken at its fetch time", mention.article_id, mention.published,
+                    extra={"article_id": mention.article_id})  # fmt: skip
     if seen is None:
         seen = EntitySeen(first_seen=when, last_seen=when)
         previous: datetime | None = None
     else:
         previous = seen.last_seen
-    placement = find_story(mention, seen, when, previous)
+    placement = place(mention, seen, when, previous, future, rules, default_lookback_days)
     if placement is None:
         return seen, []
     seen = count_story(seen, rules, placement)
-    alerts, story, last_fired = fire_rules(rules, mention, placement, seen, now, default_lookback_days)
-    return remember(seen, placement, story, mention, last_fired), alerts
+    alerts, mark, last_fired = fire_rules(rules, mention, placement, seen, now, default_lookback_days)
+    return remember(seen, placement, mark, last_fired), alerts
 
 
-def find_story(mention: Mention, seen: EntitySeen, when: datetime, previous: datetime | None) -> Placement | None:
-    """The story the mention's article belongs to (a new one if none matches); None when the article was counted before."""
-    canonical = mention.canonical_url or ids.canonical_url(mention.url)
-    sketch_hex = mention.sketch or fingerprint.sketch(mention.title, mention.sentence)
+def place(
+    mention: Mention,
+    seen: EntitySeen,
+    when: datetime,
+    previous: datetime | None,
+    future: bool,
+    rules: list[WatchRule],
+    default_lookback: int,
+) -> Placement | None:
+    """The mention's story mark after it; None when the article was counted before (a replay, a new revision)."""
+    story_id = mention.story_id or story_id_for(mention.article_id)
     source = fingerprint.source_of(mention.url) or mention.feed_id
-    index = stories.find_story(seen.stories, mention.article_id, canonical, mention.content_hash or "", sketch_hex, when)
-    if index is not None and mention.article_id in seen.stories[index].article_ids:
-        return None  # this article was counted before: a replay or a new revision
-    if index is None and mention.article_id in seen.recent_articles:
-        return None  # counted before, its story since forgotten
-    if index is None:
-        story = stories.new_story(mention.article_id, canonical, mention.content_hash or "", sketch_hex, when, source)
-        return Placement(story.model_copy(update={"previous": previous}), None, 0, when)
-    known = seen.stories[index]
-    return Placement(stories.attach(known, mention.article_id, source), index, len(known.sources), when)
+    known = seen.stories.get(story_id)
+    if known is None:
+        lookback = timedelta(days=max([r.lookback_days or default_lookback for r in rules] or [default_lookback]))
+        suspect = future or old_date(mention, lookback)
+        if suspect and not future:
+            log.warning("article %s: published %s, longer ago than the look-back; never a new mention", mention.article_id,
+                        mention.published, extra={"article_id": mention.article_id})  # fmt: skip
+        mark = StoryMark(first=when, last=when, previous=previous, first_article=mention.article_id, articles=[mention.article_id],
+                         sources=[source] if source else [], suspect=suspect)  # fmt: skip
+        return Placement(story_id, mark, True, 0, when)
+    if mention.article_id in known.articles:
+        return None  # counted before: a replay or a new revision
+    articles = [*known.articles, mention.article_id][-MAX_ARTICLES:]
+    sources = known.sources
+    if source and source not in sources and len(sources) < MAX_SOURCES:
+        sources = [*sources, source]
+    mark = known.model_copy(update={"articles": articles, "sources": sources, "last": max(known.last, when)})
+    return Placement(story_id, mark, False, len(known.sources), when)
 
 
 def count_story(seen: EntitySeen, rules: list[WatchRule], placement: Placement) -> EntitySeen:
@@ -155,49 +218,48 @@ def count_story(seen: EntitySeen, rules: list[WatchRule], placement: Placement) 
 
 def fire_rules(
     rules: list[WatchRule], mention: Mention, placement: Placement, seen: EntitySeen, now: datetime, default_lookback_days: int
-) -> tuple[list[Alert], Story, dict[str, datetime]]:
-    """The alerts of the rules that fire (or update) on this copy, the story marked with them, spike rules' last firing."""
-    story = placement.story
+) -> tuple[list[Alert], StoryMark, dict[str, datetime]]:
+    """The alerts of the rules that fire (or update) on this article, the story marked with them, spike rules' last firing."""
+    mark = placement.mark
     alerts: list[Alert] = []
-    fired = list(story.fired)
+    fired = list(mark.fired)
     last_fired = dict(seen.last_fired)
     for rule in rules:
-        if not rule.enabled or rule.kind == "event":
+        if not rule.enabled or rule.kind in ("event", "breaking"):
             continue
-        if rule.id in story.fired:
-            if len(story.sources) > placement.old_sources:
-                alerts.append(build_alert(rule, mention, now, story, update=True))
+        if rule.id in mark.fired:
+            if len(mark.sources) > placement.old_sources:
+                alerts.append(build_alert(rule, mention, now, placement.story_id, mark, update=True))
             continue
-        if _fires(rule, mention, story, seen, placement.is_new, placement.when, default_lookback_days):
+        if _fires(rule, mention, mark, seen, placement.is_new, placement.when, default_lookback_days):
             fired.append(rule.id)
             if rule.kind == "spike":
                 last_fired[rule.id] = placement.when
-            alerts.append(build_alert(rule, mention, now, story))
-    return alerts, story.model_copy(update={"fired": fired}), last_fired
+            alerts.append(build_alert(rule, mention, now, placement.story_id, mark))
+    return alerts, mark.model_copy(update={"fired": fired}), last_fired
 
 
-def remember(seen: EntitySeen, placement: Placement, story: Story, mention: Mention, last_fired: dict[str, datetime]) -> EntitySeen:
-    """The entity's history after this mention: the story first, stories past the horizon dropped, bounded lists."""
+def remember(seen: EntitySeen, placement: Placement, mark: StoryMark, last_fired: dict[str, datetime]) -> EntitySeen:
+    """The entity's history after this mention: the story marked, stories quiet for longer than STORY_MEMORY dropped."""
     when = placement.when
-    kept = [story] + [s for i, s in enumerate(seen.stories) if i != placement.index and when - s.first <= stories.STORY_HORIZON]
+    stories = {sid: m for sid, m in seen.stories.items() if when - m.last <= STORY_MEMORY}
+    stories[placement.story_id] = mark
     return seen.model_copy(
         update={
             "last_seen": max(seen.last_seen, when),
             "first_seen": min(seen.first_seen, when),
             "mentions": seen.mentions + 1,
-            "recent_articles": [*seen.recent_articles, mention.article_id][-RECENT_ARTICLES:],
-            "stories": kept[: stories.MAX_STORIES],
+            "stories": stories,
             "last_fired": last_fired,
         }
     )
 
 
-def build_alert(rule: WatchRule, mention: Mention, now: datetime, story: Story | None = None, update: bool = False) -> Alert:
-    """The alert of ``rule`` for ``mention`` in ``story``; its id derives from the story's first copy."""
+def build_alert(rule: WatchRule, mention: Mention, now: datetime, story_id: str, mark: StoryMark, update: bool = False) -> Alert:
+    """The alert of ``rule`` for ``mention`` in its story; its id derives from the rule and the story."""
     relative = mention.start - mention.sentence_start
-    first_article = story.article_ids[0] if story else mention.article_id
     return Alert(
-        id=ids.alert_id(rule.id, mention.entity_id, first_article),
+        id=ids.story_alert_id(rule.id, story_id),
         rule_id=rule.id,
         kind=rule.kind,
         entity_id=mention.entity_id,
@@ -208,9 +270,9 @@ def build_alert(rule: WatchRule, mention: Mention, now: datetime, story: Story |
         feed_id=mention.feed_id,
         sentence=mention.sentence,
         evidence=mark_evidence(mention.sentence, relative, relative + (mention.end - mention.start)),
-        story_id=story.id if story else ids.stable_id("story", mention.article_id),
-        source_count=max(1, len(story.sources)) if story else 1,
-        sources=list(story.sources) if story else [],
+        story_id=story_id,
+        source_count=max(1, len(mark.sources)),
+        sources=list(mark.sources),
         update=update,
         destinations=list(rule.destinations),
         digest=rule.digest,

@@ -128,7 +128,7 @@ def make_rule(
     For an event rule the name is the rule's label; for a co_mention rule ``other`` is the second entity.
     """
     if not isinstance(kind, str):
-        raise RuleError(f"kind: expected one of new_mention, mention, spike, event, co_mention, not {kind!r}")
+        raise RuleError(f"kind: expected one of new_mention, mention, spike, event, co_mention, breaking, not {kind!r}")
     if kind == "co_mention" and not other:
         raise RuleError("a co_mention rule needs the other entity ('other', --with)")
     try:
@@ -147,8 +147,9 @@ def make_rule(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise RuleError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
-    if rule.kind in ("spike", "event") and rule.min_sources > 1:
-        # a spike counts new stories as they start (one source each); event copies are not grouped into stories
+    if rule.kind in ("spike", "event", "breaking") and rule.min_sources > 1:
+        # a spike counts new stories as they start (one source each); event copies are not grouped into stories;
+        # a breaking rule counts the sources joining a story (spike_min_mentions)
         raise RuleError(f"min_sources applies to mention, new_mention and co_mention rules, not to {rule.kind}")
     check_rule_limits(rule)
     return rule
@@ -159,6 +160,11 @@ def describe(rule: WatchRule) -> str:
     parts: list[str] = []
     if rule.kind == "new_mention" and rule.lookback_days:
         parts.append(f"look-back {rule.lookback_days} d")
+    if rule.kind == "breaking":
+        parts.append(
+            f"{'any story' if rule.entity.name == '*' else 'stories naming it'}: ≥{rule.spike_min_mentions} new sources and "
+            f"×{rule.spike_sensitivity:g} its pace in {rule.spike_window_minutes} min (cooldown {rule.cooldown_minutes} min)"
+        )
     if rule.kind == "spike":
         parts.append(
             f"≥{rule.spike_min_mentions} and ×{rule.spike_sensitivity:g} baseline in {rule.spike_window_minutes} min "

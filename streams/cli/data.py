@@ -44,10 +44,10 @@ async def _with_sink(action: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option("--wide", is_flag=True, help=WIDE_HELP)
 def search(text: str, since: str | None, entity_type: str | None, limit: int, as_json: bool, wide: bool) -> None:
-    """Full-text search of the stored articles: every word of TEXT must occur; newest first."""
+    """Full-text search of the stored articles: every word of TEXT must occur; newest first, one row per story."""
     from streams.clock import parse_since
     from streams.errors import InputError
-    from streams.store.queries import SearchQuery, to_plain
+    from streams.store.queries import SearchQuery, group_by_story, to_plain
 
     try:
         query = SearchQuery(text, parse_since(since) if since else None, entity_type.upper() if entity_type else None, limit)
@@ -63,12 +63,16 @@ def search(text: str, since: str | None, entity_type: str | None, limit: int, as
 
     now = utcnow()
     columns = [Column("time", short=True), Column("title"), Column("entities", wide_only=True), Column("snippet")]
+    groups = group_by_story(hits)
     rows = []
-    for hit in hits:
+    for hit, more in groups:
         stamp = hit.published or hit.fetched
-        rows.append([stamp[:16] if wide else human_ago((now - _parsed(stamp)).total_seconds()), escape(hit.title),
+        outlets = len({other.feed_id for other in more} - {hit.feed_id})
+        also = f" [dim](and {outlets} more outlet{'s' if outlets != 1 else ''})[/]" if outlets else ""
+        rows.append([stamp[:16] if wide else human_ago((now - _parsed(stamp)).total_seconds()), escape(hit.title) + also,
                      escape(", ".join(hit.entities)), escape(hit.snippet)])  # fmt: skip
-    print_rows(columns, rows, wide, title=escape(f"{len(hits)} article(s) matching {text!r}"))
+    stories = f"{len(groups)} stor{'y' if len(groups) == 1 else 'ies'}"
+    print_rows(columns, rows, wide, title=escape(f"{len(hits)} article(s) in {stories} matching {text!r}"))
     if not hits:
         console.print(escape(run_async(_with_sink(lambda sink: why_nothing(sink, query, now)))), soft_wrap=True)
 

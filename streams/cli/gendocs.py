@@ -18,7 +18,7 @@ from streams.kafka.catalogue import TABLE_SPECS, TOPICS
 DOCS = ROOT / "docs"
 #: the stage packages in the order of the flow, as docs/architecture.md lists them
 PACKAGES = (
-    "streams.kafka", "streams.http", "streams.poll", "streams.enrich", "streams.alert", "streams.deliver", "streams.store",
+    "streams.kafka", "streams.http", "streams.poll", "streams.enrich", "streams.story", "streams.alert", "streams.deliver", "streams.store",
     "streams.web", "streams.cli", "agents", "schemas",
 )  # fmt: skip
 CORE = ("streams.config", "streams.errors", "streams.ids", "streams.clock", "streams.logs", "streams.text")

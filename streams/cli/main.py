@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from streams.cli import alerts, config, data, destinations, entities, extract, feeds, gendocs, processes, topics, watch
+from streams.cli import alerts, config, data, destinations, entities, extract, feeds, gendocs, processes, simulate, stories, topics, watch
 from streams.cli.common import fail
 from streams.config import get_settings
 from streams.errors import InputError
@@ -27,7 +27,7 @@ def main() -> None:
 
 for _command in (
     processes.poller, processes.worker, processes.run, processes.demo, feeds.feeds, watch.watch, alerts.alerts,
-    destinations.destinations, topics.tail, extract.extract, config.config, data.search, data.entity, entities.entities,
-    gendocs.docs,
+    destinations.destinations, topics.tail, extract.extract, simulate.simulate, config.config, data.search, data.entity,
+    entities.entities, stories.stories, stories.story, gendocs.docs,
 ):  # fmt: skip
     main.add_command(_command)

@@ -23,16 +23,30 @@ def watch() -> None:
 @click.option("--type", "entity_type", default=None, help="spaCy type: PERSON, ORG, GPE, ...")
 @click.option("--wikidata", default=None, help="Wikidata id, e.g. Q42.")
 @click.option(
-    "--kind", type=click.Choice(["new_mention", "mention", "spike", "event", "co_mention"]), default="new_mention", show_default=True
+    "--kind",
+    type=click.Choice(["new_mention", "mention", "spike", "event", "co_mention", "breaking"]),
+    default="new_mention",
+    show_default=True,
+    help="breaking: a story gaining sources fast (NAME '*' for any story).",
 )
 @click.option("--lookback-days", type=click.IntRange(min=1), default=None, help="new_mention: look-back window (default 30).")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=None, help="Gate: minimum mention/event confidence.")
 @click.option("--min-sources", type=click.IntRange(min=1), default=None, help="Gate: fire once this many sources carry the story.")
-@click.option("--window", "spike_window_minutes", type=click.IntRange(min=15), default=None, help="spike: window in minutes (60).")
+@click.option(
+    "--window", "spike_window_minutes", type=click.IntRange(min=15), default=None, help="spike, breaking: window in minutes (60)."
+)
 @click.option("--baseline", "spike_baseline_hours", type=click.IntRange(min=1), default=None, help="spike: baseline in hours (168).")
 @click.option("--sensitivity", "spike_sensitivity", type=click.FloatRange(min=0, min_open=True), help="spike: × baseline (3).")
-@click.option("--min-mentions", "spike_min_mentions", type=click.IntRange(min=1), default=None, help="spike: stories in the window (3).")
-@click.option("--cooldown", "cooldown_minutes", type=click.IntRange(min=0), default=None, help="spike: quiet minutes after firing (360).")
+@click.option(
+    "--min-mentions",
+    "spike_min_mentions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="spike: stories (breaking: new sources) in the window (3).",
+)
+@click.option(
+    "--cooldown", "cooldown_minutes", type=click.IntRange(min=0), default=None, help="spike, breaking: quiet minutes after firing (360)."
+)
 @click.option("--event-type", "event_types", multiple=True, help="event: PLOVER type, e.g. ASSAULT (repeatable).")
 @click.option("--mode", "event_modes", multiple=True, help="event: PLOVER mode (repeatable).")
 @click.option("--actor", "event_actor", default=None, help="event: an actor's name.")
@@ -45,7 +59,7 @@ def watch_add(
     name: str, aliases: tuple[str, ...], entity_type: str | None, wikidata: str | None, kind: str, magnitude: str | None,
     other: str | None, **options: Any,
 ) -> None:  # fmt: skip
-    """Watch NAME: alert when it is mentioned (for --kind event, NAME labels the rule)."""
+    """Watch NAME: alert when it is mentioned (for --kind event, NAME labels the rule; --kind breaking '*': any story)."""
     from streams.alert.rulefile import make_rule, parse_magnitude
     from streams.deliver.specs import validate_destination
     from streams.kafka.client import publish

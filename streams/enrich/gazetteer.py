@@ -47,6 +47,9 @@ class Watchlist:
     def event_rules(self) -> list[WatchRule]:
         return [rule for rule in self.rules.values() if rule.enabled and rule.kind == "event"]
 
+    def breaking_rules(self) -> list[WatchRule]:
+        return [rule for rule in self.rules.values() if rule.enabled and rule.kind == "breaking"]
+
     def _build(self) -> ahocorasick.Automaton:
         automaton = ahocorasick.Automaton()
         names: dict[str, set[str]] = {}
@@ -54,7 +57,7 @@ class Watchlist:
             if not rule.enabled or rule.kind == "event":
                 continue  # an event rule's name is its label, not a name to find
             for name in (rule.entity.name, *rule.entity.aliases):
-                if name.strip():
+                if name.strip() and name.strip() != "*":  # "*": a breaking rule on any story, not a name to find
                     names.setdefault(name.strip(), set()).add(rule.id)
         for name, rule_ids in names.items():
             automaton.add_word(name, (len(name), tuple(sorted(rule_ids))))

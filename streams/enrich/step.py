@@ -161,8 +161,14 @@ class Enriched:
 
     item: EnrichedArticle
     mentions: list[Mention]
-    #: ``item`` encoded, when it was bounded for sending (:func:`streams.enrich.bounds.fit_enriched`)
-    encoded: bytes | None = None
+
+
+def analysed_text(article: Article) -> str:
+    """The text entities are found in: the article's text, or its title when it has none (a title-only feed item).
+
+    Entity offsets point into this text, so for a title-only article they point into the title.
+    """
+    return article.text or article.title
 
 
 def enrich_articles(
@@ -179,7 +185,7 @@ def enrich_articles(
     encoded; its mentions then cover only the entities it kept. With a ``registry`` the entities are resolved
     against it (at the article's published time, else its fetch time) before events and mentions are built.
     """
-    texts = [article.text for article in articles]
+    texts = [analysed_text(article) for article in articles]
     resolutions: list[Resolution | None] | None = None
     if registry is not None:
         registry.absorb()  # the records the topic's follower queued since the last batch, on this (the NLP) thread
@@ -189,11 +195,11 @@ def enrich_articles(
     model = str(nlp.meta.get("wirewatch_name") or nlp.meta.get("name", "spacy"))
     out = []
     for article, extraction in zip(articles, extractions, strict=True):
-        item = EnrichedArticle(article=article, entities=extraction.entities, events=extraction.events, model=model, enriched=now)
-        encoded = None
+        events = [event.model_copy(update={"seen": article.fetched}) for event in extraction.events]
+        item = EnrichedArticle(article=article, entities=extraction.entities, events=events, model=model, enriched=now)
         if max_bytes is not None:
-            item, encoded = fit_enriched(item, max_bytes)
-        out.append(Enriched(item, mentions_of(item, extraction), encoded))
+            item, _ = fit_enriched(item, max_bytes)
+        out.append(Enriched(item, mentions_of(item, extraction)))
     return out
 
 
@@ -210,7 +216,8 @@ def sentence_window(sentence: tuple[int, int], start: int, end: int, max_chars: 
 def mentions_of(item: EnrichedArticle, extraction: Extraction) -> list[Mention]:
     """One Mention per canonical entity of an enriched article, with its first sentence."""
     article = item.article
-    story_sketch = sketch(article.title, article.text)  # story grouping of the alert agent (streams/alert/stories.py)
+    text = analysed_text(article)
+    story_sketch = sketch(article.title, article.text)  # a near-duplicate sketch consumers may use (not the story stage)
     mentions = []
     for entity in item.entities:
         if not entity.mentions:
@@ -229,8 +236,8 @@ def mentions_of(item: EnrichedArticle, extraction: Extraction) -> list[Mention]:
                 feed_id=article.feed_id,
                 url=article.url,
                 title=article.title,
-                sentence=article.text[s_start:s_end].strip(),
-                sentence_start=s_start + (len(article.text[s_start:s_end]) - len(article.text[s_start:s_end].lstrip())),
+                sentence=text[s_start:s_end].strip(),
+                sentence_start=s_start + (len(text[s_start:s_end]) - len(text[s_start:s_end].lstrip())),
                 start=first.start,
                 end=first.end,
                 published=article.published,

@@ -38,15 +38,53 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("rules", "rule id", "WatchRule", "watch rules; a tombstone removes one", True, ("cli",), ("every worker",)),
     TopicSpec("articles", "article id", "Article", "one per new article or new revision", False, ("poll_due_feeds",), ("enrich",)),
     TopicSpec(
+        "storywork",
+        "article id (answers: sent to the partition of the articles they answer)",
+        "StoryWork",
+        "an enriched article waiting for its story, and its keys' answers",
+        False,
+        ("enrich", "match_story_keys"),
+        ("assign_stories",),
+    ),  # fmt: skip
+    TopicSpec(
+        "storykeys",
+        "none: sent to the partition of its candidate keys",
+        "StoryKeyBatch",
+        "probes and registrations for the candidate keys of one partition",
+        False,
+        ("assign_stories", "track_stories"),
+        ("match_story_keys",),
+    ),  # fmt: skip
+    TopicSpec(
         "enriched",
         "article id",
         "EnrichedArticle",
-        "the article with canonical entities and key events",
+        "the article with canonical entities, key events and its story",
         False,
-        ("enrich",),
+        ("assign_stories",),
         ("store_enriched",),
     ),  # fmt: skip
-    TopicSpec("mentions", "entity id", "Mention", "one entity in one article", False, ("enrich",), ("raise_alerts",)),
+    TopicSpec(
+        "storyupdates",
+        "story id",
+        "StoryUpdate",
+        "one more article for a story",
+        False,
+        ("assign_stories",),
+        ("track_stories",),
+    ),  # fmt: skip
+    TopicSpec(
+        "stories",
+        "story id",
+        "Story",
+        "the latest state of each story across outlets",
+        True,
+        ("track_stories",),
+        ("store_stories",),
+    ),  # fmt: skip
+    TopicSpec(
+        "mentions", "entity id", "Mention", "one entity in one article, with its story", False, ("assign_stories",), ("raise_alerts",)
+    ),  # fmt: skip
     TopicSpec("events", "event id", "Event", "PLOVER key events", False, ("enrich",), ("raise_event_alerts",)),
     TopicSpec(
         "alerts",
@@ -54,7 +92,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         "Alert",
         "alerts; an update repeats the id",
         False,
-        ("raise_alerts", "group_event_alerts"),
+        ("raise_alerts", "group_event_alerts", "track_stories"),
         ("deliver_alerts", "store_alerts"),
     ),  # fmt: skip
     TopicSpec("deadletter", "original key", "DeadLetter", "whatever could not be processed", False, ("every agent",), ()),
@@ -103,6 +141,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         ("raise_event_alerts",),
         ("group_event_alerts",),
     ),  # fmt: skip
+    TopicSpec(
+        "delivered",
+        "alert id",
+        "Delivered",
+        "alerts handed to all their destinations (keyed like wirewatch.alerts)",
+        False,
+        ("deliver_alerts", "sweep_delivered"),
+        ("record_deliveries",),
+    ),  # fmt: skip
 )
 
 TOPIC_NAMES: tuple[str, ...] = tuple(topic.name for topic in TOPICS)
@@ -113,6 +160,10 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     TableSpec("worker", "entity-seen", "entity id", "EntitySeen", "mentions", "raise_alerts"),
     TableSpec("worker", "digest-pending", "destination, period and start", "PendingDigest", "digests", "collect_digests"),
     TableSpec("worker", "event-groups", "PLOVER type, place and day", "EventGroup", "eventgroups", "group_event_alerts"),
+    TableSpec("worker", "story-articles", "article id", "ArticleStory", "storywork", "assign_stories"),
+    TableSpec("worker", "story-keys", "candidate key", "KeyEntries", "storykeys", "match_story_keys"),
+    TableSpec("worker", "stories", "story id", "StoryState", "storyupdates", "track_stories"),
+    TableSpec("worker", "alerts-delivered", "alert id", "DeliveredMark", "delivered", "record_deliveries, deliver_alerts"),
 )
 
 #: Faust tables per app role; their changelog topics are created with the others, before Faust starts,

@@ -20,9 +20,10 @@ class Outbox:
     def __init__(self) -> None:
         self._pending: list[tuple[Any, asyncio.Future[Any]]] = []
 
-    async def send(self, topic: Any, key: str | None, value: bytes, owner: Any = None) -> None:
+    async def send(self, topic: Any, key: str | None, value: bytes, owner: Any = None, partition: int | None = None) -> None:
+        """Queue ``value`` (to ``partition``, else to the key's); its result is awaited by :meth:`flush`."""
         try:
-            future = await topic.send_raw(key, value)
+            future = await (topic.send_raw(key, value) if partition is None else topic.send_raw(key, value, partition))
         except Exception as exc:  # noqa: BLE001 - refused before it was queued (aiokafka: MessageSizeTooLargeError)
             future = asyncio.get_running_loop().create_future()
             future.set_exception(exc)

@@ -42,6 +42,11 @@ digests_topic = _topic(worker_app, "digests")
 destinations_topic = _topic(worker_app, "destinations")
 event_groups_topic = _topic(worker_app, "eventgroups")
 entities_topic = _topic(worker_app, "entities")
+story_work_topic = _topic(worker_app, "storywork")
+story_keys_topic = _topic(worker_app, "storykeys")
+story_updates_topic = _topic(worker_app, "storyupdates")
+stories_topic = _topic(worker_app, "stories")
+delivered_topic = _topic(worker_app, "delivered")
 
 #: feed id → FeedState (the source plus its polling state); co-partitioned with wirewatch.feeds
 feed_state_table = _table(poller_app, TABLES["poller"][0])
@@ -54,3 +59,16 @@ digest_table = _table(worker_app, TABLES["worker"][1])
 
 #: type, place and day → EventGroup (reports of one real event); co-partitioned with wirewatch.eventgroups
 event_group_table = _table(worker_app, TABLES["worker"][2])
+
+#: article id → ArticleStory (waiting for its keys' answers, then its decided story); co-partitioned with wirewatch.storywork
+story_article_table = _table(worker_app, "story-articles")
+
+#: candidate key → KeyEntries (the stories carrying the key); co-partitioned with wirewatch.storykeys
+story_key_table = _table(worker_app, "story-keys")
+
+#: story id → StoryState (headline, counts, sources, centroid, lifecycle); co-partitioned with wirewatch.storyupdates
+story_table = _table(worker_app, "stories")
+
+#: alert id → DeliveredMark (the source counts delivered, and when); co-partitioned with wirewatch.delivered, which is keyed
+#: like wirewatch.alerts, so the delivery agent of an alerts partition holds the marks of its alerts
+delivered_table = _table(worker_app, "alerts-delivered")

@@ -223,7 +223,7 @@ class ReliableConsumer(aiokafka_driver.Consumer):
 class Topic(faust.Topic):
     """Faust's topic, with :meth:`send_raw` for agents that send many messages per input."""
 
-    async def send_raw(self, key: str | None, value: bytes) -> Awaitable[Any]:
+    async def send_raw(self, key: str | None, value: bytes, partition: int | None = None) -> Awaitable[Any]:
         """Hand ``value`` to the app's producer; the result resolves once Kafka has acknowledged it.
 
         Faust's ``send`` wraps each message in a future message with callbacks and sensors; the enrich agent
@@ -231,7 +231,7 @@ class Topic(faust.Topic):
         exists already (``ensure_topics`` runs before the worker starts), and the key and value are bytes.
         """
         encoded = key.encode() if key is not None else None
-        return await self.app.producer.send(self.get_topic_name(), encoded, value, None, None, None)
+        return await self.app.producer.send(self.get_topic_name(), encoded, value, partition, None, None)
 
 
 class IdempotentTransport(aiokafka_driver.Transport):

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from schemas import Alert, EnrichedArticle, Record
+from schemas import Alert, EnrichedArticle, Record, Story
 from streams.errors import SinkUnavailable
-from streams.store.queries import EntityReport, SearchHit, SearchQuery, Trend
+from streams.store.queries import EntityReport, SearchHit, SearchQuery, StoryArticleRow, Trend
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", bound=Record)
@@ -36,6 +36,18 @@ class Sink(ABC):
 
     @abstractmethod
     async def write_alerts(self, batch: list[Alert]) -> None: ...
+
+    @abstractmethod
+    async def write_stories(self, batch: list[Story]) -> None:
+        """Upsert stories; a record with fewer articles than the stored one (an older state, replayed) is ignored."""
+
+    @abstractmethod
+    async def recent_stories(self, since: datetime, limit: int = 20) -> list[Story]:
+        """Stories with an article since ``since``, the most articles first."""
+
+    @abstractmethod
+    async def story(self, story_id: str, limit: int = 200) -> tuple[Story, list[StoryArticleRow]] | None:
+        """A story and its stored articles, oldest first; None when no story has this id (or a unique prefix of it)."""
 
     @abstractmethod
     async def counts(self) -> dict[str, int]: ...

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from schemas import Alert, EnrichedArticle
+from schemas import Alert, EnrichedArticle, Story
+from streams.enrich.fingerprint import source_of
 from streams.errors import SinkUnavailable
 from streams.store.base import Sink
 from streams.store.migrations import migrations
@@ -14,13 +15,26 @@ from streams.store.queries import (
     EntitySummary,
     SearchHit,
     SearchQuery,
+    StoryArticleRow,
     Trend,
     hour_buckets,
     named_entities,
     query_words,
     trends,
 )
-from streams.store.rows import TABLES, alert_row, article_row, entity_rows, event_rows, iso, mention_row, newer_than_stored, without_nul
+from streams.store.rows import (
+    TABLES,
+    alert_row,
+    article_row,
+    entity_rows,
+    event_rows,
+    iso,
+    mention_row,
+    newer_than_stored,
+    story_article_rows,
+    story_row,
+    without_nul,
+)
 from streams.store.sqlite import UPDATE_ARTICLE
 
 POSTGRES_UPSERT_ARTICLE = (
@@ -72,6 +86,10 @@ class PostgresSink(Sink):
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch("SELECT id, revision FROM articles WHERE id = ANY($1::text[])", [item.article.id for item in batch])
             stored = {row[0]: row[1] for row in rows}
+            await conn.executemany(
+                "INSERT INTO story_articles VALUES ($1,$2) ON CONFLICT (article_id) DO UPDATE SET story_id = excluded.story_id",
+                story_article_rows(batch),
+            )
             todo = newer_than_stored(batch, stored)
             if not todo:
                 return
@@ -104,6 +122,42 @@ class PostgresSink(Sink):
                 [(*alert_row(alert)[:8], alert.detected, alert_row(alert)[9]) for alert in batch],
             )
 
+    async def write_stories(self, batch: list[Story]) -> None:
+        if batch:
+            await self._write(self._write_stories, [without_nul(story) for story in batch])
+
+    async def _write_stories(self, batch: list[Story]) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.executemany(
+                "INSERT INTO stories VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::jsonb) ON CONFLICT (id) DO UPDATE SET"
+                " headline = excluded.headline, url = excluded.url, first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
+                " article_count = excluded.article_count, source_count = excluded.source_count, lifecycle = excluded.lifecycle,"
+                " body = excluded.body WHERE excluded.article_count >= stories.article_count",
+                [(*row[:3], story.first_seen, story.last_seen, *row[5:]) for story in batch for row in [story_row(story)]],
+            )
+
+    async def recent_stories(self, since: datetime, limit: int = 20) -> list[Story]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT body FROM stories WHERE last_seen >= $1 ORDER BY article_count DESC, last_seen DESC, id LIMIT $2", since, limit
+            )
+        return [Story.model_validate_json(row[0]) for row in rows]
+
+    async def story(self, story_id: str, limit: int = 200) -> tuple[Story, list[StoryArticleRow]] | None:
+        async with self._pool.acquire() as conn:
+            found = await conn.fetch("SELECT id, body FROM stories WHERE id = $1 OR starts_with(id, $1) ORDER BY id LIMIT 2", story_id)
+            exact = [row for row in found if row[0] == story_id]
+            if not (exact or len(found) == 1):
+                return None
+            story = Story.model_validate_json((exact or found)[0][1])
+            rows = await conn.fetch(
+                """SELECT a.id, a.title, a.url, a.feed_id, coalesce(a.published, a.fetched) AS time FROM story_articles s
+                   JOIN articles a ON a.id = s.article_id WHERE s.story_id = $1 ORDER BY time, a.id LIMIT $2""",
+                story.id,
+                limit,
+            )
+        return story, [StoryArticleRow(r[0], r[1], r[2], r[3], source_of(r[2]) or r[3], str(iso(r[4]))) for r in rows]
+
     async def counts(self) -> dict[str, int]:
         async with self._pool.acquire() as conn:
             return {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in TABLES}  # noqa: S608
@@ -113,7 +167,8 @@ class PostgresSink(Sink):
             rows = await conn.fetch(
                 """WITH hits AS (
                        SELECT a.id, a.title, a.url, a.feed_id, a.published, a.fetched, a.text,
-                              coalesce(a.published, a.fetched) AS time
+                              coalesce(a.published, a.fetched) AS time,
+                              (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id) AS story_id
                        FROM articles a
                        WHERE a.search @@ plainto_tsquery('simple', $1)
                          AND ($2::timestamptz IS NULL OR coalesce(a.published, a.fetched) >= $2)
@@ -121,7 +176,7 @@ class PostgresSink(Sink):
                               SELECT 1 FROM mentions m WHERE m.article_id = a.id AND m.type = $3
                                 AND (strpos(lower($4), lower(m.name)) > 0 OR strpos(lower(m.name), lower($4)) > 0)))
                        ORDER BY time DESC, a.id LIMIT $5)
-                   SELECT id, title, url, feed_id, published, fetched,
+                   SELECT id, title, url, feed_id, published, fetched, story_id,
                           ts_headline('simple', text, plainto_tsquery('simple', $1),
                                       'StartSel=[, StopSel=], MaxWords=20, MinWords=8, MaxFragments=1, FragmentDelimiter=…')
                    FROM hits ORDER BY time DESC, id""",
@@ -140,7 +195,8 @@ class PostgresSink(Sink):
                 ),
                 query.entity_type,
             )
-        return [SearchHit(r[0], r[1], r[2], r[3], iso(r[4]), str(iso(r[5])), r[6], entities=named.get(r[0], [])) for r in rows]
+        return [SearchHit(r[0], r[1], r[2], r[3], iso(r[4]), str(iso(r[5])), r[7], entities=named.get(r[0], []), story_id=r[6])
+                for r in rows]  # fmt: skip
 
     async def entity_report(self, name: str, limit: int = 10) -> EntityReport | None:
         query_words(name)

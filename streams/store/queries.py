@@ -47,6 +47,8 @@ class SearchHit:
     fetched: str
     snippet: str
     entities: list[str] = field(default_factory=list)
+    #: the article's story across outlets (None for articles stored before stories existed)
+    story_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,3 +113,23 @@ def trends(rows: list[Any], buckets: list[str], limit: int) -> list[Trend]:
             names[entity_id] = (name, entity_type)
     top = sorted(series, key=lambda e: (-sum(series[e]), names[e][0]))[:limit]
     return [Trend(EntitySummary(e, names[e][0], names[e][1], sum(series[e])), series[e]) for e in top]
+
+
+@dataclass(frozen=True)
+class StoryArticleRow:
+    """One article of a story as the story page lists it."""
+
+    article_id: str
+    title: str
+    url: str
+    feed_id: str
+    source: str
+    time: str
+
+
+def group_by_story(hits: list[SearchHit]) -> list[tuple[SearchHit, list[SearchHit]]]:
+    """Search hits grouped by story, in the order of each story's newest hit: (that hit, the story's other hits)."""
+    groups: dict[str, list[SearchHit]] = {}
+    for hit in hits:
+        groups.setdefault(hit.story_id or f"article:{hit.article_id}", []).append(hit)
+    return [(members[0], members[1:]) for members in groups.values()]

@@ -6,11 +6,11 @@ from typing import Any
 
 import orjson
 
-from schemas import Alert, EnrichedArticle
+from schemas import Alert, EnrichedArticle, Story
 from streams import ids
 
 #: every table the sinks write, in the order ``counts()`` reports them
-TABLES = ("articles", "entities", "mentions", "events", "alerts")
+TABLES = ("articles", "entities", "mentions", "events", "alerts", "stories")
 
 
 def as_json(value: Any) -> str:
@@ -111,3 +111,22 @@ def alert_row(alert: Alert) -> tuple[Any, ...]:
         iso(alert.detected),
         as_json(alert.model_dump(mode="json")),
     )
+
+
+def story_row(story: Story) -> tuple[Any, ...]:
+    return (
+        story.id,
+        story.headline,
+        story.url,
+        iso(story.first_seen),
+        iso(story.last_seen),
+        story.article_count,
+        story.source_count,
+        story.lifecycle,
+        as_json(story.model_dump(mode="json")),
+    )
+
+
+def story_article_rows(batch: list[EnrichedArticle]) -> list[tuple[str, str]]:
+    """(article id, story id) of every article the story stage assigned."""
+    return [(item.article.id, item.story_id) for item in batch if item.story_id]

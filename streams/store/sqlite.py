@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from schemas import Alert, EnrichedArticle
+from schemas import Alert, EnrichedArticle, Story
+from streams.enrich.fingerprint import source_of
 from streams.errors import SinkUnavailable
 from streams.store.base import Sink
 from streams.store.migrations import migrations, split_statements
@@ -18,6 +19,7 @@ from streams.store.queries import (
     EntitySummary,
     SearchHit,
     SearchQuery,
+    StoryArticleRow,
     Trend,
     fts5_query,
     hour_buckets,
@@ -25,7 +27,17 @@ from streams.store.queries import (
     query_words,
     trends,
 )
-from streams.store.rows import TABLES, alert_row, article_row, entity_rows, event_rows, mention_row, newer_than_stored
+from streams.store.rows import (
+    TABLES,
+    alert_row,
+    article_row,
+    entity_rows,
+    event_rows,
+    mention_row,
+    newer_than_stored,
+    story_article_rows,
+    story_row,
+)
 
 UPDATE_ARTICLE = """ON CONFLICT (id) DO UPDATE SET url=excluded.url, canonical_url=excluded.canonical_url,
     title=excluded.title, summary=excluded.summary, text=excluded.text, authors=excluded.authors,
@@ -108,6 +120,8 @@ class SQLiteSink(Sink):
                 part = keys[chunk : chunk + 500]
                 sql = f"SELECT id, revision FROM articles WHERE id IN ({','.join('?' * len(part))})"  # noqa: S608
                 stored.update(conn.execute(sql, part).fetchall())
+            # the story of an article is written even when the article itself is not newer (a replay fills it in)
+            conn.executemany("INSERT OR REPLACE INTO story_articles VALUES (?,?)", story_article_rows(batch))
             todo = newer_than_stored(batch, stored)
             if not todo:
                 return
@@ -136,6 +150,48 @@ class SQLiteSink(Sink):
                 [alert_row(alert) for alert in batch],
             )
 
+    async def write_stories(self, batch: list[Story]) -> None:
+        if batch:
+            await self._write(self._write_stories, batch)
+
+    def _write_stories(self, batch: list[Story]) -> None:
+        conn = self._require()
+        with _transaction(conn):
+            conn.executemany(
+                "INSERT INTO stories VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET headline = excluded.headline,"
+                " url = excluded.url, first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
+                " article_count = excluded.article_count, source_count = excluded.source_count, lifecycle = excluded.lifecycle,"
+                " body = excluded.body WHERE excluded.article_count >= stories.article_count",
+                [story_row(story) for story in batch],
+            )
+
+    async def recent_stories(self, since: datetime, limit: int = 20) -> list[Story]:
+        rows = await self._read(
+            _sqlite_fetch,
+            "SELECT body FROM stories WHERE julianday(last_seen) >= julianday(?) ORDER BY article_count DESC, last_seen DESC, id LIMIT ?",
+            (since.isoformat(), limit),
+        )
+        return [Story.model_validate_json(row[0]) for row in rows]
+
+    async def story(self, story_id: str, limit: int = 200) -> tuple[Story, list[StoryArticleRow]] | None:
+        result: tuple[Story, list[StoryArticleRow]] | None = await self._read(self._story, story_id, limit)
+        return result
+
+    @staticmethod
+    def _story(conn: sqlite3.Connection, story_id: str, limit: int) -> tuple[Story, list[StoryArticleRow]] | None:
+        found = conn.execute("SELECT id, body FROM stories WHERE id = ? OR id LIKE ? ORDER BY id LIMIT 2",
+                             (story_id, story_id.replace("%", "").replace("_", "") + "%")).fetchall()  # fmt: skip
+        exact = [row for row in found if row[0] == story_id]
+        if not (exact or len(found) == 1):
+            return None
+        story = Story.model_validate_json((exact or found)[0][1])
+        rows = conn.execute(
+            """SELECT a.id, a.title, a.url, a.feed_id, coalesce(a.published, a.fetched) AS time FROM story_articles s
+               JOIN articles a ON a.id = s.article_id WHERE s.story_id = ? ORDER BY julianday(time), a.id LIMIT ?""",
+            (story.id, limit),
+        ).fetchall()
+        return story, [StoryArticleRow(r[0], r[1], r[2], r[3], source_of(r[2]) or r[3], r[4]) for r in rows]
+
     async def counts(self) -> dict[str, int]:
         return dict(await self._run(self._counts))
 
@@ -151,7 +207,8 @@ class SQLiteSink(Sink):
         since = query.since.isoformat() if query.since else None
         rows = conn.execute(
             """SELECT a.id, a.title, a.url, a.feed_id, a.published, a.fetched,
-                      snippet(articles_fts, -1, '[', ']', '…', 16)
+                      snippet(articles_fts, -1, '[', ']', '…', 16),
+                      (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id)
                FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid
                WHERE articles_fts MATCH :match
                  AND (:since IS NULL OR julianday(coalesce(a.published, a.fetched)) >= julianday(:since))
@@ -170,7 +227,7 @@ class SQLiteSink(Sink):
             ).fetchall(),
             query.entity_type,
         )
-        return [SearchHit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], entities=named.get(r[0], [])) for r in rows]
+        return [SearchHit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], entities=named.get(r[0], []), story_id=r[7]) for r in rows]
 
     async def entity_report(self, name: str, limit: int = 10) -> EntityReport | None:
         result: EntityReport | None = await self._read(self._entity_report, name, limit)

@@ -13,8 +13,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from schemas import Alert
-from streams.store.queries import EntitySummary, Trend
+from schemas import Alert, Story
+from streams.store.queries import EntitySummary, StoryArticleRow, Trend
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
@@ -55,6 +55,8 @@ class DashboardData:
     feeds: list[dict[str, Any]] = field(default_factory=list)
     #: why the feed view may be incomplete: a topic not readable, a registry entry that does not decode
     feed_notes: list[str] = field(default_factory=list)
+    #: the top stories of the last day, the most articles first
+    stories: list[Story] = field(default_factory=list)
 
 
 def worker_figures() -> tuple[dict[str, float], float, dict[str, float]]:
@@ -134,10 +136,10 @@ def evidence_html(evidence: str) -> str:
     return _BOLD.sub(r"<mark>\1</mark>", html.escape(evidence))
 
 
-def sparkline_svg(values: list[int]) -> str:
-    """An inline SVG line of ``values`` (mentions per hour, oldest first)."""
+def sparkline_svg(values: list[int], what: str = "mentions") -> str:
+    """An inline SVG line of ``values`` (``what`` per hour, oldest first)."""
     points = sparkline_points(values)
-    label = html.escape(f"mentions per hour: {', '.join(str(v) for v in values)}")
+    label = html.escape(f"{what} per hour: {', '.join(str(v) for v in values)}")
     return (
         f'<svg class="spark" width="120" height="24" viewBox="0 0 120 24" role="img" aria-label="{label}">'
         f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{points}"/></svg>'
@@ -148,6 +150,55 @@ def _rows(cells: list[list[str]], empty: str, columns: int) -> str:
     if not cells:
         return f'<tr><td colspan="{columns}" class="empty">{html.escape(empty)}</td></tr>'
     return "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in cells)
+
+
+def stories_html(stories: list[Story]) -> str:
+    """The top stories: headline (a link to the story's page), articles, sources, a sparkline of articles per hour, lifecycle."""
+    e = html.escape
+    return _rows(
+        [
+            [
+                f'<a href="story/{e(s.id)}">{e(s.headline)}</a><br><small>{e(", ".join(t.name for t in s.top_entities[:3]))}</small>',
+                str(s.article_count),
+                str(s.source_count),
+                sparkline_svg(s.per_hour, "articles"),
+                f'<span class="lifecycle-{e(s.lifecycle)}">{e(s.lifecycle)}</span><br><small>{s.velocity}/h</small>',
+            ]
+            for s in stories
+        ],
+        "no stories in the last 24 hours",
+        5,
+    )
+
+
+def render_story(story: Story, articles: list[StoryArticleRow]) -> str:
+    """A story's page: its headline and figures, then its articles grouped by outlet (everything escaped)."""
+    e = html.escape
+    by_outlet: dict[str, list[StoryArticleRow]] = {}
+    for row in sorted(articles, key=lambda r: (r.source, r.time)):
+        by_outlet.setdefault(row.source, []).append(row)
+    sections = (
+        "".join(
+            f"<h3>{e(outlet)} ({len(rows)})</h3><ul>"
+            + "".join(f'<li>{e(row.time[:16])} <a href="{e(row.url)}" rel="noreferrer">{e(row.title)}</a></li>' for row in rows)
+            + "</ul>"
+            for outlet, rows in by_outlet.items()
+        )
+        or '<p class="empty">no stored articles yet</p>'
+    )
+    entities = e(", ".join(f"{t.name} ({t.articles})" for t in story.top_entities))
+    return STORY_PAGE.format(
+        style=STYLE,
+        headline=e(story.headline),
+        id=e(story.id),
+        figures=e(
+            f"{story.article_count} articles from {story.source_count} sources; {story.lifecycle}, {story.velocity} in the last hour; "
+            f"first {story.first_seen:%Y-%m-%d %H:%M}, last {story.last_seen:%Y-%m-%d %H:%M} UTC"
+        ),  # fmt: skip
+        entities=entities,
+        spark=sparkline_svg(story.per_hour, "articles"),
+        sections=sections,
+    )
 
 
 def render_dashboard(data: DashboardData) -> str:
@@ -191,6 +242,8 @@ def render_dashboard(data: DashboardData) -> str:
         dead_letters=f"{data.dead_letters:.0f}",
         lag=lag,
         feeds=feeds_html(data.feeds, data.feed_notes),
+        stories=stories_html(data.stories),
+        story_count=len(data.stories),
     )
 
 
@@ -219,6 +272,8 @@ blockquote.evidence { margin: 0 0 .2rem; } mark { background: #ffe58a; }
 .empty { color: #888; } .grid { display: flex; gap: 2rem; flex-wrap: wrap; }
 .ok { color: #067647; font-weight: 600; } .problem { color: #b42318; font-weight: 600; } .acked { color: #555; }
 form { margin: .3rem 0; } label { margin-right: .5rem; }
+.lifecycle-growing, .lifecycle-new { color: #b42318; font-weight: 600; } .lifecycle-fading { color: #888; }
+h3 { font-size: 1rem; margin-bottom: .2rem; }
 """
 
 SCRIPT = """
@@ -296,6 +351,8 @@ PAGE = """<!DOCTYPE html>
 <body>
 <h1>Wirewatch</h1><p>rendered {now}<span id="refreshed"></span>; figures refresh every 5 s;
 <a href="manage">add feeds and watches, acknowledge alerts</a></p>
+<h2>Top stories ({story_count})</h2>
+<table id="stories"><tr><th>story</th><th>articles</th><th>sources</th><th>per hour (24 h)</th><th>lifecycle</th></tr>{stories}</table>
 <h2>Recent alerts ({alert_count})</h2>
 <table id="alerts"><tr><th>detected</th><th>entity</th><th>evidence and article</th><th>latency</th></tr>{alerts}</table>
 <div class="grid">
@@ -319,3 +376,14 @@ def sparkline_points(values: list[int], width: int = 120, height: int = 24) -> s
     top = max(values) or 1
     step = width / max(1, len(values) - 1)
     return " ".join(f"{i * step:.1f},{height - (v / top) * (height - 2) - 1:.1f}" for i, v in enumerate(values))
+
+
+STORY_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Wirewatch story</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{style}</style></head>
+<body><p><a href="../dashboard">← dashboard</a></p>
+<h1>{headline}</h1><p><small>story {id}</small></p><p>{figures}</p><p>{spark}</p><p>names: {entities}</p>
+<h2>Articles by outlet</h2>{sections}
+</body></html>
+"""

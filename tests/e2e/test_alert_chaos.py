@@ -23,6 +23,7 @@ from streams.config import Settings
 from streams.enrich.gazetteer import watched_entity_id
 from streams.kafka.admin import ensure_topics
 from streams.kafka.client import publish, read_topic
+from streams.story.decide import story_id_for
 from tests.conftest import free_port
 from tests.e2e.helpers import committed_to_end, stack_env, start, stop, wait_for
 
@@ -74,7 +75,8 @@ def mentions_and_expected_ids(stories: int = STORIES) -> tuple[list[tuple[str, A
                     published=when, fetched=when, content_hash=article, sketch=f"{(story * 0x9E3779B97F4A7C15) % 2**64:016x}",
                 )
             )  # fmt: skip
-            expected.add(ids.alert_id(rule.id, entity, article))
+            # produced straight to wirewatch.mentions, without the story stage: each article is a story of its own
+            expected.add(ids.story_alert_id(rule.id, story_id_for(article)))
     return [(rule.id, rule) for rule in rules], items, expected
 
 

@@ -17,7 +17,10 @@ import agents.registry as registry
 from streams.enrich.gazetteer import Watchlist
 from streams.kafka import topology
 
-TABLES = (topology.feed_state_table, topology.entity_seen_table, topology.digest_table, topology.event_group_table)
+TABLES = (
+    topology.feed_state_table, topology.entity_seen_table, topology.digest_table, topology.event_group_table,
+    topology.story_article_table, topology.story_key_table, topology.story_table, topology.delivered_table,
+)  # fmt: skip
 
 
 def reset_agent_state() -> None:

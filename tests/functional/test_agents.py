@@ -38,7 +38,9 @@ async def test_raise_alerts_once_per_entity(sent: dict[str, Recorder]) -> None:
     (key, dead), *_ = sent["deadletter"].sent
     assert key == "e-ana" and dead["agent"] == "raise_alerts" and "Mention" in dead["error"]
     state = orjson.loads(entity_seen_table["e-ana"])
-    assert state["mentions"] == 3 and state["recent_articles"] == ["a1", "a2", "a3"]
+    # the repeated a1 is not counted twice; without a story stage each article is a story of its own
+    assert state["mentions"] == 3 and state["schema_version"] == 2
+    assert sorted(mark["first_article"] for mark in state["stories"].values()) == ["a1", "a2", "a3"]
 
 
 async def test_track_feeds_adds_changes_and_removes(sent: dict[str, Recorder]) -> None:

@@ -1,4 +1,5 @@
-"""The enrich agent through Faust's test_context(): enriched articles, mentions and events out; failures dead-lettered."""
+"""The enrich agent through Faust's test_context(): each enriched article (with its mentions) to the story stage, events
+out; failures dead-lettered."""
 
 from __future__ import annotations
 
@@ -35,10 +36,9 @@ class Refusing(Recorder):
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> dict[str, Recorder]:
-    recorders = {name: Recorder() for name in ("mentions", "events", "deadletter")}
-    recorders["enriched"] = Refusing({"refused"})
-    monkeypatch.setattr(enrich, "enriched_topic", recorders["enriched"])
-    monkeypatch.setattr(enrich, "mentions_topic", recorders["mentions"])
+    recorders = {name: Recorder() for name in ("events", "deadletter")}
+    recorders["storywork"] = Refusing({"refused"})
+    monkeypatch.setattr(enrich, "story_work_topic", recorders["storywork"])
     monkeypatch.setattr(enrich, "events_topic", recorders["events"])
     monkeypatch.setattr(common, "deadletter_topic", recorders["deadletter"])
     return recorders
@@ -60,12 +60,15 @@ async def test_enrich_publishes_entities_mentions_and_events(sent: dict[str, Rec
         for _ in range(600):  # the agent batches (take_events ... within=) and runs NLP on a thread: wait for its output
             # the positive signal: the good articles enriched and the bad ones dead-lettered (test_context hands each
             # message to every one of the agent's concurrent actors, so counts alone would be reached by copies)
-            if {"a1", "a2", "huge"} <= {key for key, _ in sent["enriched"].sent} and {"bad", "refused"} <= {
+            if {"a1", "a2", "huge"} <= {key for key, _ in sent["storywork"].sent} and {"bad", "refused"} <= {
                 key for key, _ in sent["deadletter"].sent
             }:
                 break
             await asyncio.sleep(0.1)
-    enriched: dict[str, Any] = {key: value for key, value in sent["enriched"].sent}
+    # one message per article to the story stage: the enriched article and its mentions, which the story stage publishes
+    work: dict[str, Any] = {key: value for key, value in sent["storywork"].sent}
+    assert {value["kind"] for value in work.values()} == {"article"}
+    enriched: dict[str, Any] = {key: value["item"] for key, value in work.items()}
     assert sorted(enriched) == ["a1", "a2", "huge"]
     huge = enriched["huge"]["article"]
     assert huge["truncated"] and 4900 < len(huge["text"]) <= 5000 and HUGE.startswith(huge["text"])
@@ -79,8 +82,8 @@ async def test_enrich_publishes_entities_mentions_and_events(sent: dict[str, Rec
     assert {value["article_id"] for _, value in events} >= {"a1", "a2"}
     killed = next(value for _, value in events if value["type"] == "ASSAULT")
     assert killed["magnitudes"] == [{"schema_version": 1, "kind": "killed", "value": 14}]
-    delivered = {e["id"] for item in enriched.values() for e in item["entities"]}
-    assert delivered <= {key for key, _ in sent["mentions"].sent}  # ("refused" sent its mentions before its record failed)
+    mentions = [m for value in work.values() for m in value["mentions"]]
+    assert {m["entity_id"] for m in mentions} == {e["id"] for item in enriched.values() for e in item["entities"]}
     dead = {key: value for key, value in sent["deadletter"].sent}
     assert sorted(dead) == ["bad", "refused"]
     assert dead["refused"]["agent"] == "enrich"

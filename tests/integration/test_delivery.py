@@ -7,7 +7,7 @@ import base64
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,12 @@ from aiosmtpd.controller import Controller
 
 import agents.common as common
 import agents.deliver as deliver
-from schemas import Alert, encode
+from schemas import Alert, Delivered, encode
 from streams.config import Settings
 from streams.deliver.base import backoff_delay
 from streams.deliver.dispatcher import Dispatcher
 from streams.deliver.email import EmailDestination, SMTPSettings
+from streams.deliver.memory import DELIVERY_MEMORY, DeliveredMark
 from streams.deliver.signing import verify_webhook
 from streams.deliver.slack import SlackDestination
 from streams.deliver.specs import destinations_for, parse_destination
@@ -286,6 +287,7 @@ async def test_deliver_agent_dead_letters_exhausted_retries_once(receivers: Any,
     healthy = await receivers()
     dead_letters = Recorder()
     monkeypatch.setattr(common, "deadletter_topic", dead_letters)
+    monkeypatch.setattr(deliver, "delivered_topic", Recorder())
     lanes = Dispatcher(settings(tmp_path, delivery_attempts=3))
     monkeypatch.setattr(deliver, "dispatcher", lanes)
     deliver.book.ready.set()  # no destination disabled (the worker reads wirewatch.destinations first)
@@ -303,6 +305,43 @@ async def test_deliver_agent_dead_letters_exhausted_retries_once(receivers: Any,
     assert "3 attempts failed" in dead_letters.sent[1][1]["error"]
 
 
+async def test_a_replayed_alert_is_not_delivered_again_but_a_new_source_count_is(
+    receivers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = await receivers()
+    marks = Recorder()
+    monkeypatch.setattr(deliver, "delivered_topic", marks)
+    lanes = Dispatcher(settings(tmp_path))
+    monkeypatch.setattr(deliver, "dispatcher", lanes)
+    deliver.book.ready.set()
+    deliver.delivered_table.data.clear()
+    path = tmp_path / "alerts" / "replay.jsonl"
+    first = alert(1, destinations=[hook.url, f"file:{path}"])
+    update = alert(1, update=True, source_count=2, destinations=[hook.url, f"file:{path}"])
+
+    async def run(*alerts: Alert) -> None:
+        recorded = len(marks.sent)
+        async with deliver.deliver_alerts.test_context() as agent:
+            for item in alerts:
+                await agent.put(key=item.id, value=encode(item))
+            await lanes.join()
+        async with deliver.record_deliveries.test_context() as recorder:  # what the worker does with wirewatch.delivered
+            for key, value in marks.sent[recorded:]:
+                await recorder.put(key=key, value=orjson.dumps(value))
+
+    try:
+        await run(first)
+        assert [(key, value["source_count"]) for key, value in marks.sent] == [("alert-1", 1)]
+        await run(first, update)  # a replay of the alert, then its update (one more source): a new delivery
+        await run(first, update)  # a replay of both
+    finally:
+        await lanes.close()
+        deliver.delivered_table.data.clear()
+    assert hook.ids == ["alert-1"]  # updates are never pushed; the replays pushed nothing
+    assert [orjson.loads(line)["source_count"] for line in path.read_bytes().splitlines()] == [1, 2]
+    assert [(key, value["source_count"]) for key, value in marks.sent] == [("alert-1", 1), ("alert-1", 2)]
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [("9" * 400, 300.0), ("Fri, 31 Dec 9999 23:59:59 GMT", 300.0), ("-5", None), ("NaN", None), ("7", 7.0)],
@@ -318,3 +357,21 @@ async def test_a_hostile_retry_after_is_clamped_to_the_longest_delay(receivers: 
         await hook.close()
     assert outcome.status == "retry" and outcome.retry_after == expected
     assert backoff_delay(1, 0.01, 300.0, outcome.retry_after, jitter=0.5) == (expected or 0.01)
+
+
+async def test_a_sweep_drops_the_marks_older_than_the_memory_on_its_partition() -> None:
+    keys = [f"alert-{n}" for n in range(200)]
+    mine = [key for key in keys if common.on_partition(key, 0)][:2]
+    other = next(key for key in keys if not common.on_partition(key, 0))
+    now = datetime.now(tz=UTC)
+    old, fresh = now - DELIVERY_MEMORY - timedelta(hours=1), now - timedelta(hours=1)
+    deliver.delivered_table.data.clear()
+    try:
+        for key, at in ((mine[0], old), (mine[1], fresh), (other, old)):
+            deliver.delivered_table.data[key] = DeliveredMark(counts=[1], at=at).dumps()
+        async with deliver.record_deliveries.test_context() as agent:
+            await agent.put(key="~sweep:0", value=encode(Delivered(kind="sweep", at=now)), partition=0)
+        # the old mark of partition 0 is gone; the fresh one stays, and so does another partition's (its own sweep drops it)
+        assert set(deliver.delivered_table.data) == {mine[1], other}
+    finally:
+        deliver.delivered_table.data.clear()

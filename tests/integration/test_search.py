@@ -173,3 +173,31 @@ def test_parse_since_dates() -> None:
         parse_since("yesterday")
     with pytest.raises(InputError, match="at most 3660 days back"):
         parse_since("9999999999d")
+
+
+async def test_cli_stories_story_and_search_grouped_by_story(backend: tuple[Sink, dict[str, str]]) -> None:
+    from schemas import Story
+
+    sink, env = backend
+    copies = [
+        stored(f"v{n}", f"Velayati in Basra, report {n}", "Ali Akbar Velayati visited Basra port.", n, [("Ali Akbar Velayati", "PERSON")])
+        for n in range(3)
+    ]
+    copies = [c.model_copy(update={"story_id": "story-basra", "article": c.article.model_copy(update={"feed_id": f"outlet-{n}",
+              "url": f"http://outlet{n}.example/basra"})}) for n, c in enumerate(copies)]  # fmt: skip
+    await sink.write_enriched(copies)
+    basra = Story(id="story-basra", headline="Velayati in Basra <port>", url="http://outlet0.example/basra", article_id="v0",
+                  first_seen=NOW - timedelta(hours=2), last_seen=NOW, article_count=3, source_count=3, lifecycle="growing",
+                  velocity=2, per_hour=[0] * 22 + [1, 2])  # fmt: skip
+    await sink.write_stories([basra])
+    listed = wirewatch(env, "stories", "--since", "6h", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(s["id"], s["article_count"]) for s in orjson.loads(listed.stdout)] == [("story-basra", 3)]
+    table = wirewatch(env, "stories", "--since", "6h")
+    assert table.returncode == 0 and "Velayati in Basra <port>" in table.stdout and "growing" in table.stdout
+    one = wirewatch(env, "story", "story-ba")
+    assert one.returncode == 0, one.stderr
+    assert "articles by outlet" in one.stdout and "outlet1.example" in one.stdout and "3 article(s) from 3 source(s)" in one.stdout
+    assert wirewatch(env, "story", "nothing-like-it").returncode == 1
+    grouped = wirewatch(env, "search", "Basra")
+    assert grouped.returncode == 0 and "3 article(s) in 1 story" in grouped.stdout and "and 2 more outlets" in grouped.stdout

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from schemas import Alert, EnrichedArticle
+from schemas import Alert, EnrichedArticle, Story
 from streams.store.base import Sink
 from streams.store.postgres import PostgresSink
+from streams.store.queries import SearchQuery
 from streams.store.sqlite import SQLiteSink
 from tests import factories
 
@@ -56,7 +57,7 @@ async def check_idempotent(sink: Sink) -> None:
         await sink.write_alerts([alert("x2").model_copy(update={"source_count": 3, "update": True})])
         await sink.write_alerts([alert("x2").model_copy(update={"source_count": 2, "update": True})])
         counts = await sink.counts()
-        assert counts == {"articles": 50, "entities": 1, "mentions": 50, "events": 0, "alerts": 2}
+        assert counts == {"articles": 50, "entities": 1, "mentions": 50, "events": 0, "alerts": 2, "stories": 0}
         # a newer revision replaces the article and its mentions; an older one arriving late changes nothing
         await sink.write_enriched([enriched("a0", revision=2, title="Edited", entity="Ben Okri")])
         await sink.write_enriched([enriched("a0", revision=1, title="Stale")])
@@ -66,6 +67,53 @@ async def check_idempotent(sink: Sink) -> None:
         assert counts["articles"] == 50 and counts["mentions"] == 50 and counts["entities"] == 2
     finally:
         await sink.close()
+
+
+def story(article_count: int, headline: str = "Floodgates opened at the Elkhorn dam") -> Story:
+    return Story(id="story-1", headline=headline, url="http://x/a1", article_id="a1", first_seen=T, last_seen=T + timedelta(hours=1),
+                 article_count=article_count, source_count=article_count, sources=[f"s{n}.example" for n in range(article_count)],
+                 lifecycle="growing", velocity=article_count, per_hour=[0] * 23 + [article_count])  # fmt: skip
+
+
+async def check_stories(sink: Sink) -> None:
+    """Stories upsert (a replayed older state is ignored), the articles of a story, search hits carry their story."""
+    await sink.open()
+    try:
+        items = [enriched(f"s{n}", title=f"Elkhorn dam report {n}").model_copy(update={"story_id": "story-1"}) for n in range(3)]
+        await sink.write_enriched(items)
+        await sink.write_enriched([enriched("other", title="Harbour closed").model_copy(update={"story_id": "story-2"})])
+        await sink.write_stories([story(2), story(3, "Elkhorn dam releases water")])
+        await sink.write_stories([story(2, "Stale")])  # an older state, replayed: ignored
+        assert (await sink.counts())["stories"] == 1
+        recent = await sink.recent_stories(T)
+        assert [(s.id, s.article_count, s.headline) for s in recent] == [("story-1", 3, "Elkhorn dam releases water")]
+        assert await sink.recent_stories(T + timedelta(hours=2)) == []
+        found = await sink.story("story-")  # a unique prefix is enough
+        assert found is not None and found[0].id == "story-1"
+        assert [row.article_id for row in found[1]] == ["s0", "s1", "s2"] and found[1][0].source == "x"
+        assert await sink.story("nothing") is None
+        hits = await sink.search(SearchQuery("Elkhorn"))
+        assert {hit.story_id for hit in hits} == {"story-1"} and len(hits) == 3
+    finally:
+        await sink.close()
+
+
+async def test_sqlite_stories(tmp_path: Path) -> None:
+    await check_stories(SQLiteSink(tmp_path / "w.db"))
+
+
+@pytest.mark.postgres
+async def test_postgres_stories(postgres_url: str) -> None:
+    import asyncpg
+
+    schema = f"t{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(postgres_url)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        await check_stories(PostgresSink(f"{postgres_url}?options=-csearch_path%3D{schema}"))
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
 
 
 async def test_sqlite_sink_is_idempotent(tmp_path: Path) -> None:

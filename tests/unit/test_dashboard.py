@@ -114,3 +114,25 @@ def test_states_are_kept_without_their_recent_item_memory() -> None:
     assert kept.recent == {} and kept.items_seen == 3 and len(b.states[VALLEY.id]) < len(state.dumps()) / 10
     b.apply(b.states, "broken-bytes", b"\x00not json")  # kept as is: health shows the feed as not polled yet
     assert b.states["broken-bytes"] == b"\x00not json"
+
+
+def test_top_stories_panel_and_story_page_escape_everything() -> None:
+    from datetime import timedelta
+
+    from schemas import Story, StoryEntity
+    from streams.store.queries import StoryArticleRow
+    from streams.web.dashboard import render_story
+
+    story = Story(id="s<1>", headline="Dam <opens> & floods", url="http://x/1", article_id="a1", first_seen=T,
+                  last_seen=T + timedelta(hours=2), article_count=5, source_count=3, lifecycle="growing", velocity=3,
+                  top_entities=[StoryEntity(id="e", name="Elkhorn <Dam>", articles=4)], per_hour=[0] * 22 + [2, 3])  # fmt: skip
+    page = render_dashboard(DashboardData(now=T, alerts=[], trends=[], counters={}, dead_letters=0.0, lag={}, stories=[story]))
+    assert "Top stories (1)" in page and 'href="story/s&lt;1&gt;"' in page and "Dam &lt;opens&gt; &amp; floods" in page
+    assert "Elkhorn &lt;Dam&gt;" in page and 'class="lifecycle-growing">growing' in page and "articles per hour" in page
+    rows = [StoryArticleRow("a1", "<i>First</i>", "http://one.example/1", "f1", "one.example", "2026-11-28T09:30:00+00:00"),
+            StoryArticleRow("a2", "Second", "http://two.example/2", "f2", "two.example", "2026-11-28T10:00:00+00:00"),
+            StoryArticleRow("a3", "Third", "http://one.example/3", "f1", "one.example", "2026-11-28T11:00:00+00:00")]  # fmt: skip
+    story_page = render_story(story, rows)
+    assert "<h3>one.example (2)</h3>" in story_page and "<h3>two.example (1)</h3>" in story_page
+    assert "&lt;i&gt;First&lt;/i&gt;" in story_page and "<i>First</i>" not in story_page
+    assert "5 articles from 3 sources; growing, 3 in the last hour" in story_page

@@ -9,6 +9,7 @@ from streams import ids
 from streams.alert.mentions import EntitySeen, evaluate_mention, mark_evidence
 from streams.alert.rulefile import load_rules_yaml, make_rule
 from streams.enrich.gazetteer import Watchlist, watched_entity_id
+from streams.story.decide import story_id_for
 from tests import factories
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -43,7 +44,7 @@ def test_new_mention_fires_once_per_lookback() -> None:
     seen, alerts = evaluate_mention(mention("a1", T0), None, [rule], T0, 30)
     assert len(alerts) == 1
     assert alerts[0].evidence == "Yesterday **Ana Lima** spoke."
-    assert alerts[0].id == ids.alert_id(rule.id, "e1", "a1")
+    assert alerts[0].id == ids.story_alert_id(rule.id, story_id_for("a1"))  # the article's own story: no story stage here
     # the same article again (replay, or a new revision): nothing
     seen, again = evaluate_mention(mention("a1", T0 + timedelta(hours=1)), seen, [rule], T0, 30)
     assert again == []

@@ -1,0 +1,312 @@
+"""Stories: clustering quality on real headlines (UCI News Aggregator dev sample) and with summaries (BBC articles as
+artificial outlet versions), one alert per story, the story stage's speed against the enrich step's, and its state
+over a simulated week of 100,000 articles."""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks.story_week import state_over_week
+from schemas import Alert, EnrichedArticle, Mention, WatchRule
+from streams.alert.rulefile import load_rules_yaml
+from streams.cli.simulate import Simulation, article_of
+from streams.enrich.gazetteer import Watchlist
+from streams.story.decide import FRESHNESS_HALF_LIFE_HOURS, THRESHOLD
+from streams.story.index import StoryIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+UCI = DATA / "stories" / "uci-news-aggregator-dev.csv"
+UCI_WATCHLIST = DATA / "stories" / "uci-dev-watchlist.yaml"
+BBC = DATA / "articles" / "bbc-news" / "bbc"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One enriched article of an evaluation stream, with its mentions and its gold story."""
+
+    item: EnrichedArticle
+    mentions: list[Mention]
+    gold: str
+
+
+def enrich_lines(nlp: Any, lines: list[dict[str, Any]], golds: list[str], rules: list[WatchRule]) -> list[Item]:
+    """JSON-line records (as ``wirewatch simulate`` reads them) through the enrich step, in order."""
+    from streams.enrich.step import enrich_articles
+
+    articles = [article_of(line, number) for number, line in enumerate(lines, start=1)]
+    results = enrich_articles(nlp, articles, Watchlist(rules), 64)
+    return [Item(r.item, r.mentions, gold) for r, gold in zip(results, golds, strict=True)]
+
+
+def uci_stream(nlp: Any) -> tuple[list[Item], list[WatchRule]]:
+    """The dev CSV's 2,622 headlines in time order (title and URL only, as a headline-only feed gives them)."""
+    rules = load_rules_yaml(UCI_WATCHLIST.read_text("utf-8"))
+    with UCI.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    lines = [
+        {"id": r["ID"], "title": r["TITLE"], "url": r["URL"], "feed_id": r["HOSTNAME"], "published": int(r["TIMESTAMP"])} for r in rows
+    ]
+    return enrich_lines(nlp, lines, [r["STORY"] for r in rows], rules), rules
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
+
+
+def edited(text: str, rnd: random.Random, changes: int = 3) -> str:
+    """``text`` with a few words dropped, as a copy desk trims wire copy."""
+    words = text.split()
+    for _ in range(min(changes, max(0, len(words) - 4))):
+        del words[rnd.randrange(len(words))]
+    return " ".join(words)
+
+
+def bbc_stream(nlp: Any, stories: int = 300, seed: int = 11) -> list[Item]:
+    """BBC News articles, each carried by three artificial outlets: the gold story is the article.
+
+    Outlet 1 carries the BBC headline with the first two sentences as its summary; outlet 2 the headline with three
+    words dropped and the same lead lightly edited; outlet 3 titles it with the first 12 words of its first sentence
+    (a different headline) and summarises with sentences 1-3, edited. Stories start every 4 minutes over 20 hours,
+    interleaved; an article's three versions come within two hours. Real outlets rewrite more than this; the point
+    is what a summary adds to a headline, measured on the same stream with and without summaries.
+    """
+    paths = sorted(BBC.rglob("*.txt"))
+    paths = paths[:: max(1, len(paths) // stories)][:stories]
+    rnd = random.Random(seed)
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    lines: list[tuple[float, dict[str, Any], str]] = []
+    for n, path in enumerate(paths):
+        headline, _, body = path.read_bytes().decode("utf-8", "replace").partition("\n")
+        sentences = [s.strip() for s in _SENTENCE.split(" ".join(body.split())) if len(s.split()) >= 5]
+        if len(sentences) < 3:
+            continue
+        begin = start + timedelta(minutes=4 * n)
+        lead = " ".join(sentences[:2])
+        versions = [
+            (headline.strip(), lead),
+            (edited(headline.strip(), rnd), edited(lead, rnd)),
+            (" ".join(sentences[0].split()[:12]), edited(" ".join(sentences[:3]), rnd)),
+        ]
+        for outlet, (title, summary) in enumerate(versions):
+            when = begin + timedelta(minutes=rnd.uniform(0, 120) if outlet else 0)
+            lines.append((when.timestamp(), {"id": f"bbc{n}-{outlet}", "title": title, "summary": summary,
+                                             "url": f"https://outlet{outlet}.example/{n}", "published": when.isoformat()},
+                          f"bbc{n}"))  # fmt: skip
+    lines.sort(key=lambda line: line[0])
+    return enrich_lines(nlp, [line for _, line, _ in lines], [gold for _, _, gold in lines], [])
+
+
+def headlines_only(items: list[Item]) -> list[Item]:
+    """The same stream without summaries (what a headline-only feed would give)."""
+    plain = []
+    for item in items:
+        article = item.item.article.model_copy(update={"summary": "", "text": ""})
+        plain.append(Item(item.item.model_copy(update={"article": article}), item.mentions, item.gold))
+    return plain
+
+
+def bcubed(pred: list[str], gold: list[str]) -> tuple[float, float, float]:
+    """B-cubed precision, recall and F1 of a clustering against the gold one (Bagga and Baldwin 1998)."""
+    pc, gc, both = Counter(pred), Counter(gold), Counter(zip(pred, gold, strict=True))
+    n = len(pred)
+    precision = sum(both[(p, g)] / pc[p] for p, g in zip(pred, gold, strict=True)) / n
+    recall = sum(both[(p, g)] / gc[g] for p, g in zip(pred, gold, strict=True)) / n
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def alert_figures(items: list[Item], alerts: list[Alert]) -> dict[str, float]:
+    """Alerts per (rule, gold story) over the pairs where an article of the gold story names the rule's entity."""
+    gold_of = {item.item.article.id: item.gold for item in items}
+    pairs = {(rid, item.gold) for item in items for m in item.mentions for rid in m.watch_ids}
+    fresh = Counter((a.rule_id, gold_of[a.article_id]) for a in alerts if not a.update)
+    counts = [fresh.get(pair, 0) for pair in pairs]
+    return {"pairs": len(pairs), "alerts": sum(fresh.values()), "per_pair": sum(counts) / max(1, len(pairs)),
+            "exactly_one": sum(c == 1 for c in counts) / max(1, len(pairs)), "missing": sum(c == 0 for c in counts),
+            "updates": sum(1 for a in alerts if a.update)}  # fmt: skip
+
+
+def evaluate(items: list[Item], rules: list[WatchRule], threshold: float = THRESHOLD, half_life: float = FRESHNESS_HALF_LIFE_HOURS,
+             singletons: bool = False) -> dict[str, float]:  # fmt: skip
+    """Cluster and evaluate the rules over ``items`` as ``wirewatch simulate`` does; singletons: every article its own story."""
+    simulation = Simulation(rules, 30, StoryIndex(threshold=threshold, half_life_hours=half_life))
+    pred: list[str] = []
+    alerts: list[Alert] = []
+    for item in items:
+        if singletons:
+            item = Item(item.item, [m.model_copy(update={"story_id": f"solo-{item.item.article.id}"}) for m in item.mentions], item.gold)
+            simulation.index.add(item.item)  # keeps the index warm; the mentions carry their own story
+            story, raised = f"solo-{item.item.article.id}", []
+            for mention in item.mentions:
+                rules_of = [r for r in rules if r.id in mention.watch_ids]
+                if rules_of:
+                    from streams.alert.mentions import evaluate_mention
+
+                    seen, new = evaluate_mention(mention, simulation.seen.get(mention.entity_id), rules_of, item.item.article.fetched, 30)
+                    simulation.seen[mention.entity_id] = seen
+                    raised += new
+        else:
+            story, raised = simulation.step(item.item, item.mentions)
+        pred.append(story)
+        alerts += raised
+    precision, recall, f1 = bcubed(pred, [item.gold for item in items])
+    figures = {"articles": len(items), "gold_stories": len({item.gold for item in items}), "stories": len(set(pred)),
+               "precision": precision, "recall": recall, "f1": f1}  # fmt: skip
+    return figures | alert_figures(items, alerts)
+
+
+def sweep(items: list[Item], rules: list[WatchRule]) -> list[dict[str, float]]:
+    """B-cubed and alert figures over thresholds and half-lives (how THRESHOLD and the half-life were chosen)."""
+    out = []
+    for half_life in (3.0, 6.0, 12.0):
+        for threshold in (0.03, 0.05, 0.07, 0.09, 0.12):
+            out.append({"threshold": threshold, "half_life": half_life} | evaluate(items, rules, threshold, half_life))
+    return out
+
+
+def story_rate(items: list[Item], rounds: int = 3, batch: int = 200) -> float:
+    """Articles/s (CPU) through the three story agents' batch functions (benchmarks/story_agents.py), Kafka left out."""
+    from benchmarks import story_agents
+
+    pairs = [(item.item, item.mentions) for item in items]
+    best = 0.0
+    for _ in range(rounds):
+        started = time.process_time()
+        story_agents.run(pairs, batch)
+        best = max(best, len(items) / (time.process_time() - started))
+    return best
+
+
+def enrich_rate(nlp: Any, limit: int = 100) -> float:
+    """Articles/s (CPU) of the enrich step on real BBC articles, the rate the story stage must keep up with."""
+    from schemas import Article
+    from streams.enrich.step import enrich_articles
+
+    paths = sorted(BBC.rglob("*.txt"))[:: max(1, 2225 // limit)][:limit]
+    now = datetime.now(tz=UTC)
+    articles = []
+    for n, path in enumerate(paths):
+        title, _, text = path.read_bytes().decode("utf-8", "replace").partition("\n")
+        articles.append(Article(id=str(n), feed_id="b", feed_url="", url="", canonical_url="", title=title, text=text, fetched=now,
+                                content_hash=""))  # fmt: skip
+    enrich_articles(nlp, articles[:10], None, 16)
+    started = time.process_time()
+    enrich_articles(nlp, articles, None, 16)
+    return len(articles) / (time.process_time() - started)
+
+
+def _fig(row: dict[str, float]) -> str:
+    return (f"B-cubed P {row['precision']:.3f} R {row['recall']:.3f} **F1 {row['f1']:.3f}**; {row['stories']:.0f} stories for "
+            f"{row['gold_stories']:.0f} gold")  # fmt: skip
+
+
+def _alerts(row: dict[str, float]) -> str:
+    return (f"**{row['per_pair']:.2f} alerts per (rule, story)**, exactly one for **{row['exactly_one']:.0%}** of {row['pairs']:.0f} "
+            f"(rule, story) pairs, {row['missing']:.0f} pairs without an alert")  # fmt: skip
+
+
+def stories_section(nlp: Any, enrich_docs_s: float) -> str:
+    """The Stories section of docs/benchmarks.md: every figure of this benchmark, with its method."""
+    items, rules = uci_stream(nlp)
+    ours, alone = evaluate(items, rules), evaluate(items, rules, singletons=True)
+    rows = sweep(items, rules)
+    bbc = bbc_stream(nlp)
+    with_summary, headlines = evaluate(bbc, []), evaluate(headlines_only(bbc), [])
+    rate, enrich = story_rate(items), enrich_rate(nlp)
+    week = state_over_week()
+    table = "\n".join(
+        f"| {r['half_life']:.0f} h | {r['threshold']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['per_pair']:.2f} | "
+        f"{r['exactly_one']:.0%} | {r['missing']:.0f} |"
+        for r in rows
+    )  # fmt: skip
+    days = "\n".join(
+        f"| {r['day']:.0f} | {r['stories']:.0f} | {r['keys']:.0f} | {r['key_stories']:.0f} | {r['articles']:.0f} | "
+        f"{(r['story-keys'] + r['story-articles'] + r['story-state']) / 1e6:.1f} MB |"
+        for r in week
+    )  # fmt: skip
+    full = week[-2] if len(week) > 1 else week[-1]
+    per_1000 = (full["story-keys"] + full["story-articles"] + full["story-state"]) / max(1.0, full["stories"]) * 1000
+    return f"""## Stories
+
+`benchmarks/bench_stories.py` (`python -m benchmarks.bench_stories`), through `wirewatch simulate`'s code path (the
+enrich step, the StoryIndex of `streams/story/index.py`, the mention and breaking rules). B-cubed precision and recall
+(Bagga and Baldwin 1998) of each article's story against the gold story; alerts counted per (rule, gold story) over the
+pairs where an article of the gold story names the rule's entity (fresh alerts only; updates are not pushed).
+
+Headlines alone: the 2,622 headlines of `../shared/data/stories/uci-news-aggregator-dev.csv` in time order (title and URL,
+no text, as a headline-only feed gives them) with the 25 names of `uci-dev-watchlist.yaml` as `mention` rules:
+{_fig(ours)}; {_alerts(ours)} (targets: F1 ≥ 0.90, P ≥ 0.93, ≤ 1.15 alerts per pair, exactly one for ≥ 90 %, none
+missing). Every article its own story (what Wirewatch did before this stage): {_alerts(alone)}.
+
+How the threshold and the half-life were chosen (dev CSV only): the sweep below. F1 has a plateau from 0.05 to 0.08 at
+6 h; precision rises steeply up to 0.07 and then flattens while recall falls, so the threshold is 0.07, the middle of
+the plateau, not its best point. The half-life: 3 and 6 h score alike and 12 h merges the next day's developments of a
+story (the GM recall and the stock market on two days are two gold stories each); 6 h is the more tolerant of the two
+for real stories with quiet hours. The dev CSV's stories arrive in blocks (each story's headlines within a minute, the
+next story an hour later), which a freshness factor favours: the figures will be lower where stories interleave densely.
+
+| half-life | threshold | P | R | F1 | alerts per pair | exactly one | pairs without an alert |
+|---|---|---|---|---|---|---|---|
+{table}
+
+With a summary: the dev CSV has none, so the figure comes from {with_summary["gold_stories"]:.0f} BBC News articles
+(`../shared/data/articles/bbc-news`), each carried by three artificial outlets (the BBC headline and its first two
+sentences as the summary; the headline with three words dropped and the lead trimmed; the first 12 words of the first
+sentence as the headline and the first three sentences, trimmed, as the summary), a story starting every 4 minutes over
+20 hours and its three versions within two hours: with summaries {_fig(with_summary)}; the same stream with headlines
+only {_fig(headlines)}. The threshold's growth with an article's body (`streams/story/decide.py`, `density`, exponent 2)
+was set by reasoning and checked on this stream (exponent 1 gave P 0.69), so this stream is not a clean held-out figure
+for it. Headlines alone on a stream this dense (15 stories an hour of the same five sections) merge unrelated stories:
+the dev-tuned threshold is too permissive there.
+
+Speed: the story stage's pure work, every message and table value of the three story agents encoded and decoded (Kafka
+itself left out), {rate:.0f} articles/s on one core = **{rate / enrich_docs_s:.0f} ×** the enrich step's
+{enrich_docs_s:.1f} articles/s above (target ≥ 50 ×); the enrich step's CPU rate measured in this benchmark: {enrich:.1f}
+articles/s. Per article the stage exchanges about 3 messages per key (probe, answer, registration; up to 16 keys) plus
+the story update, the story record, the enriched article and its mentions.
+
+State over a simulated week: 100,000 synthetic articles over 7 days (stories of
+Pareto-distributed sizes, 1 to 300 articles within a few hours, words from a 40,000-word vocabulary), window 72 h,
+swept every simulated hour. The state grows for three days (the window) and then stays flat:
+
+| day | stories | keys | stories at keys | articles remembered | table bytes (JSON, as the changelogs hold them) |
+|---|---|---|---|---|---|
+{days}
+
+That is about **{per_1000 / 1e6:.1f} MB per 1,000 stories** of the window (all three tables, {full["stories"]:.0f} stories).
+"""
+
+
+def main() -> int:
+    from streams.enrich.model import load_model
+
+    if not UCI.exists():
+        print(f"benchmarks read real data from {DATA}; it is not there", file=sys.stderr)
+        return 1
+    nlp = load_model("en_core_web_sm")
+    items, rules = uci_stream(nlp)
+    print("headlines:", evaluate(items, rules))
+    print("every article its own story:", evaluate(items, rules, singletons=True))
+    for row in sweep(items, rules):
+        print("sweep:", {k: round(v, 3) for k, v in row.items()})
+    bbc = bbc_stream(nlp)
+    print("summaries (BBC, artificial outlets):", evaluate(bbc, []))
+    print("the same, headlines only:", evaluate(headlines_only(bbc), []))
+    print(f"story stage {story_rate(items):.0f} articles/s, enrich {enrich_rate(nlp):.1f} articles/s (CPU, one core)")
+    for row in state_over_week(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000):
+        print("week:", row)
+    if "--markdown" in sys.argv:
+        print(stories_section(nlp, enrich_rate(nlp)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

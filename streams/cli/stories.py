@@ -1,0 +1,67 @@
+"""``wirewatch stories`` and ``wirewatch story``: stories across outlets, as the sink stored them."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from streams.cli.common import console, out, print_json, run_async
+from streams.cli.data import _with_sink
+from streams.clock import human_ago, utcnow
+
+
+@click.command()
+@click.option("--since", default="6h", show_default=True, help="Stories with an article since: 30m, 6h, 2d, 1w or an ISO date.")
+@click.option("--limit", "-n", type=int, default=20, show_default=True, help="Stories shown (the most articles first).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def stories(since: str, limit: int, as_json: bool) -> None:
+    """Top stories across outlets: articles, sources, lifecycle and pace; the most articles first."""
+    from streams.clock import parse_since
+    from streams.errors import InputError
+
+    try:
+        start = parse_since(since)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    found = run_async(_with_sink(lambda sink: sink.recent_stories(start, limit)))
+    if as_json:
+        print_json([story.model_dump(mode="json") for story in found])
+        return
+    now = utcnow()
+    table = Table("story", "headline", "articles", "sources", "lifecycle", "per hour", "last article", expand=True)
+    table.columns[1].overflow = "fold"
+    for story in found:
+        table.add_row(story.id[:10], escape(story.headline), str(story.article_count), str(story.source_count), story.lifecycle,
+                      str(story.velocity), human_ago((now - story.last_seen).total_seconds()))  # fmt: skip
+    out.print(table)
+    console.print(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'} since {start:%Y-%m-%d %H:%M} UTC; 'wirewatch story ID' lists one")
+
+
+@click.command()
+@click.argument("story_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def story(story_id: str, as_json: bool) -> None:
+    """One story (its id or a unique prefix of it): headline, counts, entities and its articles by outlet."""
+    found = run_async(_with_sink(lambda sink: sink.story(story_id.strip())))
+    if found is None:
+        if as_json:
+            print_json(None)
+        console.print(f"no stored story matches {story_id!r} (or the prefix is not unique)")
+        sys.exit(1)
+    record, articles = found
+    if as_json:
+        print_json({"story": record.model_dump(mode="json"), "articles": [vars(row) for row in articles]})
+        return
+    out.print(f"[bold]{escape(record.headline)}[/]")
+    counts = f"{record.article_count} article(s) from {record.source_count} source(s), {record.lifecycle}"
+    times = f"first {record.first_seen:%Y-%m-%d %H:%M}, last {record.last_seen:%Y-%m-%d %H:%M} UTC"
+    out.print(escape(f"story {record.id}: {counts}, {record.velocity} in the last hour; {times}"))
+    if record.top_entities:
+        out.print(escape("names " + ", ".join(f"{e.name} ({e.articles})" for e in record.top_entities)))
+    table = Table("time", "outlet", "title", title="articles by outlet")
+    for row in sorted(articles, key=lambda r: (r.source, r.time)):
+        table.add_row(row.time[:16], escape(row.source), escape(row.title))
+    out.print(table)

@@ -1,0 +1,127 @@
+"""One candidate key's recent stories (a value of the story-keys table): which stories carry the key, and how much.
+
+Per story the key keeps the summed weight of that story's articles carrying it (the story centroid's component at
+this key) and the story's latest snapshot (size, centroid norm, last article). A probe is answered from them, then the
+probing article is held as a pending entry of the story it would open, so an article still in flight is visible to
+the next ones; its registration, once its story is decided, replaces it. Stories whose last article here is older
+than the window (behind the newest at this key) are dropped on every write and by the sweep; at most
+:data:`MAX_STORIES` are kept, the most recent, so a key as common as ``US`` cannot grow without bound.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas import StoryCandidate, StoryKeyAnswer
+from streams.kafka.tablevalue import TableValue
+
+#: stories one key keeps at most (the most recently active)
+MAX_STORIES = 64
+#: candidate stories one answer carries at most (the heaviest at this key)
+MAX_CANDIDATES = 24
+#: article ids remembered per key, so a registration delivered twice is counted once
+RECENT_ARTICLES = 64
+
+
+class Snapshot(BaseModel):
+    """A story as it was when it last registered an article: size, centroid norm, last article's time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    size: int = 1
+    norm: float = 1.0
+    last: float = 0.0
+
+
+class StoryAtKey(NamedTuple):
+    """One story at this key: its articles' summed weight here, when it last had one here, and its snapshot.
+
+    Tuples here and in :class:`PendingEntry` (JSON arrays in the table): a key holds up to 64, read and rebuilt on
+    every probe and registration, and models cost several times more to validate and build.
+    """
+
+    weight: float
+    seen: float
+    size: int = 1
+    norm: float = 1.0
+    last: float = 0.0
+
+
+class PendingEntry(NamedTuple):
+    """An article that probed this key and whose story is not decided yet: the story it would open."""
+
+    article: str
+    story: str
+    weight: float
+    time: float
+
+
+class KeyEntries(TableValue):
+    """The stories of one key, its pending articles and the articles registered lately."""
+
+    stories: dict[str, StoryAtKey] = Field(default_factory=dict)
+    pending: list[PendingEntry] = Field(default_factory=list)
+    recent: list[str] = Field(default_factory=list)
+
+    # The methods below build their values with model_construct: they come from values already validated (read from
+    # the table or built here), and validating them again on every probe was most of the story stage's time.
+    # Values are never changed in place: a batch compares them by identity to know what it must write.
+
+    def answer(self, key: str, article_id: str) -> StoryKeyAnswer:
+        """The candidate stories for ``article_id`` at this key (its own pending entry left out)."""
+        found = [(s.weight, story, s.size, s.norm, s.last) for story, s in self.stories.items()]
+        # Of the articles still in flight here, only the first: copies that arrive together then all join the story
+        # the first one opens. Offered each other's stories, the later copies split among stories no one opens.
+        others = [entry for entry in self.pending if entry.article != article_id and entry.story not in self.stories]
+        if others:
+            found.append((others[0].weight, others[0].story, 1, 1.0, others[0].time))
+        ranked = sorted(found, key=lambda c: (-c[0], c[1]))[:MAX_CANDIDATES]
+        candidates = [StoryCandidate(story, weight, size, norm, last) for weight, story, size, norm, last in ranked]
+        return StoryKeyAnswer.model_construct(key=key, spread=len(self.stories) + len(others), candidates=candidates, article_id=article_id)
+
+    def hold(self, article_id: str, story_id: str, weight: float, when: float, window_seconds: float) -> KeyEntries:
+        """With the probing article as a pending entry of the story it would open (unless known here already)."""
+        if article_id in self.recent or any(entry.article == article_id for entry in self.pending):
+            return self
+        entry = PendingEntry(article=article_id, story=story_id, weight=weight, time=when)
+        return KeyEntries.model_construct(stories=self.stories, pending=[*self.pending, entry], recent=self.recent).pruned(window_seconds)
+
+    def register(self, article_id: str, story_id: str, weight: float, when: float, snapshot: Snapshot, window_seconds: float) -> KeyEntries:
+        """With the article counted in its decided story here (once: a repeated registration changes nothing)."""
+        pending = [entry for entry in self.pending if entry.article != article_id]
+        if article_id in self.recent:
+            return KeyEntries.model_construct(stories=self.stories, pending=pending, recent=self.recent)
+        stories = dict(self.stories)
+        known = stories.get(story_id)
+        if known is None:
+            stories[story_id] = StoryAtKey(weight=weight, seen=when, size=snapshot.size, norm=snapshot.norm, last=snapshot.last)
+        else:
+            newer = (snapshot.size, snapshot.last) >= (known.size, known.last)
+            stories[story_id] = StoryAtKey(
+                weight=known.weight + weight,
+                seen=max(known.seen, when),
+                size=snapshot.size if newer else known.size,
+                norm=snapshot.norm if newer else known.norm,
+                last=snapshot.last if newer else known.last,
+            )
+        recent = [*self.recent, article_id][-RECENT_ARTICLES:]
+        return KeyEntries.model_construct(stories=stories, pending=pending, recent=recent).pruned(window_seconds)
+
+    def newest(self) -> float:
+        return max([s.seen for s in self.stories.values()] + [e.time for e in self.pending], default=0.0)
+
+    def pruned(self, window_seconds: float, now: float | None = None) -> KeyEntries:
+        """Without what is older than the window before ``now`` (default: the newest here), at most MAX_STORIES stories."""
+        horizon = max(self.newest(), now or 0.0) - window_seconds
+        pending = [entry for entry in self.pending if entry.time >= horizon]
+        if len(self.stories) <= MAX_STORIES and all(v.seen >= horizon for v in self.stories.values()):
+            if len(pending) == len(self.pending):
+                return self  # nothing to drop (the usual case): no new value to build
+            return KeyEntries.model_construct(stories=self.stories, pending=pending, recent=self.recent)
+        live = sorted(((s, v) for s, v in self.stories.items() if v.seen >= horizon), key=lambda item: (item[1].seen, item[0]))
+        return KeyEntries.model_construct(stories=dict(live[-MAX_STORIES:]), pending=pending, recent=self.recent)
+
+    def empty(self) -> bool:
+        return not self.stories and not self.pending

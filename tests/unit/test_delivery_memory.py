@@ -1,0 +1,37 @@
+"""The delivery memory: which alert (id and source count) was delivered, kept for the retention of the alerts topic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from schemas import Alert
+from streams.deliver.memory import DELIVERY_MEMORY, DeliveredMark, already_delivered, expired, record
+
+T = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def alert(source_count: int = 1) -> Alert:
+    return Alert(
+        id="a1", rule_id="r1", kind="mention", entity_id="e1", entity_name="X", article_id="art", title="t", url="u", feed_id="f",
+        sentence="s", evidence="s", story_id="s1", source_count=source_count, fetched=T, detected=T, latency_seconds=0.0,
+    )  # fmt: skip
+
+
+def test_a_source_count_delivered_before_is_a_replay_and_a_new_one_is_not() -> None:
+    assert not already_delivered(None, alert(1))
+    mark = record(record(None, 1, T), 3, T + timedelta(minutes=5))
+    assert already_delivered(mark, alert(1)) and already_delivered(mark, alert(3))
+    assert not already_delivered(mark, alert(2)) and not already_delivered(mark, alert(4))
+    assert mark.at == T + timedelta(minutes=5)
+
+
+def test_marks_finish_in_any_order_and_survive_the_changelog() -> None:
+    late = record(record(None, 3, T + timedelta(minutes=5)), 1, T)  # an update's lane finished before the first alert's
+    assert late.counts == [1, 3] and late.at == T + timedelta(minutes=5)
+    assert DeliveredMark.loads(late.dumps()) == late
+
+
+def test_a_mark_expires_after_the_memory() -> None:
+    mark = record(None, 1, T)
+    assert not expired(mark, T + DELIVERY_MEMORY)
+    assert expired(mark, T + DELIVERY_MEMORY + timedelta(seconds=1))

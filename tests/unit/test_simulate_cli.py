@@ -1,0 +1,40 @@
+"""``wirewatch simulate``: past articles through enrich, stories and rules, alerts as JSON lines; bad lines skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+
+from schemas import Alert
+from streams.cli.main import main
+from streams.story.decide import story_id_for
+
+LINES = [
+    {"id": "a1", "title": "Harbour master Teodor Brankovic closes Saltmere docks as storm nears", "url": "http://one.example/docks",
+     "published": "2026-11-27T07:30:00Z"},
+    {"id": "a2", "title": "Saltmere docks shut by Brankovic ahead of the storm", "summary": "Teodor Brankovic shut the docks.",
+     "url": "http://two.example/docks", "published": 1795764600000},  # unix milliseconds, an hour later
+    {"id": "a2", "title": "Saltmere docks shut by Brankovic ahead of the storm", "url": "http://two.example/docks",
+     "published": 1795764600},  # the same id again: a repeat, no alert
+    {"title": "   "},  # no title: reported and skipped
+    {"id": "b1", "title": "Redmoor library reopens after the flood", "url": "http://three.example/lib", "published": "2026-11-27T09:00"},
+]  # fmt: skip
+
+
+def test_simulate_prints_one_alert_per_story_and_writes_story_ids(tmp_path: Path) -> None:
+    source = tmp_path / "articles.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in LINES) + b"not json\n")
+    watchlist = tmp_path / "watch.yaml"
+    watchlist.write_text("watch:\n  - name: Teodor Brankovic\n    aliases: [Brankovic]\n    type: PERSON\n    kind: mention\n", "utf-8")
+    stories = tmp_path / "stories.jsonl"
+    result = CliRunner().invoke(main, ["simulate", str(source), "--watchlist", str(watchlist), "--stories", str(stories)])
+    assert result.exit_code == 1, result.output  # two unusable lines
+    assert "line 4: needs a non-empty string 'title'" in result.stderr and "line 6: invalid JSON" in result.stderr
+    alerts = [Alert.model_validate_json(line) for line in result.stdout.splitlines()]
+    assert [(a.article_id, a.update, a.source_count) for a in alerts] == [("a1", False, 1), ("a2", True, 2)]
+    assert {a.story_id for a in alerts} == {story_id_for("a1")}
+    assigned = [orjson.loads(line) for line in stories.read_text().splitlines()]
+    assert [(row["id"], row["story_id"]) for row in assigned] == [
+        ("a1", story_id_for("a1")), ("a2", story_id_for("a1")), ("a2", story_id_for("a1")), ("b1", story_id_for("b1"))]  # fmt: skip
