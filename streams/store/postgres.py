@@ -117,8 +117,10 @@ class PostgresSink(Sink):
     async def _write_alerts(self, batch: list[Alert]) -> None:
         async with self._pool.acquire() as conn:
             await conn.executemany(
-                "INSERT INTO alerts VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb) ON CONFLICT (id) DO UPDATE SET body = excluded.body"
-                " WHERE (excluded.body->>'source_count')::int > (alerts.body->>'source_count')::int",
+                "INSERT INTO alerts VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb) ON CONFLICT (id) DO UPDATE SET"
+                " article_id = excluded.article_id, title = excluded.title, url = excluded.url, sentence = excluded.sentence,"
+                " body = excluded.body"
+                " WHERE (excluded.body->>'source_count')::int >= (alerts.body->>'source_count')::int",
                 [(*alert_row(alert)[:8], alert.detected, alert_row(alert)[9]) for alert in batch],
             )
 

@@ -144,9 +144,11 @@ class SQLiteSink(Sink):
         conn = self._require()
         with _transaction(conn):
             conn.executemany(
-                # a later copy of the story re-sends the alert with the same id and more sources: keep the fuller one
-                "INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET body = excluded.body"
-                " WHERE json_extract(excluded.body, '$.source_count') > json_extract(alerts.body, '$.source_count')",
+                # a later copy of the story re-sends the alert with the same id and more sources: keep the fuller one; one
+                # as full (an earlier article of the story, now quoted) replaces it too; one with fewer sources never does
+                "INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET article_id = excluded.article_id,"
+                " title = excluded.title, url = excluded.url, sentence = excluded.sentence, body = excluded.body"
+                " WHERE json_extract(excluded.body, '$.source_count') >= json_extract(alerts.body, '$.source_count')",
                 [alert_row(alert) for alert in batch],
             )
 
