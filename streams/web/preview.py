@@ -8,10 +8,12 @@ only way a mention gets a rule), so a preview over a week costs NLP for the few 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from schemas import Alert, Article, WatchRule
 from streams.alert.mentions import mention_time
@@ -191,3 +193,41 @@ async def preview_alerts(sink: Sink, alerts: list[Alert], now: datetime, story_w
             PreviewAlert(alert, story.headline if story is not None else alert.title, now - last <= timedelta(hours=story_window_hours))
         )
     return out
+
+
+PREVIEW_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Wirewatch watch preview</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{style}</style></head>
+<body><p><a href="../../dashboard">← dashboard</a></p>
+<h1>What {name} would have sent</h1><p><small>rule {id} ({kind}); {period}</small></p>
+<p>{summary}</p>{why}
+<table><thead><tr><th>time</th><th>story</th><th>evidence and article</th><th>sources</th></tr></thead><tbody>{rows}</tbody></table>
+</body></html>
+"""
+
+
+def render_preview(result: Preview) -> str:
+    """The dashboard's preview page of a rule (read-only): one row per alert, the summary, why it is empty; all escaped."""
+    from streams.web.dashboard import STYLE, article_link, evidence_html
+
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(row.time.strftime('%Y-%m-%d %H:%M'))}</td>"
+        f'<td><a href="../../story/{e(quote(row.alert.story_id, safe=""))}">{e(row.headline)}</a>'
+        f"<br><small>{'open' if row.open else 'closed'}</small></td>"
+        f'<td><blockquote class="evidence">{evidence_html(row.alert.evidence)}</blockquote>'
+        f"{article_link(row.alert.url, row.alert.title)}</td><td>{row.alert.source_count}</td></tr>"
+        for row in result.alerts
+    )
+    why = result.why_empty()
+    return PREVIEW_PAGE.format(
+        style=STYLE,
+        name=e(result.rule.entity.name),
+        id=e(result.rule.id),
+        kind=e(result.rule.kind),
+        period=e(f"{result.since:%Y-%m-%d %H:%M} to {result.until:%Y-%m-%d %H:%M} UTC"),
+        summary=e(result.summary()),
+        why=f'<p class="empty">{e(why)}</p>' if why else "",
+        rows=rows or '<tr><td colspan="4" class="empty">no alert</td></tr>',
+    )

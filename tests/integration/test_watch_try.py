@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -153,3 +154,33 @@ def test_try_previews_then_backfill_raises_the_open_story_with_the_workers_id(ka
     assert all("destinations" not in p["alert"] for p in preview["alerts"])
     missing = cli(env, "watch", "test", "nosuchrule")
     assert missing.returncode == 2 and "no watch rule 'nosuchrule'" in missing.stderr
+
+
+async def test_dashboard_preview_page_over_the_stored_articles(tmp_path: Path, nlp: Any) -> None:
+    """The dashboard page's steps (agents/dashboard.py: WatchPreviewView) over a real SQLite sink, rendered read-only."""
+    from streams.web.preview import Preview, backtest, preview_alerts, read_window, render_preview
+
+    items, stories = stored()
+    hostile = items[2].article.model_copy(update={"title": 'Okafor <script>alert("x")</script>'})
+    items[2] = items[2].model_copy(update={"article": hostile})
+    sink = SQLiteSink(tmp_path / "w.db")
+    await sink.open()
+    try:
+        await sink.write_enriched(items)
+        await sink.write_stories(stories)
+        rule = make_rule("Daniel Okafor", [], None, kind="mention")
+        since = NOW - timedelta(days=7)
+        window = await read_window(sink, rule, since, NOW + timedelta(minutes=1), 30)
+        alerts = backtest(window.candidates, rule, [rule], nlp, since, 30)
+        page = render_preview(Preview(rule, since, NOW, window.stored, window.naming, await preview_alerts(sink, alerts, NOW, 72)))
+        nothing = make_rule("Nobody Anywhere", [], None)
+        empty_window = await read_window(sink, nothing, since, NOW, 30)
+        empty = render_preview(Preview(nothing, since, NOW, empty_window.stored, empty_window.naming, []))
+    finally:
+        await sink.close()
+    print(page)
+    assert "2 alert(s) over 7 d from 6 stored article(s), 3 naming &#x27;Daniel Okafor&#x27;" in page
+    assert page.count("<tr><td>") == 2 and page.index("Headline of story-closed") < page.index("Headline of story-open")
+    assert "<mark>Daniel Okafor</mark> at the harbour gate" in page and '<a href="../../story/story-open">' in page
+    assert "<script>" not in page and "&lt;script&gt;" in page  # feed text is escaped
+    assert "none naming &#x27;Nobody Anywhere&#x27;" in empty and "no alert" in empty
