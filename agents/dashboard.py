@@ -8,7 +8,7 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from agents.common import resources, settings
+from agents.common import nlp_executor, resources, rulebook, settings
 from agents.registry import keeper
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
@@ -98,3 +98,44 @@ class StoryView(View):
         if found is None:
             return self.html("<!DOCTYPE html><p>no such story</p>", status=404)
         return self.html(render_story(*found), headers={"Content-Security-Policy": DASHBOARD_CSP})
+
+
+#: the longest period a dashboard preview reads (each request re-reads the articles naming the rule)
+PREVIEW_MAX = timedelta(days=30)
+
+
+@worker_app.page("/watch/{rule_id}/preview")
+class WatchPreviewView(View):
+    """What a rule in force would have sent over the stored articles (``?since=7d``, at most 30 days): read-only."""
+
+    async def get(self, request: Request, rule_id: str) -> Response:
+        import asyncio
+
+        from streams.clock import parse_since
+        from streams.errors import InputError
+        from streams.web.preview import Preview, backtest, preview_alerts, read_window, render_preview
+
+        rules = dict(rulebook.watchlist.rules)
+        matches = [key for key in sorted(rules) if key.startswith(rule_id[:64])]
+        rule = rules.get(rule_id) or (rules[matches[0]] if len(matches) == 1 else None)
+        if rule is None:
+            return self.html("<!DOCTYPE html><p>no such watch rule</p>", status=404)
+        now = utcnow()
+        try:
+            since = max(parse_since(request.query.get("since", "7d")[:64], now), now - PREVIEW_MAX)
+            sink = await resources.get_sink()
+            window = await read_window(sink, rule, since, now, settings.new_mention_lookback_days)
+        except InputError as exc:
+            import html
+
+            return self.html(f"<!DOCTYPE html><p>{html.escape(str(exc))}</p>", status=400)
+        alerts = []
+        if window.candidates:
+            nlp = await resources.get_nlp()
+            # on the NLP thread: spaCy is never run by two threads at once, and the loop keeps serving
+            alerts = await asyncio.get_running_loop().run_in_executor(
+                nlp_executor, backtest, window.candidates, rule, list(rules.values()), nlp, since, settings.new_mention_lookback_days
+            )
+        rows = await preview_alerts(sink, alerts, now, settings.story_window_hours)
+        page = render_preview(Preview(rule, since, now, window.stored, window.naming, rows))
+        return self.html(page, headers={"Content-Security-Policy": DASHBOARD_CSP})

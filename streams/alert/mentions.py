@@ -4,6 +4,10 @@ Rules count stories, not copies: the story stage gives every mention its article
 per (rule, story) with an id derived from both; a later article of the story that brings a new source is an ``update``
 alert with the same id and a higher ``source_count``. The history is bounded by time (:data:`STORY_MEMORY`), never by
 count, so "already alerted" is exact for as long as an article of the story can still arrive.
+
+An alert quotes the story's earliest article seen (by time, then article id), not the first to arrive: which copy
+reaches this partition first depends on how the partitions interleave, so an earlier one arriving later updates the
+alert (same id) to quote it, and the same articles give the same alert in any order.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class StoryMark(BaseModel):
     fired: list[str] = Field(default_factory=list)
     #: opened by an article with an implausible date (older than the look-back or in the future): never "new"
     suspect: bool = False
+    #: the story's earliest mention of the entity seen (by time, then article id): what its alerts quote
+    quote: Mention | None = None
+    #: that mention's time (published, else fetched), the first half of the order
+    quote_time: datetime | None = None
 
 
 class EntitySeen(TableValue):
@@ -149,6 +157,13 @@ class Placement:
     #: sources the story had before this article (0 for a story new to the entity)
     old_sources: int
     when: datetime
+    #: this article is earlier than the one the story's alerts quoted: they are updated to quote it
+    earlier: bool = False
+
+
+def quoted(mention: Mention) -> Mention:
+    """The mention as a story mark keeps it for its alerts: without the lists an alert does not carry."""
+    return mention.model_copy(update={"co_entity_ids": [], "aliases": [], "watch_ids": [], "sketch": None})
 
 
 def evaluate_mention(
@@ -192,7 +207,7 @@ def place(
             log.warning("article %s: published %s, longer ago than the look-back; never a new mention", mention.article_id,
                         mention.published, extra={"article_id": mention.article_id})  # fmt: skip
         mark = StoryMark(first=when, last=when, previous=previous, first_article=mention.article_id, articles=[mention.article_id],
-                         sources=[source] if source else [], suspect=suspect)  # fmt: skip
+                         sources=[source] if source else [], suspect=suspect, quote=quoted(mention), quote_time=when)  # fmt: skip
         return Placement(story_id, mark, True, 0, when)
     if mention.article_id in known.articles:
         return None  # counted before: a replay or a new revision
@@ -200,8 +215,13 @@ def place(
     sources = known.sources
     if source and source not in sources and len(sources) < MAX_SOURCES:
         sources = [*sources, source]
-    mark = known.model_copy(update={"articles": articles, "sources": sources, "last": max(known.last, when)})
-    return Placement(story_id, mark, False, len(known.sources), when)
+    update: dict[str, Any] = {"articles": articles, "sources": sources, "last": max(known.last, when)}
+    # a mark written before quotes existed learns its quote now (its alerts are not updated for it)
+    quote, quote_time = known.quote, known.quote_time
+    earlier = quote is not None and quote_time is not None and (when, mention.article_id) < (quote_time, quote.article_id)
+    if earlier or known.quote is None:
+        update |= {"quote": quoted(mention), "quote_time": when}
+    return Placement(story_id, known.model_copy(update=update), False, len(known.sources), when, earlier)
 
 
 def count_story(seen: EntitySeen, rules: list[WatchRule], placement: Placement) -> EntitySeen:
@@ -228,7 +248,7 @@ def fire_rules(
         if not rule.enabled or rule.kind in ("event", "breaking"):
             continue
         if rule.id in mark.fired:
-            if len(mark.sources) > placement.old_sources:
+            if len(mark.sources) > placement.old_sources or (placement.earlier and rule.kind != "co_mention"):
                 alerts.append(build_alert(rule, mention, now, placement.story_id, mark, update=True))
             continue
         if _fires(rule, mention, mark, seen, placement.is_new, placement.when, default_lookback_days):
@@ -255,8 +275,13 @@ def remember(seen: EntitySeen, placement: Placement, mark: StoryMark, last_fired
     )
 
 
-def build_alert(rule: WatchRule, mention: Mention, now: datetime, story_id: str, mark: StoryMark, update: bool = False) -> Alert:
-    """The alert of ``rule`` for ``mention`` in its story; its id derives from the rule and the story."""
+def build_alert(rule: WatchRule, current: Mention, now: datetime, story_id: str, mark: StoryMark, update: bool = False) -> Alert:
+    """The alert of ``rule`` on its story, raised by the ``current`` mention; its id derives from the rule and the story.
+
+    It quotes the story's earliest mention seen (:attr:`StoryMark.quote`), except a co_mention alert, which quotes
+    the article naming both; the sources are sorted, so neither depends on the order the articles arrived in.
+    """
+    mention = mark.quote if mark.quote is not None and rule.kind != "co_mention" else current
     relative = mention.start - mention.sentence_start
     return Alert(
         id=ids.story_alert_id(rule.id, story_id),
@@ -272,7 +297,7 @@ def build_alert(rule: WatchRule, mention: Mention, now: datetime, story_id: str,
         evidence=mark_evidence(mention.sentence, relative, relative + (mention.end - mention.start)),
         story_id=story_id,
         source_count=max(1, len(mark.sources)),
-        sources=list(mark.sources),
+        sources=sorted(mark.sources),
         update=update,
         destinations=list(rule.destinations),
         digest=rule.digest,

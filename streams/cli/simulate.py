@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -18,18 +17,17 @@ import click
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from schemas import Alert, Article, EnrichedArticle, Mention, WatchRule
+from schemas import Article, WatchRule
 from streams import ids
-from streams.alert.mentions import EntitySeen, evaluate_mention
+from streams.alert.simulation import Simulation
 from streams.cli.common import console
 from streams.config import get_settings
 from streams.enrich.fingerprint import source_of
 from streams.enrich.gazetteer import Watchlist
 from streams.errors import InputError
-from streams.story.breaking import evaluate_breaking
-from streams.story.index import StoryIndex
 
 log = logging.getLogger(__name__)
+__all__ = ["Simulation", "article_of", "run_simulation", "simulate"]
 
 
 def _time(value: Any, line: int) -> datetime | None:
@@ -77,35 +75,6 @@ def article_of(obj: Any, line: int) -> Article:
         language=str(obj["language"]) if obj.get("language") else None,
         content_hash=ids.content_hash(title, text or summary),
     )
-
-
-@dataclass
-class Simulation:
-    """The workers' steps after enrichment, in one process: stories (StoryIndex), mention rules, breaking rules."""
-
-    rules: list[WatchRule]
-    lookback_days: int = 30
-    index: StoryIndex = field(default_factory=StoryIndex)
-    seen: dict[str, EntitySeen] = field(default_factory=dict)
-
-    def step(self, item: EnrichedArticle, mentions: list[Mention]) -> tuple[str, list[Alert]]:
-        """One enriched article: its story id and the alerts it raises (``detected`` is the article's fetch time)."""
-        result = self.index.add(item, mentions)
-        now = item.article.fetched
-        alerts: list[Alert] = []
-        by_id = {rule.id: rule for rule in self.rules}
-        for mention in result.outcome.mentions:
-            rules = [by_id[rid] for rid in mention.watch_ids if rid in by_id]
-            if rules:
-                state, raised = evaluate_mention(mention, self.seen.get(mention.entity_id), rules, now, self.lookback_days)
-                self.seen[mention.entity_id] = state
-                alerts += raised
-        breaking = [rule for rule in self.rules if rule.kind == "breaking" and rule.enabled]
-        if breaking and result.state is not None and result.story is not None and result.outcome.update.article is not None:
-            fired, raised = evaluate_breaking(result.state, breaking, result.outcome.update.article, now)
-            self.index.stories[result.state.id] = result.state.model_copy(update={"fired": fired})
-            alerts += raised
-        return result.outcome.item.story_id or "", alerts
 
 
 def read_lines(source: IO[bytes]) -> Iterator[tuple[int, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from streams.cli.common import fail, out, print_json, run_async
+from streams.cli.common import console, fail, out, print_json, run_async
 from streams.cli.tables import WIDE_HELP, Column, print_rows
 from streams.config import get_settings
 
@@ -55,11 +55,30 @@ def watch() -> None:
 @click.option("--with", "other", default=None, help="co_mention: the other watched name.")
 @click.option("--destination", "destinations", multiple=True, help="https://..., slack:https://..., mailto:a@x, file:PATH (repeatable).")
 @click.option("--digest", type=click.Choice(["hourly", "daily"]), default=None, help="Low urgency: one summary per UTC hour/day.")
+@click.option(
+    "--try",
+    "try_since",
+    default=None,
+    metavar="SINCE",
+    help="First show what the rule would have sent over the stored articles of this period (7d, 24h), then add it.",
+)
+@click.option("--dry-run", is_flag=True, help="With --try: only show the preview; add nothing.")
+@click.option(
+    "--backfill",
+    "backfill_since",
+    default=None,
+    metavar="SINCE",
+    help="Also raise now the alerts of this period (24h) whose stories are still open (delivered as usual).",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --try: print the preview as JSON.")
 def watch_add(
     name: str, aliases: tuple[str, ...], entity_type: str | None, wikidata: str | None, kind: str, magnitude: str | None,
-    other: str | None, **options: Any,
+    other: str | None, try_since: str | None, dry_run: bool, backfill_since: str | None, as_json: bool, **options: Any,
 ) -> None:  # fmt: skip
-    """Watch NAME: alert when it is mentioned (for --kind event, NAME labels the rule; --kind breaking '*': any story)."""
+    """Watch NAME: alert when it is mentioned (for --kind event, NAME labels the rule; --kind breaking '*': any story).
+
+    --try 7d previews the rule on the stored articles first and then adds it (with --dry-run: only the preview);
+    --backfill 24h also raises the alerts of stories still open, with the ids the worker gives them."""
     from streams.alert.rulefile import make_rule, parse_magnitude
     from streams.deliver.specs import validate_destination
     from streams.kafka.client import publish
@@ -74,8 +93,79 @@ def watch_add(
         rule = make_rule(name, list(aliases), entity_type, wikidata, kind, other={"name": other} if other else None, **options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if dry_run and not try_since:
+        raise click.UsageError("--dry-run previews without adding: give it --try SINCE")
+    if dry_run and backfill_since:
+        raise click.UsageError("--backfill raises alerts: it cannot be part of a --dry-run")
+    if try_since:
+        _preview(settings, rule, try_since, as_json, wide=False)
+        if dry_run:
+            console.print("dry run: nothing added")
+            return
     run_async(publish(settings, "rules", [(rule.id, rule)]))
-    out.print(f"watching {rule.entity.name!r} ({rule.kind}) as rule {rule.id}")
+    # after a --json preview, stdout holds the JSON alone
+    (console if as_json else out).print(f"watching {rule.entity.name!r} ({rule.kind}) as rule {rule.id}")
+    if backfill_since:
+        _backfill(settings, rule, backfill_since)
+
+
+def _window(value: str) -> tuple[Any, Any]:
+    from streams.clock import parse_since, utcnow
+    from streams.errors import InputError
+
+    until = utcnow()
+    try:
+        return parse_since(value, until), until
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _preview(settings: Any, rule: Any, since_text: str, as_json: bool, wide: bool) -> Any:
+    from streams.cli.trywatch import print_preview, rules_in_force, run_preview
+    from streams.web.preview import check_previewable
+
+    since, until = _window(since_text)
+    try:
+        check_previewable(rule)
+    except ValueError as exc:
+        fail(str(exc))
+    result = run_preview(settings, rule, list(rules_in_force(settings).values()), since, until)
+    print_preview(result, as_json, wide)
+    return result
+
+
+def _backfill(settings: Any, rule: Any, since_text: str) -> None:
+    from streams.cli.trywatch import publish_backfill, rules_in_force, run_preview
+    from streams.web.preview import check_previewable
+
+    since, until = _window(since_text)
+    try:
+        check_previewable(rule)
+    except ValueError as exc:
+        fail(str(exc))
+    result = run_preview(settings, rule, list(rules_in_force(settings).values()), since, until)
+    sent = publish_backfill(settings, result, until)
+    closed = len(result.alerts) - sent
+    console.print(
+        f"backfill: raised {sent} alert(s) of stories still open" + (f"; {closed} of closed stories not raised" if closed else "")
+    )
+
+
+@watch.command("test")
+@click.argument("rule_id")
+@click.option("--since", "since_text", default="7d", show_default=True, help="The period to try the rule on: 7d, 24h, 30m or an ISO date.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
+def watch_test(rule_id: str, since_text: str, as_json: bool, wide: bool) -> None:
+    """What rule RULE_ID (or a unique start of it) would have sent over the stored articles: one row per alert."""
+    from streams.cli.trywatch import find_rule, rules_in_force
+
+    settings = get_settings()
+    rules = rules_in_force(settings)
+    rule = find_rule(rules, rule_id)
+    if rule is None:
+        fail(f"no watch rule {rule_id!r} (or more than one starts so): see 'wirewatch watch list'")
+    _preview(settings, rule, since_text, as_json, wide)
 
 
 @watch.command("import")

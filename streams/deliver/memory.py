@@ -32,8 +32,15 @@ class DeliveredMark(TableValue):
 
 
 def already_delivered(mark: DeliveredMark | None, alert: Alert) -> bool:
-    """Whether ``alert`` (this id with this source count) has been handed to all its destinations before."""
-    return mark is not None and alert.source_count in mark.counts
+    """Whether ``alert`` (this id with this source count) has been handed to all its destinations before.
+
+    A first alert (not an update) of an id delivered before with as many sources or more is not news either: its story
+    was alerted already, by ``watch add --backfill`` before the worker met the story (the worker's own history of the
+    entity does not know of it), or by a worker whose table was lost. Its later updates are news once they count more.
+    """
+    if mark is None:
+        return False
+    return alert.source_count in mark.counts or (not alert.update and alert.source_count <= max(mark.counts, default=0))
 
 
 def record(mark: DeliveredMark | None, source_count: int, at: datetime) -> DeliveredMark:

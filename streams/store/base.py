@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from schemas import Alert, EnrichedArticle, Record, Story
 from streams.errors import SinkUnavailable
-from streams.store.queries import EntityReport, SearchHit, SearchQuery, StoryArticleRow, Trend
+from streams.store.queries import EntityReport, SearchHit, SearchQuery, StoredWindow, StoryArticleRow, Trend
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", bound=Record)
@@ -63,6 +63,11 @@ class Sink(ABC):
     @abstractmethod
     async def recent_alerts(self, limit: int = 20) -> list[Alert]:
         """The latest alerts, newest first."""
+
+    @abstractmethod
+    async def stored_articles(self, since: datetime, until: datetime, names: list[str]) -> StoredWindow:
+        """The articles stored for ``since`` ≤ published (else fetched) < ``until``: their count, and those naming one of
+        ``names`` (at most :data:`~streams.store.queries.MAX_NAMES`) oldest first, each with its story id."""
 
     @abstractmethod
     async def trending(self, now: datetime, hours: int = 24, limit: int = 10) -> list[Trend]:

@@ -11,15 +11,18 @@ from streams.errors import SinkUnavailable
 from streams.store.base import Sink
 from streams.store.migrations import migrations
 from streams.store.queries import (
+    MAX_NAMES,
     EntityReport,
     EntitySummary,
     SearchHit,
     SearchQuery,
+    StoredWindow,
     StoryArticleRow,
     Trend,
     hour_buckets,
     named_entities,
     query_words,
+    stored_article,
     trends,
 )
 from streams.store.rows import (
@@ -117,8 +120,10 @@ class PostgresSink(Sink):
     async def _write_alerts(self, batch: list[Alert]) -> None:
         async with self._pool.acquire() as conn:
             await conn.executemany(
-                "INSERT INTO alerts VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb) ON CONFLICT (id) DO UPDATE SET body = excluded.body"
-                " WHERE (excluded.body->>'source_count')::int > (alerts.body->>'source_count')::int",
+                "INSERT INTO alerts VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb) ON CONFLICT (id) DO UPDATE SET"
+                " article_id = excluded.article_id, title = excluded.title, url = excluded.url, sentence = excluded.sentence,"
+                " body = excluded.body"
+                " WHERE (excluded.body->>'source_count')::int >= (alerts.body->>'source_count')::int",
                 [(*alert_row(alert)[:8], alert.detected, alert_row(alert)[9]) for alert in batch],
             )
 
@@ -244,6 +249,28 @@ class PostgresSink(Sink):
         async with self._pool.acquire() as conn:
             rows = await conn.fetch("SELECT body FROM alerts ORDER BY detected DESC LIMIT $1", limit)
         return [Alert.model_validate_json(row[0]) for row in rows]
+
+    async def stored_articles(self, since: datetime, until: datetime, names: list[str]) -> StoredWindow:
+        names = [n for n in names if n][:MAX_NAMES]
+        async with self._pool.acquire() as conn:
+            total = await conn.fetchval(
+                "SELECT count(*) FROM articles WHERE coalesce(published, fetched) >= $1 AND coalesce(published, fetched) < $2", since, until
+            )
+            if not names:
+                return StoredWindow(total, [])
+            # strpos() is case-sensitive, as the gazetteer is: a superset of its whole-word hits, which the caller then finds
+            rows = await conn.fetch(
+                """SELECT a.id, a.feed_id, a.url, a.canonical_url, a.title, a.summary, a.text, a.authors::text, a.published, a.fetched,
+                          a.language, a.content_hash, a.revision, (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id)
+                   FROM articles a WHERE coalesce(a.published, a.fetched) >= $1 AND coalesce(a.published, a.fetched) < $2
+                     AND EXISTS (SELECT 1 FROM unnest($3::text[]) AS n(name)
+                                 WHERE strpos(a.title, n.name) > 0 OR strpos(a.text, n.name) > 0)
+                   ORDER BY coalesce(a.published, a.fetched), a.id""",
+                since,
+                until,
+                names,
+            )
+        return StoredWindow(total, [stored_article(tuple(row)) for row in rows])
 
     async def trending(self, now: datetime, hours: int = 24, limit: int = 10) -> list[Trend]:
         buckets = hour_buckets(now, hours)

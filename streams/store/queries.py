@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
+from schemas import Article
 from streams.errors import QueryError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -133,3 +136,27 @@ def group_by_story(hits: list[SearchHit]) -> list[tuple[SearchHit, list[SearchHi
     for hit in hits:
         groups.setdefault(hit.story_id or f"article:{hit.article_id}", []).append(hit)
     return [(members[0], members[1:]) for members in groups.values()]
+
+
+#: names a window query looks for at most (a rule's name and aliases, with its co_mention partner's)
+MAX_NAMES = 100
+
+
+@dataclass(frozen=True)
+class StoredWindow:
+    """Stored articles of a time window: how many there are, and those whose title or text holds one of the names
+    looked for (case-sensitive, as the gazetteer matches), oldest first by (published, else fetched; id), each with
+    the story the story stage gave it (None for an article stored before stories existed)."""
+
+    total: int
+    articles: list[tuple[Article, str | None]]
+
+
+def stored_article(row: Any) -> tuple[Article, str | None]:
+    """(id, feed_id, url, canonical_url, title, summary, text, authors, published, fetched, language, content_hash,
+    revision, story_id) → the article as the poller published it (its feed URL is not stored) and its story."""
+    authors = row[7] if isinstance(row[7], list) else orjson.loads(row[7] or "[]")
+    article = Article(id=row[0], feed_id=row[1], feed_url="", url=row[2], canonical_url=row[3], title=row[4], summary=row[5],
+                      text=row[6], authors=authors, published=row[8], fetched=row[9], language=row[10], content_hash=row[11],
+                      revision=row[12])  # fmt: skip
+    return article, row[13]

@@ -15,16 +15,19 @@ from streams.errors import SinkUnavailable
 from streams.store.base import Sink
 from streams.store.migrations import migrations, split_statements
 from streams.store.queries import (
+    MAX_NAMES,
     EntityReport,
     EntitySummary,
     SearchHit,
     SearchQuery,
+    StoredWindow,
     StoryArticleRow,
     Trend,
     fts5_query,
     hour_buckets,
     named_entities,
     query_words,
+    stored_article,
     trends,
 )
 from streams.store.rows import (
@@ -144,9 +147,11 @@ class SQLiteSink(Sink):
         conn = self._require()
         with _transaction(conn):
             conn.executemany(
-                # a later copy of the story re-sends the alert with the same id and more sources: keep the fuller one
-                "INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET body = excluded.body"
-                " WHERE json_extract(excluded.body, '$.source_count') > json_extract(alerts.body, '$.source_count')",
+                # a later copy of the story re-sends the alert with the same id and more sources: keep the fuller one; one
+                # as full (an earlier article of the story, now quoted) replaces it too; one with fewer sources never does
+                "INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET article_id = excluded.article_id,"
+                " title = excluded.title, url = excluded.url, sentence = excluded.sentence, body = excluded.body"
+                " WHERE json_extract(excluded.body, '$.source_count') >= json_extract(alerts.body, '$.source_count')",
                 [alert_row(alert) for alert in batch],
             )
 
@@ -275,6 +280,29 @@ class SQLiteSink(Sink):
     async def recent_alerts(self, limit: int = 20) -> list[Alert]:
         rows = await self._read(_sqlite_fetch, "SELECT body FROM alerts ORDER BY detected DESC LIMIT ?", (limit,))
         return [Alert.model_validate_json(row[0]) for row in rows]
+
+    async def stored_articles(self, since: datetime, until: datetime, names: list[str]) -> StoredWindow:
+        result: StoredWindow = await self._read(self._stored_articles, since, until, [n for n in names if n][:MAX_NAMES])
+        return result
+
+    @staticmethod
+    def _stored_articles(conn: sqlite3.Connection, since: datetime, until: datetime, names: list[str]) -> StoredWindow:
+        time = "julianday(coalesce(a.published, a.fetched))"
+        window = f"{time} >= julianday(?) AND {time} < julianday(?)"
+        bounds = (since.isoformat(), until.isoformat())
+        total = conn.execute(f"SELECT count(*) FROM articles a WHERE {window}", bounds).fetchone()[0]  # noqa: S608 - constants only
+        if not names:
+            return StoredWindow(total, [])
+        # instr() is case-sensitive, as the gazetteer is: a superset of its whole-word hits, which the caller then finds
+        naming = " OR ".join(["instr(a.title, ?) > 0 OR instr(a.text, ?) > 0"] * len(names))
+        rows = conn.execute(
+            f"""SELECT a.id, a.feed_id, a.url, a.canonical_url, a.title, a.summary, a.text, a.authors, a.published, a.fetched,
+                       a.language, a.content_hash, a.revision, (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id)
+                FROM articles a WHERE {window} AND ({naming})
+                ORDER BY julianday(coalesce(a.published, a.fetched)), a.id""",  # noqa: S608 - placeholders only
+            (*bounds, *[name for name in names for _ in (0, 1)]),
+        ).fetchall()
+        return StoredWindow(total, [stored_article(row) for row in rows])
 
     async def trending(self, now: datetime, hours: int = 24, limit: int = 10) -> list[Trend]:
         buckets = hour_buckets(now, hours)

@@ -56,6 +56,10 @@ async def check_idempotent(sink: Sink) -> None:
         # a later copy of the story: same alert id, more sources; an older copy arriving late changes nothing
         await sink.write_alerts([alert("x2").model_copy(update={"source_count": 3, "update": True})])
         await sink.write_alerts([alert("x2").model_copy(update={"source_count": 2, "update": True})])
+        # an earlier article of the story reached the alert agent late: the update quoting it, as many sources, replaces it
+        await sink.write_alerts([alert("x1").model_copy(update={"article_id": "a0", "evidence": "earlier", "update": True})])
+        stored = {a.id: a for a in await sink.recent_alerts()}
+        assert (stored["x1"].article_id, stored["x1"].evidence) == ("a0", "earlier") and stored["x2"].source_count == 3
         counts = await sink.counts()
         assert counts == {"articles": 50, "entities": 1, "mentions": 50, "events": 0, "alerts": 2, "stories": 0}
         # a newer revision replaces the article and its mentions; an older one arriving late changes nothing

@@ -10,10 +10,12 @@ from streams.deliver.memory import DELIVERY_MEMORY, DeliveredMark, already_deliv
 T = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def alert(source_count: int = 1) -> Alert:
+def alert(source_count: int = 1, update: bool | None = None) -> Alert:
+    """The alert of story s1 with ``source_count`` sources; an update from the second source on, unless told."""
     return Alert(
         id="a1", rule_id="r1", kind="mention", entity_id="e1", entity_name="X", article_id="art", title="t", url="u", feed_id="f",
         sentence="s", evidence="s", story_id="s1", source_count=source_count, fetched=T, detected=T, latency_seconds=0.0,
+        update=update if update is not None else source_count > 1,
     )  # fmt: skip
 
 
@@ -35,3 +37,13 @@ def test_a_mark_expires_after_the_memory() -> None:
     mark = record(None, 1, T)
     assert not expired(mark, T + DELIVERY_MEMORY)
     assert expired(mark, T + DELIVERY_MEMORY + timedelta(seconds=1))
+
+
+def test_a_story_alerted_by_a_backfill_is_not_alerted_again_by_the_worker() -> None:
+    backfilled = record(None, 2, T)  # `watch add --backfill` raised the story's alert with 2 sources
+    # the worker meets the story's next article: for it a first alert (its history never saw the story), 1 source
+    assert already_delivered(backfilled, alert(1, update=False))
+    assert already_delivered(backfilled, alert(2, update=False))
+    assert already_delivered(backfilled, alert(2, update=True))  # the worker's update reaching the backfill's count
+    assert not already_delivered(backfilled, alert(3, update=True))  # a third source is news
+    assert not already_delivered(backfilled, alert(3, update=False))

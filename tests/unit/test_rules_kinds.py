@@ -93,10 +93,11 @@ def test_min_sources_fires_on_the_second_independent_source_and_counts_later_cop
     for item in copies:
         seen, new = evaluate_mention(item, seen, [rule], T0, 30)
         alerts += new
-    assert [(a.article_id, a.update, a.source_count) for a in alerts] == [("c3", False, 2), ("c4", True, 3)]
+    # fired by c3 and updated by c4, each alert quotes the story's earliest article (c1: same time, first id)
+    assert [(a.article_id, a.update, a.source_count) for a in alerts] == [("c1", False, 2), ("c1", True, 3)]
     assert alerts[0].id == alerts[1].id == ids.story_alert_id(rule.id, "s")
     assert alerts[0].story_id == "s"
-    assert alerts[1].sources == ["one.example", "two.example", "three.example"]
+    assert alerts[1].sources == ["one.example", "three.example", "two.example"]  # sorted: the same in any order of arrival
 
 
 def test_new_mention_counts_stories_not_copies() -> None:
@@ -107,7 +108,8 @@ def test_new_mention_counts_stories_not_copies() -> None:
         mention("a3", T0 + timedelta(days=3)),  # a new story within the look-back: silent
         mention("a4", T0 + timedelta(days=40)),  # 37 quiet days later: fires
     ]
-    assert run(rule, items) == [("a1", False), ("a2", True), ("a4", False)]
+    # a2's update still quotes a1, the story's earliest article
+    assert run(rule, items) == [("a1", False), ("a1", True), ("a4", False)]
 
 
 def test_alerts_follow_the_story_id_not_the_text() -> None:
@@ -116,7 +118,7 @@ def test_alerts_follow_the_story_id_not_the_text() -> None:
     # the story stage decides what a story is: the same sketch in two stories is two alerts, two texts in one story one
     fired = run(rule, [mention("a1", T0, sketch=same, story_id="s1"), mention("a2", T0, sketch=same, story_id="s2"),
                        mention("a3", T0, sketch="0f0f0f0f0f0f0f0f", story_id="s1")])  # fmt: skip
-    assert fired == [("a1", False), ("a2", False), ("a3", True)]
+    assert fired == [("a1", False), ("a2", False), ("a1", True)]  # a3's update quotes its story's earliest article, a1
 
 
 def event(**changes: object) -> Event:

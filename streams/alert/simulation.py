@@ -1,0 +1,55 @@
+"""The workers' steps after enrichment in one process, without Kafka: stories, mention rules, breaking rules.
+
+``wirewatch simulate`` runs it over a file of articles (clustering them itself); ``watch test``, ``watch add --try``
+and the dashboard's preview run it over the sink's stored articles, in the stories the story stage gave them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas import Alert, EnrichedArticle, Mention, WatchRule
+from streams.alert.mentions import EntitySeen, evaluate_mention
+from streams.story.breaking import evaluate_breaking
+from streams.story.decide import story_id_for
+from streams.story.index import StoryIndex
+
+
+@dataclass
+class Simulation:
+    """The workers' steps after enrichment, in one process: stories (StoryIndex), mention rules, breaking rules."""
+
+    rules: list[WatchRule]
+    lookback_days: int = 30
+    index: StoryIndex = field(default_factory=StoryIndex)
+    seen: dict[str, EntitySeen] = field(default_factory=dict)
+
+    def step(self, item: EnrichedArticle, mentions: list[Mention]) -> tuple[str, list[Alert]]:
+        """One enriched article: its story id and the alerts it raises (``detected`` is the article's fetch time)."""
+        result = self.index.add(item, mentions)
+        alerts = self.mention_alerts(item, result.outcome.mentions)
+        breaking = [rule for rule in self.rules if rule.kind == "breaking" and rule.enabled]
+        if breaking and result.state is not None and result.story is not None and result.outcome.update.article is not None:
+            fired, raised = evaluate_breaking(result.state, breaking, result.outcome.update.article, item.article.fetched)
+            self.index.stories[result.state.id] = result.state.model_copy(update={"fired": fired})
+            alerts += raised
+        return result.outcome.item.story_id or "", alerts
+
+    def step_in_story(self, item: EnrichedArticle, mentions: list[Mention], story_id: str | None) -> tuple[str, list[Alert]]:
+        """One enriched article already assigned to ``story_id`` (by the workers' story stage, as the sink stored it):
+        its mention rules' alerts. An article stored without a story is a story of its own, as the alert agent takes it."""
+        story = story_id or story_id_for(item.article.id)
+        placed = [mention.model_copy(update={"story_id": story}) for mention in mentions]
+        return story, self.mention_alerts(item, placed)
+
+    def mention_alerts(self, item: EnrichedArticle, mentions: list[Mention]) -> list[Alert]:
+        """The alerts of the mention rules watching each mention, the entity's history kept as the alert agent keeps it."""
+        alerts: list[Alert] = []
+        by_id = {rule.id: rule for rule in self.rules}
+        for mention in mentions:
+            rules = [by_id[rid] for rid in mention.watch_ids if rid in by_id]
+            if rules:
+                state, raised = evaluate_mention(mention, self.seen.get(mention.entity_id), rules, item.article.fetched, self.lookback_days)
+                self.seen[mention.entity_id] = state
+                alerts += raised
+        return alerts
