@@ -136,13 +136,17 @@ def evidence_html(evidence: str) -> str:
     return _BOLD.sub(r"<mark>\1</mark>", html.escape(evidence))
 
 
-def sparkline_svg(values: list[int], what: str = "mentions") -> str:
-    """An inline SVG line of ``values`` (``what`` per hour, oldest first)."""
-    points = sparkline_points(values)
+def sparkline_svg(values: list[int], what: str = "mentions", top: int | None = None) -> str:
+    """Inline SVG bars of ``values`` (``what`` per hour, oldest first) and their sum.
+
+    ``top`` is the scale: the largest value of the whole table, so rows compare at a glance (scaled to its own peak,
+    every entity mentioned mostly in the last hour drew the same line). An hour without any is a thin baseline tick.
+    """
     label = html.escape(f"{what} per hour: {', '.join(str(v) for v in values)}")
+    bars = "".join(f'<rect x="{x}" y="{y}" width="{w}" height="{h}"/>' for x, y, w, h in sparkline_bars(values, top))
     return (
-        f'<svg class="spark" width="120" height="24" viewBox="0 0 120 24" role="img" aria-label="{label}">'
-        f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{points}"/></svg>'
+        f'<svg class="spark" width="120" height="24" viewBox="0 0 120 24" role="img" aria-label="{label}">{bars}</svg>'
+        f' <small class="spark-sum">{sum(values)}</small>'
     )
 
 
@@ -155,13 +159,14 @@ def _rows(cells: list[list[str]], empty: str, columns: int) -> str:
 def stories_html(stories: list[Story]) -> str:
     """The top stories: headline (a link to the story's page), articles, sources, a sparkline of articles per hour, lifecycle."""
     e = html.escape
+    top = max((max(s.per_hour, default=0) for s in stories), default=0)  # one scale for the table
     return _rows(
         [
             [
                 f'<a href="story/{e(s.id)}">{e(s.headline)}</a><br><small>{e(", ".join(t.name for t in s.top_entities[:3]))}</small>',
                 str(s.article_count),
                 str(s.source_count),
-                sparkline_svg(s.per_hour, "articles"),
+                sparkline_svg(s.per_hour, "articles", top),
                 f'<span class="lifecycle-{e(s.lifecycle)}">{e(s.lifecycle)}</span><br><small>{s.velocity}/h</small>',
             ]
             for s in stories
@@ -217,8 +222,9 @@ def render_dashboard(data: DashboardData) -> str:
         "no alerts yet",
         4,
     )
+    trend_top = max((max(t.per_hour, default=0) for t in data.trends), default=0)  # one scale for the table
     trends = _rows(
-        [[e(t.entity.name), e(t.entity.type), str(t.entity.mentions), sparkline_svg(t.per_hour)] for t in data.trends],
+        [[e(t.entity.name), e(t.entity.type), str(t.entity.mentions), sparkline_svg(t.per_hour, top=trend_top)] for t in data.trends],
         "no mentions in the last 24 hours",
         4,
     )
@@ -267,9 +273,10 @@ h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 1.5rem; }
 table { border-collapse: collapse; }
 td, th { padding: .25rem .6rem; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
 blockquote.evidence { margin: 0 0 .2rem; } mark { background: #ffe58a; }
-.spark { color: #1f6feb; }
+.spark { color: #1f6feb; vertical-align: middle; } .spark rect { fill: currentColor; } .spark-sum { color: #555; }
 .status-broken, .note { color: #b42318; font-weight: 600; } .status-error { color: #b54708; }
-.empty { color: #888; } .grid { display: flex; gap: 2rem; flex-wrap: wrap; }
+.empty { color: #888; } .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(24rem, 1fr)); gap: 0 2rem; }
+.grid table { width: 100%; } body > table { width: 100%; } section h2 { margin-top: 1.5rem; }
 .ok { color: #067647; font-weight: 600; } .problem { color: #b42318; font-weight: 600; } .acked { color: #555; }
 form { margin: .3rem 0; } label { margin-right: .5rem; }
 .lifecycle-growing, .lifecycle-new { color: #b42318; font-weight: 600; } .lifecycle-fading { color: #888; }
@@ -369,13 +376,18 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def sparkline_points(values: list[int], width: int = 120, height: int = 24) -> str:
-    """The ``points`` of an SVG polyline drawing ``values`` left to right, scaled to the box."""
+def sparkline_bars(values: list[int], top: int | None = None, width: int = 120, height: int = 24) -> list[tuple[str, str, str, str]]:
+    """``x, y, width, height`` of one bar per value, left to right, scaled so that ``top`` (default: the largest value)
+    fills the box; a zero is a 1-pixel tick on the baseline."""
     if not values:
-        return ""
-    top = max(values) or 1
-    step = width / max(1, len(values) - 1)
-    return " ".join(f"{i * step:.1f},{height - (v / top) * (height - 2) - 1:.1f}" for i, v in enumerate(values))
+        return []
+    scale = max(top or 0, max(values)) or 1
+    step = width / len(values)
+    out = []
+    for i, value in enumerate(values):
+        bar = max(1.0, value / scale * (height - 1)) if value else 1.0
+        out.append((f"{i * step:.1f}", f"{height - bar:.1f}", f"{max(step - 1, 1):.1f}", f"{bar:.1f}"))
+    return out
 
 
 STORY_PAGE = """<!DOCTYPE html>

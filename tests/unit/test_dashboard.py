@@ -11,7 +11,7 @@ from streams.poll.feedlist import make_source
 from streams.poll.health import FeedBoard, table_key
 from streams.poll.state import FeedState
 from streams.store.queries import EntitySummary, Trend, hour_buckets
-from streams.web.dashboard import DashboardData, dashboard_json, evidence_html, render_dashboard, sparkline_points
+from streams.web.dashboard import DashboardData, dashboard_json, evidence_html, render_dashboard, sparkline_bars
 
 T = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
@@ -35,7 +35,7 @@ def test_page_escapes_feed_text_and_shows_everything() -> None:
     assert "&lt;b&gt;Bridge&lt;/b&gt; vote" in page and "<b>Bridge</b>" not in page
     assert "Ana &lt;Lima&gt;" in page and "<mark>Ana Lima</mark> won" in page
     assert 'href="http://127.0.0.1/x?a=1&amp;b=2"' in page
-    assert "Redmoor &amp; Co" in page and "<polyline" in page
+    assert "Redmoor &amp; Co" in page and "<rect" in page
     assert 'data-lag="w.articles">5</span>' in page and "broken: 1" in page and 'id="dead-letters">2<' in page
     assert "<strong>Valley &lt;News&gt;</strong>" in page and '<span class="status-broken">broken</span>' in page
     assert "1970-01-01 00:15:00" in page and "in 3 min" in page and "<td>due</td>" in page  # last poll (UTC), next checks
@@ -46,10 +46,12 @@ def test_empty_page_says_so() -> None:
     assert "no alerts yet" in page and "no mentions in the last 24 hours" in page and "no feeds registered" in page
 
 
-def test_sparkline_scales_to_the_box() -> None:
-    assert sparkline_points([0, 5, 10], width=100, height=20) == "0.0,19.0 50.0,10.0 100.0,1.0"
-    assert sparkline_points([0, 0]) == "0.0,23.0 120.0,23.0"
-    assert sparkline_points([]) == ""
+def test_sparkline_bars_share_the_tables_scale() -> None:
+    assert sparkline_bars([0, 5, 10], width=90, height=21) == [("0.0", "20.0", "29.0", "1.0"), ("30.0", "11.0", "29.0", "10.0"),
+                                                              ("60.0", "1.0", "29.0", "20.0")]  # fmt: skip
+    # on a table whose largest hour is 20, the same row fills only half the box: rows compare at a glance
+    assert [bar[3] for bar in sparkline_bars([0, 5, 10], top=20, width=90, height=21)] == ["1.0", "5.0", "10.0"]
+    assert sparkline_bars([]) == []
 
 
 def test_hour_buckets_end_with_the_current_hour() -> None:
