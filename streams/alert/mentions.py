@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from schemas import Alert, Mention, WatchRule
+from schemas import Alert, Mention, MentionSpan, WatchRule
 from streams import ids
 from streams.enrich import fingerprint
 from streams.enrich.gazetteer import watched_entity_id
@@ -258,6 +258,8 @@ def remember(seen: EntitySeen, placement: Placement, mark: StoryMark, last_fired
 def build_alert(rule: WatchRule, mention: Mention, now: datetime, story_id: str, mark: StoryMark, update: bool = False) -> Alert:
     """The alert of ``rule`` for ``mention`` in its story; its id derives from the rule and the story."""
     relative = mention.start - mention.sentence_start
+    end = relative + (mention.end - mention.start)
+    inside = 0 <= relative < end <= len(mention.sentence)
     return Alert(
         id=ids.story_alert_id(rule.id, story_id),
         rule_id=rule.id,
@@ -269,7 +271,8 @@ def build_alert(rule: WatchRule, mention: Mention, now: datetime, story_id: str,
         url=mention.url,
         feed_id=mention.feed_id,
         sentence=mention.sentence,
-        evidence=mark_evidence(mention.sentence, relative, relative + (mention.end - mention.start)),
+        evidence=mark_evidence(mention.sentence, relative, end),
+        highlights=[MentionSpan(start=relative, end=end, text=mention.sentence[relative:end])] if inside else [],
         story_id=story_id,
         source_count=max(1, len(mark.sources)),
         sources=list(mark.sources),
