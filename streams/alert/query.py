@@ -265,7 +265,7 @@ class DocEntity:
 class Words:
     """One text's words with their offsets, and where each word occurs (phrases are looked up from their first word)."""
 
-    __slots__ = ("text", "words", "starts", "ends", "at")
+    __slots__ = ("text", "words", "starts", "ends", "at", "prefixed")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -273,6 +273,8 @@ class Words:
         self.starts: list[int] = []
         self.ends: list[int] = []
         self.at: dict[str, list[int]] = {}
+        #: prefix → where words starting with it occur (filled as prefixes are asked for: rules share them)
+        self.prefixed: dict[str, list[int]] = {}
         for index, match in enumerate(_WORD.finditer(text)):
             word = match.group(0).casefold()
             self.words.append(word)
@@ -283,7 +285,9 @@ class Words:
     def find(self, words: tuple[str, ...], prefix: bool) -> list[tuple[int, int]]:
         """Character spans where ``words`` occur in a row (the last one as a prefix if ``prefix``)."""
         if prefix and len(words) == 1:
-            firsts = [i for word, places in self.at.items() if word.startswith(words[0]) for i in places]
+            if words[0] not in self.prefixed:
+                self.prefixed[words[0]] = sorted(i for word, places in self.at.items() if word.startswith(words[0]) for i in places)
+            firsts = self.prefixed[words[0]]
         else:
             firsts = self.at.get(words[0], [])
         found = []
@@ -375,14 +379,38 @@ def _match_term(term: Term, doc: QueryDoc) -> list[Span] | None:
     return spans or None
 
 
-def evaluate(node: Node, doc: QueryDoc) -> list[Span] | None:
-    """The spans that make ``node`` hold on ``doc`` (every matching term of a true OR), or None when it does not."""
+def holds(node: Node, doc: QueryDoc, memo: dict[Term, bool]) -> bool:
+    """Whether ``node`` holds on ``doc``, without collecting spans; ``memo`` keeps each term's answer for the article
+    (rules share terms: the index evaluates hundreds of candidates per article)."""
     if isinstance(node, Term):
-        return _match_term(node, doc)
+        known = memo.get(node)
+        if known is None:
+            if node.field is None and not node.prefix and len(node.words) == 1:
+                known = node.words[0] in doc.words("title").at or node.words[0] in doc.words("text").at
+            else:
+                known = _match_term(node, doc) is not None
+            memo[node] = known
+        return known
+    if isinstance(node, And):
+        return all(holds(part, doc, memo) for part in node.parts)
+    if isinstance(node, Or):
+        return any(holds(part, doc, memo) for part in node.parts)
+    return not holds(node.part, doc, memo)
+
+
+def evaluate(node: Node, doc: QueryDoc, memo: dict[Term, list[Span] | None] | None = None) -> list[Span] | None:
+    """The spans that make ``node`` hold on ``doc`` (every matching term of a true OR), or None when it does not;
+    ``memo`` keeps each term's spans for the article."""
+    if isinstance(node, Term):
+        if memo is None:
+            return _match_term(node, doc)
+        if node not in memo:
+            memo[node] = _match_term(node, doc)
+        return memo[node]
     if isinstance(node, And):
         spans: list[Span] = []
         for part in node.parts:  # negations last would be no faster: a NOT costs what its term costs
-            found = evaluate(part, doc)
+            found = evaluate(part, doc, memo)
             if found is None:
                 return None
             spans.extend(found)
@@ -391,9 +419,9 @@ def evaluate(node: Node, doc: QueryDoc) -> list[Span] | None:
         hit = False
         spans = []
         for part in node.parts:
-            found = evaluate(part, doc)
+            found = evaluate(part, doc, memo)
             if found is not None:
                 hit = True
                 spans.extend(found)
         return spans if hit else None
-    return None if evaluate(node.part, doc) is not None else []
+    return None if evaluate(node.part, doc, memo) is not None else []

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from schemas import EnrichedArticle, WatchRule
-from streams.alert.query import And, DocEntity, Node, Not, Or, QueryDoc, Span, Term, anchors, evaluate, parse_query, words_of
+from streams.alert.query import And, DocEntity, Node, Not, Or, QueryDoc, Span, Term, anchors, evaluate, holds, parse_query, words_of
 from streams.enrich.fingerprint import source_of
 from streams.errors import QuerySyntaxError, RuleError
 
@@ -192,8 +192,13 @@ class QueryIndex:
     def matches(self, doc: QueryDoc) -> list[QueryMatch]:
         """The query rules that match the article, in rule id order, each with its evidence."""
         out = []
+        memo: dict[Term, bool] = {}
+        spans_memo: dict[Term, list[Span] | None] = {}
         for rule_id in sorted(self.candidates(doc)):
-            spans = evaluate(self.nodes[rule_id], doc)
+            node = self.nodes[rule_id]
+            if not holds(node, doc, memo):  # most candidates fail: decided without collecting spans
+                continue
+            spans = evaluate(node, doc, spans_memo)
             if spans is not None:
                 out.append(QueryMatch(rule_id, evidence(doc, spans)))
         return out
