@@ -45,7 +45,8 @@ async def raise_alerts(stream):  # type: ignore[no-untyped-def]
         if mention is None:
             health.done("raise_alerts")
             continue
-        rules = [rulebook.watchlist.rules[rid] for rid in mention.watch_ids if rid in rulebook.watchlist.rules]
+        known = rulebook.watchlist.rules
+        rules = [known[rid] for rid in mention.watch_ids if rid in known and rid not in mention.out_of_scope]
         if rules:
             raw = entity_seen_table.get(mention.entity_id)
             seen = EntitySeen.loads(raw) if raw is not None else None

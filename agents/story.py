@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from agents.common import Outbox, decode_or_dead_letter, guarded, health, hold, on_partition, rulebook, settings, sizes
 from schemas import Alert, StoryKeyAnswer, StoryKeyBatch, StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
+from streams.alert.queryrules import evaluate_queries, screen_article
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
 from streams.kafka.partitioning import key_partition, writing_for
@@ -141,6 +142,7 @@ async def send_batched(outbox: Outbox, topic: Any, per_partition: dict[int, list
 async def assign_stories(stream):  # type: ignore[no-untyped-def]
     """Enriched articles and their keys' answers → each article's story → ``wirewatch.enriched``, ``.mentions``, ``.storyupdates``."""
     async for events in stream.take_events(settings.story_batch_size, within=settings.story_batch_seconds):
+        await rulebook.ready.wait()  # inside the loop, as in raise_alerts: query rules and scopes come from the rulebook
         health.begin("assign_stories")
         async with guarded("assign_stories", events):
             outbox = Outbox()
@@ -217,10 +219,13 @@ async def _after(articles: Changes, opened: Changes, article_id: str, state: Art
     if outcome.features.suspect_date:
         log.warning("article %s: published %s is in the future; clustered at its fetch time", outcome.item.article.id,
                     outcome.item.article.published, extra={"article_id": outcome.item.article.id})  # fmt: skip
+    # query rules and scopes need the article's text, which only this stage and enrich hold (docs/design.md)
+    hits, mentions = screen_article(outcome.item, outcome.mentions, rulebook.queries, rulebook.watchlist.rules)
+    update = outcome.update.model_copy(update={"query_hits": hits}) if hits else outcome.update
     await outbox.send(enriched_topic, outcome.item.article.id, encode(outcome.item))
-    for mention in outcome.mentions:
+    for mention in mentions:
         await outbox.send(mentions_topic, mention.entity_id, encode(mention))
-    await outbox.send(story_updates_topic, outcome.update.story_id, encode(outcome.update))
+    await outbox.send(story_updates_topic, update.story_id, encode(update))
 
 
 def _sweep_articles(partition: int) -> None:
@@ -321,8 +326,11 @@ async def track_batch(events: list[Any], outbox: Outbox) -> None:
         if state is None:
             continue  # the article was counted before: a replay or a new revision
         _seen("track_stories", event.message.partition, state.last)
-        fired, raised = evaluate_breaking(state, rulebook.watchlist.breaking_rules(), update.article, utcnow())
-        state = state.model_copy(update={"fired": fired})
+        now = utcnow()
+        fired, raised = evaluate_breaking(state, rulebook.watchlist.breaking_rules(), update.article, now)
+        state, matched = evaluate_queries(state.model_copy(update={"fired": fired}), update.query_hits, rulebook.watchlist.rules,
+                                          update.article, now)  # fmt: skip
+        raised = [*raised, *matched]
         stories.put(update.story_id, state, event)
         alerts.extend(raised)
         for message in registrations(update, state.snapshot()):

@@ -126,6 +126,12 @@ def main() -> int:
     rules = bench_rules()
     rules["vs_enrich"] = rules["mentions_s"] / extract["ours_docs_s"]
     print(f"  {rules['mentions_s']:.0f} mentions/s = {rules['vs_enrich']:.0f} x the enrich step's articles/s")
+    print("query rules: 10,000 mixed queries ...", flush=True)
+    from benchmarks.bench_queries import bench_queries
+    from benchmarks.bench_queries import describe as describe_queries
+
+    queries_line = describe_queries(bench_queries(extract["ours_docs_s"]))
+    print(f"  {queries_line}")
     from benchmarks.bench_alerts import bench_latency
 
     print("poll-to-alert latency: a real worker, 1,000 watched entities ...", flush=True)
@@ -245,6 +251,8 @@ new_mention, mention, spike and co_mention mixed, min_sources gates on a third: 
 state encoded, as the alert agent does per mention) runs {rules["mentions_s"]:.0f} mentions/s over {rules["mentions"]:.0f} mentions
 (half on 200 hot entities, about three copies per story; {rules["alerts"]:.0f} alerts) = **{rules["vs_enrich"]:.0f} x** the enrich
 step's articles/s above (target ≥ 20 x).
+
+{queries_line}
 
 {latency_line}
 

@@ -166,6 +166,8 @@ class Mention(Record):
     geonames: int | None = None
     #: the story of the article across outlets (set by the story stage); alerts count stories, not copies
     story_id: str | None = None
+    #: watching rules the article is outside the scopes or exclusions of (set by the story stage, which has the text)
+    out_of_scope: list[str] = Field(default_factory=list)
 
 
 class EntityRecord(Record):
@@ -217,7 +219,8 @@ class WatchRule(Record):
     """A watch rule (``wirewatch.rules``, keyed by rule id; a tombstone removes it)."""
 
     id: str
-    kind: Literal["new_mention", "mention", "spike", "event", "co_mention", "breaking"] = "new_mention"
+    kind: Literal["new_mention", "mention", "spike", "event", "co_mention", "breaking", "query"] = "new_mention"
+    #: for a query rule the name only labels the rule
     entity: WatchedEntity
     lookback_days: int | None = None
     destinations: list[str] = Field(default_factory=list)
@@ -243,6 +246,14 @@ class WatchRule(Record):
     other: WatchedEntity | None = None
     # low urgency: alerts are collected per push destination and sent as one summary per UTC hour or day
     digest: Literal["hourly", "daily"] | None = None
+    #: query: a Lucene query-string query (docs/rules.md), matched once per story
+    query: str | None = None
+    # scopes and exclusions: only articles of these feeds (feed ids or tags), sources (hosts, subdomains too) and
+    # languages, and none with one of the excluded words or phrases
+    feeds: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
 
 
 class Alert(Record):
@@ -272,6 +283,9 @@ class Alert(Record):
     destinations: list[str] = Field(default_factory=list)
     # the rule's digest period: push destinations get it in a summary instead of one by one
     digest: Literal["hourly", "daily"] | None = None
+    #: what matched in ``sentence`` (offsets into it): the watched name, or every term of a query; ``evidence`` is the
+    #: sentence with each of them between ``**`` marks
+    highlights: list[MentionSpan] = Field(default_factory=list)
 
 
 class StoryEntity(Record):
@@ -397,6 +411,14 @@ class StoryArticle(Record):
     fetched: datetime | None = None
 
 
+class QueryHit(Record):
+    """A query rule that matches an article, with the evidence: a sentence and what matched in it (offsets into it)."""
+
+    rule_id: str
+    sentence: str
+    highlights: list[MentionSpan] = Field(default_factory=list)
+
+
 class StoryUpdate(Record):
     """One more article for a story (``wirewatch.storyupdates``, keyed by story id), or a sweep of the partition."""
 
@@ -407,6 +429,8 @@ class StoryUpdate(Record):
     #: the article's unit vector over its keys (what the centroid adds and the keys register)
     vector: dict[str, float] = Field(default_factory=dict)
     time: float = 0.0
+    #: the query rules the article matches (evaluated where its text is; fired once per story where the story is)
+    query_hits: list[QueryHit] = Field(default_factory=list)
 
 
 class DigestItem(Record):

@@ -3,6 +3,7 @@
     WirewatchError
      ├── InputError (ValueError) .......... bad input from a person or a file: the CLI prints it and exits 2
      │    ├── QueryError .................. a search or query that cannot run
+     │    │    └── QuerySyntaxError ......... a query that does not parse or is over a limit (``column``)
      │    ├── RegistryError ............... a feed-list entry that cannot be a feed
      │    └── RuleError ................... a watch rule that cannot be made
      ├── DecodeError (ValueError) ......... a topic or table value that is not a valid record (dead-lettered)
@@ -35,6 +36,14 @@ class InputError(WirewatchError, ValueError):
 
 class QueryError(InputError):
     """A search or query that cannot be run, with the reason in words."""
+
+
+class QuerySyntaxError(QueryError):
+    """A query (a rule's or a search's) that does not parse or is over a limit; ``column`` is where (1-based)."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__(message)
+        self.column = column
 
 
 class RegistryError(InputError):

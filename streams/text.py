@@ -36,6 +36,15 @@ def without_marks(evidence: str) -> str:
     return evidence.replace(EVIDENCE_MARK, "")
 
 
+def evidence_parts(evidence: str) -> list[tuple[str, bool]]:
+    """The evidence as (text, highlighted) runs: each destination renders a highlight its own way (bold in Slack and
+    e-mail HTML, ``<mark>`` on the dashboard, nothing on a log line). Unbalanced marks give one plain run."""
+    parts = evidence.split(EVIDENCE_MARK)
+    if len(parts) % 2 == 0:
+        return [(without_marks(evidence), False)]
+    return [(part, index % 2 == 1) for index, part in enumerate(parts) if part]
+
+
 def strip_controls(text: str) -> str:
     """``text`` without NUL, other control characters and lone surrogates."""
     return _CONTROL.sub("", text)

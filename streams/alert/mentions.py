@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from schemas import Alert, Mention, WatchRule
+from schemas import Alert, Mention, MentionSpan, WatchRule
 from streams import ids
 from streams.enrich import fingerprint
 from streams.enrich.gazetteer import watched_entity_id
@@ -283,6 +283,8 @@ def build_alert(rule: WatchRule, current: Mention, now: datetime, story_id: str,
     """
     mention = mark.quote if mark.quote is not None and rule.kind != "co_mention" else current
     relative = mention.start - mention.sentence_start
+    end = relative + (mention.end - mention.start)
+    inside = 0 <= relative < end <= len(mention.sentence)
     return Alert(
         id=ids.story_alert_id(rule.id, story_id),
         rule_id=rule.id,
@@ -294,7 +296,8 @@ def build_alert(rule: WatchRule, current: Mention, now: datetime, story_id: str,
         url=mention.url,
         feed_id=mention.feed_id,
         sentence=mention.sentence,
-        evidence=mark_evidence(mention.sentence, relative, relative + (mention.end - mention.start)),
+        evidence=mark_evidence(mention.sentence, relative, end),
+        highlights=[MentionSpan(start=relative, end=end, text=mention.sentence[relative:end])] if inside else [],
         story_id=story_id,
         source_count=max(1, len(mark.sources)),
         sources=sorted(mark.sources),

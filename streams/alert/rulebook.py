@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from schemas import WatchRule, decode
+from streams.alert.queryindex import QueryIndex
 from streams.config import Settings
 from streams.enrich.gazetteer import Watchlist
 from streams.errors import DecodeError, InputError
@@ -24,9 +25,9 @@ RuleRejected = Callable[[Any, str], Awaitable[None]]
 class RuleBook(CompactedFollower):
     """The worker's live watchlist: every valid rule of ``wirewatch.rules``.
 
-    Anyone who can write the topic writes rules, so each one is checked as it arrives: it must decode, and
-    ``check`` (the delivering worker's: every destination parses, ``file:`` inside its directory, SMTP set for
-    ``mailto:``, webhook URLs past the address guard) must pass. A refused rule is out of force (an older valid
+    Anyone who can write the topic writes rules, so each one is checked as it arrives: it must decode, a query rule's
+    query must parse, and ``check`` (the delivering worker's: every destination parses, ``file:`` inside its
+    directory, SMTP set for ``mailto:``, webhook URLs past the address guard) must pass. A refused rule is out of force (an older valid
     version of it too: the topic's latest value is what counts), ``on_rejected`` dead-letters it, and every other
     rule keeps working.
     """
@@ -36,12 +37,15 @@ class RuleBook(CompactedFollower):
     def __init__(self, settings: Settings, check: RuleCheck | None = None, on_rejected: RuleRejected | None = None) -> None:
         super().__init__(settings)
         self.watchlist = Watchlist()
+        #: the query rules in force, indexed by their terms (the story stage matches articles against them)
+        self.queries = QueryIndex()
         self.check = check
         self.on_rejected = on_rejected
 
     def apply(self, key: str, value: bytes | None) -> str | None:
         if value is None:
             self.watchlist.remove(key)
+            self.queries.remove(key)
             return None
         try:
             rule = decode(WatchRule, value)
@@ -49,8 +53,10 @@ class RuleBook(CompactedFollower):
                 raise InputError(f"its id {rule.id!r} is not its key")
             if self.check is not None:
                 self.check(rule)
+            self.queries.put(rule)  # every worker parses queries, whether or not it checks destinations
         except (DecodeError, InputError) as exc:
             self.watchlist.remove(key)
+            self.queries.remove(key)
             reason = mask_urls_in(str(exc))  # a destination in the message may carry its token
             log.error("rule %s refused: %s", key, reason, extra={"rule_id": key})
             return f"rule {key} refused: {reason}"

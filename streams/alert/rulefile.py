@@ -8,6 +8,8 @@ from pydantic import ValidationError
 
 from schemas import WatchedEntity, WatchRule
 from streams import ids
+from streams.alert.query import words_of
+from streams.alert.queryindex import rule_node
 from streams.errors import RuleError
 from streams.text import load_yaml, mask_destination
 
@@ -21,8 +23,12 @@ def rule_id(entity: WatchedEntity, kind: str, *more: str) -> str:
 RULE_OPTIONS = (
     "lookback_days", "destinations", "enabled", "min_confidence", "min_sources", "spike_window_minutes", "spike_baseline_hours",
     "spike_sensitivity", "spike_min_mentions", "cooldown_minutes", "event_types", "event_modes", "event_actor", "event_location",
-    "magnitude_kind", "magnitude_min", "digest",
+    "magnitude_kind", "magnitude_min", "digest", "query", "feeds", "sources", "languages", "exclude",
 )  # fmt: skip
+#: rule kinds (WatchRule.kind)
+KINDS = ("new_mention", "mention", "spike", "event", "co_mention", "breaking", "query")
+#: scopes and exclusions per rule, at most this many values each
+MAX_SCOPE_VALUES = 100
 
 
 def load_rules_yaml(data: str) -> list[WatchRule]:
@@ -39,6 +45,10 @@ def load_rules_yaml(data: str) -> list[WatchRule]:
     for number, entry in enumerate(entries, start=1):
         if isinstance(entry, str):
             entry = {"name": entry}
+        if isinstance(entry, dict) and entry.get("query") and not entry.get("name"):
+            entry = {**entry, "name": query_label(str(entry["query"])), "kind": entry.get("kind", "query")}
+        if isinstance(entry, dict) and entry.get("query") and "kind" not in entry:
+            entry = {**entry, "kind": "query"}
         if not isinstance(entry, dict) or not entry.get("name") or not isinstance(entry["name"], str | int | float):
             raise RuleError(f"watchlist entry {number}: needs at least a 'name'")
         aliases = entry.get("aliases") or []
@@ -52,6 +62,9 @@ def load_rules_yaml(data: str) -> list[WatchRule]:
         if unknown:
             raise RuleError(f"watchlist entry {number} ({entry['name']}): unknown key(s) {', '.join(sorted(unknown))}")
         options = {key: entry[key] for key in RULE_OPTIONS if key in entry}
+        for key in ("feeds", "sources", "languages", "exclude"):
+            if isinstance(options.get(key), str):
+                options[key] = [options[key]]
         if "magnitude" in entry:
             options.update(parse_magnitude(str(entry["magnitude"])))
         other = entry.get("other")
@@ -102,8 +115,28 @@ RULE_LIMITS: dict[str, float] = {
 }
 
 
+def query_label(query: str, size: int = 80) -> str:
+    """A query rule's default name: its query on one line, cut to ``size`` characters."""
+    line = " ".join(query.split())
+    return line if len(line) <= size else line[: size - 1] + "…"
+
+
 def check_rule_limits(rule: WatchRule) -> None:
-    """Refuse a rule whose numeric options lie beyond :data:`RULE_LIMITS` (the worker checks rules from the topic too)."""
+    """Refuse a rule whose options lie beyond :data:`RULE_LIMITS`, or whose query does not parse (the worker checks
+    rules from the topic too)."""
+    for name in ("feeds", "sources", "languages", "exclude"):
+        values = getattr(rule, name)
+        if len(values) > MAX_SCOPE_VALUES:
+            raise RuleError(f"{name}: at most {MAX_SCOPE_VALUES} values, not {len(values)}")
+        if any(not str(value).strip() for value in values):
+            raise RuleError(f"{name}: an empty value")
+    if rule.kind == "query" or rule.query is not None:
+        if rule.kind != "query":
+            raise RuleError(f"a query belongs to a query rule (kind query), not to {rule.kind}")
+        rule_node(rule)  # raises RuleError with the column
+    wordless = [word for word in rule.exclude if not words_of(word)]
+    if wordless:
+        raise RuleError(f"exclude: {wordless[0]!r} has no letter or digit")
     for name, limit in RULE_LIMITS.items():
         value = getattr(rule, name)
         if value is not None and not value <= limit:  # `not <=` also refuses NaN
@@ -128,16 +161,22 @@ def make_rule(
     For an event rule the name is the rule's label; for a co_mention rule ``other`` is the second entity.
     """
     if not isinstance(kind, str):
-        raise RuleError(f"kind: expected one of new_mention, mention, spike, event, co_mention, breaking, not {kind!r}")
+        raise RuleError(f"kind: expected one of {', '.join(KINDS)}, not {kind!r}")
+    if kind == "query" and not name.strip():
+        name = query_label(str(options.get("query") or ""))
     if kind == "co_mention" and not other:
         raise RuleError("a co_mention rule needs the other entity ('other', --with)")
     try:
         entity = WatchedEntity(name=" ".join(name.split()), aliases=aliases, type=entity_type, wikidata=wikidata)
         second = WatchedEntity.model_validate(other) if other else None
-        extra = () if second is None else (" ".join(second.name.casefold().split()), second.type or "")
+        extra: tuple[str, ...] = () if second is None else (" ".join(second.name.casefold().split()), second.type or "")
+        if kind == "query":  # the query (and the scopes) make the rule: the name only labels it
+            query = options.get("query")
+            extra = (" ".join(str(query or "").split()), *(" ".join(sorted(map(str, options.get(k) or []))) for k in
+                     ("feeds", "sources", "languages", "exclude")))  # fmt: skip
         rule = WatchRule.model_validate(
             {
-                "id": rule_id(entity, kind, *extra),
+                "id": ids.stable_id("rule", kind, *extra) if kind == "query" else rule_id(entity, kind, *extra),
                 "kind": kind,
                 "entity": entity.model_dump(),
                 "other": second.model_dump() if second else None,
@@ -147,10 +186,13 @@ def make_rule(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise RuleError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+    if rule.kind in ("event", "breaking") and (rule.feeds or rule.sources or rule.languages or rule.exclude):
+        raise RuleError(f"scopes and exclusions (--feed, --tag, --source, --lang, --exclude) apply to mention, new_mention, "
+                        f"co_mention, spike and query rules, not to {rule.kind}")  # fmt: skip
     if rule.kind in ("spike", "event", "breaking") and rule.min_sources > 1:
         # a spike counts new stories as they start (one source each); event copies are not grouped into stories;
         # a breaking rule counts the sources joining a story (spike_min_mentions)
-        raise RuleError(f"min_sources applies to mention, new_mention and co_mention rules, not to {rule.kind}")
+        raise RuleError(f"min_sources applies to mention, new_mention, co_mention and query rules, not to {rule.kind}")
     check_rule_limits(rule)
     return rule
 
@@ -172,6 +214,13 @@ def describe(rule: WatchRule) -> str:
         )
     if rule.kind == "co_mention" and rule.other:
         parts.append(f"with {rule.other.name}")
+    if rule.kind == "query" and rule.query:
+        parts.append(f"query {query_label(rule.query)}")
+    for name, label in (("feeds", "feeds"), ("sources", "sources"), ("languages", "languages")):
+        if getattr(rule, name):
+            parts.append(f"{label} {', '.join(getattr(rule, name))}")
+    if rule.exclude:
+        parts.append(f"except {', '.join(rule.exclude)}")
     if rule.kind == "event":
         if rule.event_types:
             parts.append("/".join(rule.event_types))

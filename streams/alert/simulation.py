@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from schemas import Alert, EnrichedArticle, Mention, WatchRule
 from streams.alert.mentions import EntitySeen, evaluate_mention
+from streams.alert.queryindex import QueryIndex
+from streams.alert.queryrules import evaluate_queries, screen_article
 from streams.story.breaking import evaluate_breaking
 from streams.story.decide import story_id_for
 from streams.story.index import StoryIndex
@@ -23,15 +25,27 @@ class Simulation:
     lookback_days: int = 30
     index: StoryIndex = field(default_factory=StoryIndex)
     seen: dict[str, EntitySeen] = field(default_factory=dict)
+    queries: QueryIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.queries = QueryIndex(self.rules)
 
     def step(self, item: EnrichedArticle, mentions: list[Mention]) -> tuple[str, list[Alert]]:
         """One enriched article: its story id and the alerts it raises (``detected`` is the article's fetch time)."""
         result = self.index.add(item, mentions)
-        alerts = self.mention_alerts(item, result.outcome.mentions)
+        by_id = {rule.id: rule for rule in self.rules}
+        hits, screened = screen_article(result.outcome.item, result.outcome.mentions, self.queries, by_id)
+        alerts = self.mention_alerts(item, screened)
+        now = item.article.fetched
         breaking = [rule for rule in self.rules if rule.kind == "breaking" and rule.enabled]
         if breaking and result.state is not None and result.story is not None and result.outcome.update.article is not None:
-            fired, raised = evaluate_breaking(result.state, breaking, result.outcome.update.article, item.article.fetched)
+            fired, raised = evaluate_breaking(result.state, breaking, result.outcome.update.article, now)
             self.index.stories[result.state.id] = result.state.model_copy(update={"fired": fired})
+            alerts += raised
+        if hits and result.story is not None and result.outcome.update.article is not None:  # a new article of its story
+            story, raised = evaluate_queries(self.index.stories[result.outcome.update.story_id], hits, by_id,
+                                             result.outcome.update.article, now)  # fmt: skip
+            self.index.stories[story.id] = story
             alerts += raised
         return result.outcome.item.story_id or "", alerts
 
@@ -47,7 +61,7 @@ class Simulation:
         alerts: list[Alert] = []
         by_id = {rule.id: rule for rule in self.rules}
         for mention in mentions:
-            rules = [by_id[rid] for rid in mention.watch_ids if rid in by_id]
+            rules = [by_id[rid] for rid in mention.watch_ids if rid in by_id and rid not in mention.out_of_scope]
             if rules:
                 state, raised = evaluate_mention(mention, self.seen.get(mention.entity_id), rules, item.article.fetched, self.lookback_days)
                 self.seen[mention.entity_id] = state

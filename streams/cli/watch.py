@@ -18,17 +18,22 @@ def watch() -> None:
 
 
 @watch.command("add")
-@click.argument("name")
+@click.argument("name", required=False, default="")
 @click.option("--alias", "aliases", multiple=True, help="Another name for the same entity (repeatable).")
 @click.option("--type", "entity_type", default=None, help="spaCy type: PERSON, ORG, GPE, ...")
 @click.option("--wikidata", default=None, help="Wikidata id, e.g. Q42.")
 @click.option(
     "--kind",
-    type=click.Choice(["new_mention", "mention", "spike", "event", "co_mention", "breaking"]),
-    default="new_mention",
-    show_default=True,
-    help="breaking: a story gaining sources fast (NAME '*' for any story).",
+    type=click.Choice(["new_mention", "mention", "spike", "event", "co_mention", "breaking", "query"]),
+    default=None,
+    help="breaking: a story gaining sources fast (NAME '*' for any story); query: --query (the default with it).  [default: new_mention]",
 )
+@click.option("--query", default=None, help="query: Lucene query-string syntax, e.g. '\"Carl Icahn\" AND (eBay OR PayPal) -football'.")
+@click.option("--feed", "feeds", multiple=True, help="Scope: only articles of this feed id (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="Scope: only articles of feeds with this tag (repeatable).")
+@click.option("--source", "sources", multiple=True, help="Scope: only articles from this host, subdomains too (repeatable).")
+@click.option("--lang", "languages", multiple=True, help="Scope: only articles in this language, e.g. en (repeatable).")
+@click.option("--exclude", multiple=True, help="Never an article with this word or phrase (repeatable).")
 @click.option("--lookback-days", type=click.IntRange(min=1), default=None, help="new_mention: look-back window (default 30).")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=None, help="Gate: minimum mention/event confidence.")
 @click.option("--min-sources", type=click.IntRange(min=1), default=None, help="Gate: fire once this many sources carry the story.")
@@ -72,11 +77,13 @@ def watch() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="With --try: print the preview as JSON.")
 def watch_add(
-    name: str, aliases: tuple[str, ...], entity_type: str | None, wikidata: str | None, kind: str, magnitude: str | None,
-    other: str | None, try_since: str | None, dry_run: bool, backfill_since: str | None, as_json: bool, **options: Any,
+    name: str, aliases: tuple[str, ...], entity_type: str | None, wikidata: str | None, kind: str | None, magnitude: str | None,
+    other: str | None, tags: tuple[str, ...], try_since: str | None, dry_run: bool, backfill_since: str | None, as_json: bool,
+    **options: Any,
 ) -> None:  # fmt: skip
     """Watch NAME: alert when it is mentioned (for --kind event, NAME labels the rule; --kind breaking '*': any story).
 
+    With --query, alert on every story an article of which matches the query (NAME, optional, labels the rule).
     --try 7d previews the rule on the stored articles first and then adds it (with --dry-run: only the preview);
     --backfill 24h also raises the alerts of stories still open, with the ids the worker gives them."""
     from streams.alert.rulefile import make_rule, parse_magnitude
@@ -84,6 +91,10 @@ def watch_add(
     from streams.kafka.client import publish
 
     settings = get_settings()
+    kind = kind or ("query" if options.get("query") is not None else "new_mention")
+    options["feeds"] = [*options["feeds"], *tags]  # a feed id or a tag: the feed: scope takes either
+    if not name and kind != "query":
+        raise click.UsageError("Missing argument 'NAME' (only a --query rule may go without one).")
     try:
         for spec in options["destinations"]:
             validate_destination(spec, settings)
@@ -104,7 +115,7 @@ def watch_add(
             return
     run_async(publish(settings, "rules", [(rule.id, rule)]))
     # after a --json preview, stdout holds the JSON alone
-    (console if as_json else out).print(f"watching {rule.entity.name!r} ({rule.kind}) as rule {rule.id}")
+    (console if as_json else out).print(f"watching {rule.entity.name!r} ({rule.kind}) as rule {rule.id}", markup=False)
     if backfill_since:
         _backfill(settings, rule, backfill_since)
 

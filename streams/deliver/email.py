@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -13,6 +14,18 @@ from streams.deliver.base import Destination, Outcome
 from streams.deliver.digests import digest_heading
 from streams.errors import BlockedAddress, InputError
 from streams.http.guard import AddressGuard
+from streams.text import evidence_parts, without_marks
+
+
+def evidence_html(evidence: str) -> str:
+    """The evidence for the HTML part: escaped, every matched term in bold."""
+    return "".join(f"<b>{html.escape(text)}</b>" if marked else html.escape(text) for text, marked in evidence_parts(evidence))
+
+
+def _link_html(url: str, title: str) -> str:
+    if url.lower().startswith(("http://", "https://")):
+        return f'<a href="{html.escape(url)}">{html.escape(title)}</a>'
+    return html.escape(title)
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,14 @@ def email_message(alert: Alert, sender: str, recipients: list[str]) -> EmailMess
     message["Subject"] = " ".join(f"[wirewatch] {alert.kind}: {alert.entity_name} - {alert.title}".split())[:200]
     message["Message-ID"] = f"<{alert.id}@wirewatch>"
     sources = f"\nSources: {', '.join(alert.sources)} ({alert.source_count})" if alert.sources else ""
-    message.set_content(f"{alert.evidence}\n\n{alert.title}\n{alert.url}{sources}\n\nrule {alert.rule_id}, alert {alert.id}\n")
+    footer = f"rule {alert.rule_id}, alert {alert.id}"
+    # plain text cannot bold: the marks go (a reader would see them as typed); the HTML part bolds the matches
+    message.set_content(f"{without_marks(alert.evidence)}\n\n{alert.title}\n{alert.url}{sources}\n\n{footer}\n")
+    message.add_alternative(
+        f"<p>{evidence_html(alert.evidence)}</p><p>{_link_html(alert.url, alert.title)}</p>"
+        f"<p><small>{html.escape(sources.strip())}<br>{html.escape(footer)}</small></p>",
+        subtype="html",
+    )
     return message
 
 
@@ -47,10 +67,18 @@ def email_digest(digest: Digest, sender: str, recipients: list[str]) -> EmailMes
     message["To"] = ", ".join(recipients)
     message["Subject"] = f"[wirewatch] {digest.period} digest: {digest_heading(digest)}"
     message["Message-ID"] = f"<{digest.id}@wirewatch>"
-    blocks = [f"{alert.kind}: {alert.entity_name}\n{alert.evidence}\n{alert.title}\n{alert.url}".rstrip() for alert in digest.alerts]
+    blocks = [f"{alert.kind}: {alert.entity_name}\n{without_marks(alert.evidence)}\n{alert.title}\n{alert.url}".rstrip()
+              for alert in digest.alerts]  # fmt: skip
+    items = [f"<li><p><b>{html.escape(alert.entity_name)}</b> ({html.escape(alert.kind)})<br>{_link_html(alert.url, alert.title)}"
+             f"<br>{evidence_html(alert.evidence)}</p></li>" for alert in digest.alerts]  # fmt: skip
+    more = ""
     if digest.count > len(digest.alerts):
-        blocks.append(f"... and {digest.count - len(digest.alerts)} more (wirewatch alerts)")
+        more = f"... and {digest.count - len(digest.alerts)} more (wirewatch alerts)"
+        blocks.append(more)
     message.set_content("\n\n".join(blocks) + f"\n\ndigest {digest.id}\n")
+    # as Google Alerts' e-mail: each story a linked headline over its evidence, the matched terms in bold
+    message.add_alternative(f"<ul>{''.join(items)}</ul><p>{html.escape(more)}</p><p><small>digest {html.escape(digest.id)}</small></p>",
+                            subtype="html")  # fmt: skip
     return message
 
 

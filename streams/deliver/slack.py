@@ -12,6 +12,7 @@ from streams.deliver.base import Outcome
 from streams.deliver.digests import digest_heading
 from streams.deliver.webhook import HTTPDestination
 from streams.http.guard import AddressGuard
+from streams.text import evidence_parts
 
 
 def slack_escape(text: str) -> str:
@@ -19,9 +20,15 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_evidence(evidence: str) -> str:
+    """The evidence in Slack mrkdwn: escaped, every matched term in bold (``*term*``), no ``**`` left."""
+    return "".join(f"*{slack_escape(text.strip())}*" if marked and text.strip() else slack_escape(text)
+                   for text, marked in evidence_parts(evidence))  # fmt: skip
+
+
 def slack_text(alert: Alert) -> str:
     """The Slack message of an alert: every piece of feed-controlled text escaped."""
-    evidence = slack_escape(alert.evidence)
+    evidence = slack_evidence(alert.evidence)
     title = slack_escape(alert.title)
     link = f"<{slack_escape(alert.url)}|{title}>" if alert.url.startswith(("http://", "https://")) else title
     sources = f" ({alert.source_count} sources)" if alert.source_count > 1 else ""
@@ -37,7 +44,7 @@ def slack_digest_text(digest: Digest) -> str:
             if alert.url.startswith(("http://", "https://"))
             else slack_escape(alert.title)
         )
-        lines.append(f"• *{slack_escape(alert.kind)}* {slack_escape(alert.entity_name)}: {slack_escape(alert.evidence)} ({link})")
+        lines.append(f"• *{slack_escape(alert.kind)}* {slack_escape(alert.entity_name)}: {slack_evidence(alert.evidence)} ({link})")
     if digest.count > len(digest.alerts):
         lines.append(f"… and {digest.count - len(digest.alerts)} more (wirewatch alerts)")
     return "\n".join(lines)

@@ -54,8 +54,8 @@ class Watchlist:
         automaton = ahocorasick.Automaton()
         names: dict[str, set[str]] = {}
         for rule in self.rules.values():
-            if not rule.enabled or rule.kind == "event":
-                continue  # an event rule's name is its label, not a name to find
+            if not rule.enabled or rule.kind in ("event", "query"):
+                continue  # an event or query rule's name is its label, not a name to find
             for name in (rule.entity.name, *rule.entity.aliases):
                 if name.strip() and name.strip() != "*":  # "*": a breaking rule on any story, not a name to find
                     names.setdefault(name.strip(), set()).add(rule.id)

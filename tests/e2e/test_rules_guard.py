@@ -17,7 +17,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas import Mention, WatchRule, encode
+from schemas import Mention, WatchedEntity, WatchRule, encode
 from streams import ids
 from streams.alert.rulefile import make_rule
 from streams.config import Settings
@@ -76,6 +76,8 @@ def test_bad_rules_are_dead_lettered_and_the_rest_of_the_rulebook_keeps_working(
         "dot-dot": make_rule("Bad Two", [], "PERSON", kind="mention", destinations=["file:../../escape.jsonl"]),
         "no SMTP": make_rule("Bad Three", [], "PERSON", kind="mention", destinations=["mailto:desk@example.org"]),
         "metadata address": make_rule("Bad Four", [], "PERSON", kind="mention", destinations=["http://169.254.169.254/latest"]),
+        # past make_rule's own check of the query, as anyone who can write the topic could send it
+        "bad query": WatchRule(id="bad-query", kind="query", entity=WatchedEntity(name="Bad Five"), query='"Carl Icahn" AND (eBay'),
     }
     # the good rule before and after the bad ones: the rulebook keeps reading past every refusal
     produce(kafka_settings, "rules", [(good.id, encode(good)), *((rule.id, encode(rule)) for rule in bad.values()),
@@ -89,13 +91,13 @@ def test_bad_rules_are_dead_lettered_and_the_rest_of_the_rulebook_keeps_working(
     try:
         letters = wait_for(
             "a dead letter per refused rule",
-            lambda: (found := [d for d in dead_letters(kafka_settings) if d["agent"] == "follow_rules"]) and len(found) >= 5 and found,
+            lambda: (found := [d for d in dead_letters(kafka_settings) if d["agent"] == "follow_rules"]) and len(found) >= 6 and found,
             180,
             processes=[worker],
         )
-        record_figure(ROW, "refused rules dead-lettered (of 5 bad)", len(letters))
+        record_figure(ROW, "refused rules dead-lettered (of 6 bad)", len(letters))
         by_key = {letter["key"]: letter for letter in letters}
-        assert len(letters) == 5 and set(by_key) == {*(rule.id for rule in bad.values()), "junk"}, letters
+        assert len(letters) == 6 and set(by_key) == {*(rule.id for rule in bad.values()), "junk"}, letters
         for letter in letters:
             assert letter["topic"] == kafka_settings.topic("rules") and isinstance(letter["offset"], int)
         reasons = {name: str(by_key[rule.id]["error"]) for name, rule in bad.items()}
@@ -103,6 +105,7 @@ def test_bad_rules_are_dead_lettered_and_the_rest_of_the_rulebook_keeps_working(
         assert "outside the file destination directory" in reasons["dot-dot"]
         assert "WIREWATCH_SMTP_HOST" in reasons["no SMTP"]
         assert "169.254.169.254" in reasons["metadata address"]
+        assert "expected ')' at column 23" in reasons["bad query"]
         assert "WatchRule" in str(by_key["junk"]["error"])
         # mentions for every rule: only the good one may alert (and write its file); a refused rule writing
         # its file would show here

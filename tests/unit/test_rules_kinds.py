@@ -296,7 +296,7 @@ watch:
         load_rules_yaml("watch:\n  - name: X\n    treshold: 3\n")
     with pytest.raises(ValueError, match="entry 1 .*co_mention rule needs the other entity"):
         load_rules_yaml("watch:\n  - name: X\n    kind: co_mention\n")
-    with pytest.raises(ValueError, match="entry 1 .*min_sources applies to mention, new_mention and co_mention rules, not to spike"):
+    with pytest.raises(ValueError, match="entry 1 .*min_sources applies to mention, new_mention, co_mention and query rules, not to spike"):
         load_rules_yaml("watch:\n  - name: X\n    kind: spike\n    min_sources: 2\n")
     with pytest.raises(ValueError, match="entry 1 .*kind"):
         load_rules_yaml("watch:\n  - name: X\n    kind: sometimes\n")

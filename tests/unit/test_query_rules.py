@@ -1,0 +1,126 @@
+"""Query rules as rules: made from flags and YAML (a bad query refused with its column, exit 2), refused from the topic
+with the reason while the rest of the rulebook works, fired once per story, scopes and exclusions on every kind."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from schemas import Article, EnrichedArticle, Entity, Mention, MentionSpan, QueryHit, StoryArticle, WatchedEntity, WatchRule, encode
+from streams.alert.queryindex import QueryIndex
+from streams.alert.queryrules import evaluate_queries, screen_article
+from streams.alert.rulebook import RuleBook
+from streams.alert.rulefile import load_rules_yaml, make_rule
+from streams.cli.main import main
+from streams.config import Settings
+from streams.errors import RuleError
+from streams.story.state import new_state
+from tests.factories import mention
+
+NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def test_a_bad_query_is_refused_with_its_column() -> None:
+    with pytest.raises(RuleError, match=r"query: expected '\)' at column 33"):
+        make_rule("", [], kind="query", query='"Carl Icahn" AND (eBay OR PayPal')
+
+
+def test_watch_add_exits_2_with_the_position_and_no_traceback() -> None:
+    result = CliRunner().invoke(main, ["watch", "add", "--query", '"Carl Icahn" AND (eBay OR PayPal'])
+    assert result.exit_code == 2
+    assert "expected ')' at column 33" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["watch", "add", "Mosul", "--kind", "event", "--exclude", "football"])
+    assert result.exit_code == 2 and "not to event" in result.output
+
+
+def test_a_query_rule_from_yaml_and_its_id() -> None:
+    rules = load_rules_yaml(
+        "watch:\n"
+        "  - query: '\"Carl Icahn\" AND (eBay OR PayPal) -football'\n"
+        "    digest: daily\n"
+        "    min_sources: 2\n"
+        "    sources: bbc.co.uk\n"
+        "  - name: Mosul\n"
+        "    kind: mention\n"
+        "    exclude: [football]\n"
+    )
+    query, mosul = rules
+    assert query.kind == "query" and query.entity.name == '"Carl Icahn" AND (eBay OR PayPal) -football'
+    assert query.sources == ["bbc.co.uk"] and query.digest == "daily" and query.min_sources == 2
+    assert mosul.exclude == ["football"]
+    same = make_rule("another label", [], kind="query", query=' "Carl Icahn"  AND (eBay OR PayPal) -football', sources=["bbc.co.uk"])
+    assert same.id == query.id  # the query and scopes make the rule, the label does not
+    with pytest.raises(RuleError, match="entry 1.*column"):
+        load_rules_yaml("watch:\n  - query: 'a AND AND b'\n")
+
+
+def test_the_rulebook_refuses_a_bad_query_and_keeps_the_rest() -> None:
+    book = RuleBook(Settings())
+    good = make_rule("", [], kind="query", query="icahn")
+    bad = WatchRule(id="bad", kind="query", entity=WatchedEntity(name="bad"), query="icahn AND (ebay")
+    assert book.apply(good.id, encode(good)) is None
+    reason = book.apply("bad", encode(bad))
+    assert reason is not None and "expected ')' at column 16" in reason
+    assert set(book.queries.nodes) == {good.id} and "bad" not in book.watchlist.rules
+    # a valid version of a rule replaced by a bad one is out of force too
+    broken = good.model_copy(update={"query": "title:"})
+    assert book.apply(good.id, encode(broken)) is not None
+    assert len(book.queries) == 0 and good.id not in book.watchlist.rules
+
+
+def story_article(number: int, source: str) -> StoryArticle:
+    return StoryArticle(id=f"a{number}", title=f"Title {number}", url=f"https://{source}/{number}", feed_id="f", source=source,
+                        time=NOW.timestamp() + number, language="en", fetched=NOW + timedelta(seconds=number))  # fmt: skip
+
+
+def hit(rule: WatchRule) -> QueryHit:
+    return QueryHit(rule_id=rule.id, sentence="Carl Icahn bought eBay.", highlights=[MentionSpan(start=0, end=10, text="Carl Icahn")])
+
+
+def test_a_query_rule_fires_once_per_story_when_enough_sources_match() -> None:
+    rule = make_rule("", [], kind="query", query="icahn", min_sources=2, destinations=["console"], digest="daily")
+    rules = {rule.id: rule}
+    state = new_state("s1", NOW.timestamp())
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(1, "a.example"), NOW)
+    assert alerts == []  # one source so far
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(2, "a.example"), NOW)
+    assert alerts == []  # the same source again
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(3, "b.example"), NOW)
+    assert [(a.kind, a.update, a.source_count, a.digest) for a in alerts] == [("query", False, 2, "daily")]
+    assert alerts[0].evidence == "**Carl Icahn** bought eBay." and alerts[0].highlights[0].text == "Carl Icahn"
+    first = alerts[0].id
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(4, "c.example"), NOW)
+    assert [(a.id, a.update, a.source_count) for a in alerts] == [(first, True, 3)]
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(5, "c.example"), NOW)
+    assert alerts == []
+    other, alerts = evaluate_queries(new_state("s2", 0), [hit(rule)], {}, story_article(6, "d.example"), NOW)
+    assert alerts == [] and other.query_fired == []  # a rule removed since the match
+
+
+def enriched(text: str, url: str = "https://www.bbc.co.uk/news/1", language: str | None = "en") -> EnrichedArticle:
+    article = Article(id="x1", feed_id="feed-1", feed_url="", url=url, canonical_url=url, title="Mosul today", text=text,
+                      fetched=NOW, content_hash="h", language=language)  # fmt: skip
+    entity = Entity(id="mosul", name="Mosul", type="GPE", mentions=[MentionSpan(start=0, end=5, text="Mosul")], watch_ids=["r"])
+    return EnrichedArticle(article=article, entities=[entity], model="m", enriched=NOW)
+
+
+def mention_for(item: EnrichedArticle, watch_ids: list[str]) -> Mention:
+    return mention(item.article.id, NOW, entity_id="mosul", name="Mosul", type="GPE", watch_ids=watch_ids, url=item.article.url)
+
+
+def test_scopes_and_exclusions_screen_every_rule_kind() -> None:
+    except_football = make_rule("Mosul", [], "GPE", kind="mention", exclude=["football"])
+    bbc_only = make_rule("Mosul", [], "GPE", kind="spike", sources=["bbc.co.uk"], languages=["en"])
+    rules = {except_football.id: except_football, bbc_only.id: bbc_only}
+    item = enriched("Mosul football club won the cup.")
+    mention = mention_for(item, [except_football.id, bbc_only.id])
+    _, screened = screen_article(item, [mention], QueryIndex(), rules)
+    assert screened[0].out_of_scope == [except_football.id]
+    item = enriched("Mosul was calm.", url="https://example.org/1")
+    _, screened = screen_article(item, [mention_for(item, [except_football.id, bbc_only.id])], QueryIndex(), rules)
+    assert screened[0].out_of_scope == [bbc_only.id]
+    item = enriched("Mosul was calm.")
+    _, screened = screen_article(item, [mention_for(item, [except_football.id, bbc_only.id])], QueryIndex(), rules)
+    assert screened[0].out_of_scope == []
