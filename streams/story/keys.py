@@ -10,6 +10,7 @@ than the window (behind the newest at this key) are dropped on every write and b
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,16 +59,35 @@ class PendingEntry(NamedTuple):
     time: float
 
 
-class KeyEntries(TableValue):
-    """The stories of one key, its pending articles and the articles registered lately."""
+class KeyEntriesValue(TableValue):
+    """How the story-keys table stores a :class:`KeyEntries` (validated when read, versioned)."""
 
     stories: dict[str, StoryAtKey] = Field(default_factory=dict)
     pending: list[PendingEntry] = Field(default_factory=list)
     recent: list[str] = Field(default_factory=list)
 
-    # The methods below build their values with model_construct: they come from values already validated (read from
-    # the table or built here), and validating them again on every probe was most of the story stage's time.
-    # Values are never changed in place: a batch compares them by identity to know what it must write.
+
+@dataclass(frozen=True, slots=True)
+class KeyEntries:
+    """The stories of one key, its pending articles and the articles registered lately.
+
+    A plain dataclass in memory, a :class:`KeyEntriesValue` in the table: a key's value is rebuilt on every probe and
+    registration, and a pydantic model cost several times more to build. Values are never changed in place: a batch
+    compares them by identity to know what it must write.
+    """
+
+    stories: dict[str, StoryAtKey] = field(default_factory=dict)
+    pending: list[PendingEntry] = field(default_factory=list)
+    recent: list[str] = field(default_factory=list)
+
+    @classmethod
+    def loads(cls, data: bytes) -> KeyEntries:
+        """Decode a stored value (raises :class:`~streams.errors.DecodeError`)."""
+        value = KeyEntriesValue.loads(data)
+        return cls(value.stories, value.pending, value.recent)
+
+    def dumps(self) -> bytes:
+        return KeyEntriesValue.model_construct(stories=self.stories, pending=self.pending, recent=self.recent).dumps()
 
     def answer(self, key: str, article_id: str) -> StoryKeyAnswer:
         """The candidate stories for ``article_id`` at this key (its own pending entry left out)."""
@@ -86,13 +106,13 @@ class KeyEntries(TableValue):
         if article_id in self.recent or any(entry.article == article_id for entry in self.pending):
             return self
         entry = PendingEntry(article=article_id, story=story_id, weight=weight, time=when)
-        return KeyEntries.model_construct(stories=self.stories, pending=[*self.pending, entry], recent=self.recent).pruned(window_seconds)
+        return KeyEntries(stories=self.stories, pending=[*self.pending, entry], recent=self.recent).pruned(window_seconds)
 
     def register(self, article_id: str, story_id: str, weight: float, when: float, snapshot: Snapshot, window_seconds: float) -> KeyEntries:
         """With the article counted in its decided story here (once: a repeated registration changes nothing)."""
         pending = [entry for entry in self.pending if entry.article != article_id]
         if article_id in self.recent:
-            return KeyEntries.model_construct(stories=self.stories, pending=pending, recent=self.recent)
+            return KeyEntries(stories=self.stories, pending=pending, recent=self.recent)
         stories = dict(self.stories)
         known = stories.get(story_id)
         if known is None:
@@ -107,7 +127,7 @@ class KeyEntries(TableValue):
                 last=snapshot.last if newer else known.last,
             )
         recent = [*self.recent, article_id][-RECENT_ARTICLES:]
-        return KeyEntries.model_construct(stories=stories, pending=pending, recent=recent).pruned(window_seconds)
+        return KeyEntries(stories=stories, pending=pending, recent=recent).pruned(window_seconds)
 
     def newest(self) -> float:
         return max([s.seen for s in self.stories.values()] + [e.time for e in self.pending], default=0.0)
@@ -119,9 +139,9 @@ class KeyEntries(TableValue):
         if len(self.stories) <= MAX_STORIES and all(v.seen >= horizon for v in self.stories.values()):
             if len(pending) == len(self.pending):
                 return self  # nothing to drop (the usual case): no new value to build
-            return KeyEntries.model_construct(stories=self.stories, pending=pending, recent=self.recent)
+            return KeyEntries(stories=self.stories, pending=pending, recent=self.recent)
         live = sorted(((s, v) for s, v in self.stories.items() if v.seen >= horizon), key=lambda item: (item[1].seen, item[0]))
-        return KeyEntries.model_construct(stories=dict(live[-MAX_STORIES:]), pending=pending, recent=self.recent)
+        return KeyEntries(stories=dict(live[-MAX_STORIES:]), pending=pending, recent=self.recent)
 
     def empty(self) -> bool:
         return not self.stories and not self.pending
