@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from schemas import Alert, AlertAck, WatchRule
 from streams.poll.discover import FoundFeed
 from streams.web.dashboard import STYLE, _csp_hash, evidence_html
+from streams.web.preview import PREVIEW_KINDS
 
 #: the kinds the page's watch form offers: the ones a name alone describes (the CLI has every option)
 FORM_KINDS = ("new_mention", "mention")
@@ -112,6 +113,8 @@ def render_manage(data: ManageData) -> str:
     rules = (
         "".join(
             f"<tr><td>{e(rule.entity.name)}</td><td>{e(rule.kind)}</td><td>{'on' if rule.enabled else 'off'}</td><td>"
+            # what the rule would have sent over the last week's stored articles (the CLI's `watch test`)
+            + (f'<a href="watch/{e(rule.id)}/preview?since=7d">preview 7 days</a> ' if rule.kind in PREVIEW_KINDS else "")
             + _form(
                 "rule",
                 data.token,

@@ -142,3 +142,14 @@ def test_manage_forms_need_this_origin_and_the_page_token() -> None:
         csrf_refusal(host, f"http://{host}", None, "0" * 64, token),
     ]
     assert all(refused), refused
+
+
+def test_the_manage_page_links_each_rule_to_its_preview() -> None:
+    from streams.alert.rulefile import make_rule
+    from streams.web.manage import ManageData, render_manage
+
+    watched = make_rule("Daniel Okafor", [], "PERSON", None, "new_mention")
+    event = make_rule("Mosul attacks", [], None, None, "event", event_types=["ASSAULT"])
+    page = render_manage(ManageData(token="t", rules=[watched, event], alerts=[], acks={}))
+    assert f'href="watch/{watched.id}/preview?since=7d"' in page  # what it would have sent, as `watch test` shows
+    assert f"watch/{event.id}/preview" not in page  # event rules cannot be previewed: no dead link
