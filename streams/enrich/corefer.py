@@ -34,13 +34,23 @@ class References:
     roles: dict[str, str]
     pronouns: frozenset[str]
     places: frozenset[str]
+    #: words in the longest role word ("secretary general": 2)
+    longest: int = 1
+    #: the last word of every role word: a noun that ends none names no role, alone or with its modifier
+    role_ends: frozenset[str] = frozenset()
 
 
 @functools.cache
 def references() -> References:
     data = yaml.safe_load((LEXICONS / "references.yaml").read_text("utf-8"))
     roles = {str(word): str(role) for role, words in data["roles"].items() for word in words}
-    return References(roles, frozenset(map(str, data["person_pronouns"])), frozenset(map(str, data["place_nouns"])))
+    longest = max((len(_ROLE_WORD.findall(word)) for word in roles), default=1)
+    ends = frozenset(word.split()[-1] for word in roles)
+    return References(roles, frozenset(map(str, data["person_pronouns"])), frozenset(map(str, data["place_nouns"])), longest, ends)
+
+
+#: a whole word of a role ("vice-president" is one): a role word matches only from the start of one to the end of another
+_ROLE_WORD = re.compile(r"[\w-]+")
 
 
 def _intro(text: str, start: int) -> str:
@@ -49,9 +59,23 @@ def _intro(text: str, start: int) -> str:
     return re.split(r"[.,;:!?()\n\"\u201c\u201d]", window)[-1].casefold()
 
 
-def _roles_in(window: str, lex: References) -> set[str]:
-    """The roles named in ``window`` (lower case), whole words only."""
-    return {role for word, role in lex.roles.items() if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", window)}
+@functools.lru_cache(maxsize=65536)
+def _roles_in(window: str) -> frozenset[str]:
+    """The roles named in ``window`` (lower case), whole words only.
+
+    Each run of up to :attr:`References.longest` whole words is looked up in the role table: a regex per role word
+    and person mention (``re.escape`` and the regex cache each time) was a fifth of extraction after the parse.
+    Memoised: the words before a name recur ("Prime Minister ") across an article and the stream.
+    """
+    lex = references()
+    words = [(m.start(), m.end()) for m in _ROLE_WORD.finditer(window)]
+    found = set()
+    for i, (start, _) in enumerate(words):
+        for _, end in words[i : i + lex.longest]:
+            role = lex.roles.get(window[start:end])
+            if role is not None:
+                found.add(role)
+    return frozenset(found)
 
 
 def coreferences(parse: ParsedDoc, entities: list[Entity]) -> list[tuple[int, int, str, str]]:
@@ -69,20 +93,20 @@ def coreferences(parse: ParsedDoc, entities: list[Entity]) -> list[tuple[int, in
     countries = {e.name for e in entities if e.wikidata is not None and e.geonames is None and e.type == "GPE"}
     places = [s for s in spans if s[3] in PLACE_TYPES]
     windows = [(s, _intro(text, s[0])) for s in people]
-    intros = [(s, window, _roles_in(window, lex)) for s, window in windows]
-    sentence_of = {}
-    for number, (first, last) in enumerate(parse.sents):
-        for i in range(first, last):
-            sentence_of[i] = number
-    starts = [parse.idx[first] for first, _ in parse.sents]
+    intros = [(s, window, _roles_in(window)) for s, window in windows]
+    firsts = [first for first, _ in parse.sents]
+    starts = [parse.idx[first] for first in firsts]
     covered = {i for first, last, *_ in parse.ents for i in range(first, last)}
     dep, pos, tag, lower, children = parse.dep, parse.pos, parse.tag, parse.lower, parse.children
     out: list[tuple[int, int, str, str]] = []
     for i in range(len(lower)):
-        if i in covered or dep[i] not in PARTICIPANT_DEPS:
+        if dep[i] not in PARTICIPANT_DEPS or i in covered:
             continue
-        word, at = lower[i], parse.idx[i]
-        back = starts[max(0, sentence_of[i] - SENTENCES_BACK)]
+        word = lower[i]
+        if not (tag[i] == "PRP" and word in lex.pronouns) and (pos[i] != "NOUN" or (word not in lex.role_ends and word not in lex.places)):
+            continue  # most words stand for nothing: their sentence is not looked up
+        at, sentence = parse.idx[i], bisect.bisect_right(firsts, i) - 1
+        back = starts[max(0, sentence - SENTENCES_BACK)]
         if tag[i] == "PRP" and word in lex.pronouns:
             before = [s for s in people if back <= s[0] < at]
             if before:
@@ -95,7 +119,7 @@ def coreferences(parse: ParsedDoc, entities: list[Entity]) -> list[tuple[int, in
         if role is not None:
             name = _role_holder(role, words, intros, back, at)
             if name is None and any(lower[c] in {"a", "an"} for c in children(i) if dep[c] == "det"):
-                name = _named_after(parse, people, sentence_of[i], starts)  # "A senior advisor to ... discussed": the lead
+                name = _named_after(parse, people, sentence, starts)  # "A senior advisor to ... discussed": the lead
             if name is not None:
                 out.append((at, parse.end_char(i), name, "PERSON"))
                 bisect.insort(people, (at, parse.end_char(i), name, "PERSON"))  # "The premier ... He ...": him
@@ -109,7 +133,7 @@ def coreferences(parse: ParsedDoc, entities: list[Entity]) -> list[tuple[int, in
     return out
 
 
-def _role_holder(role: str, words: list[str], intros: list[tuple[tuple[int, int, str, str], str, set[str]]], back: int,
+def _role_holder(role: str, words: list[str], intros: list[tuple[tuple[int, int, str, str], str, frozenset[str]]], back: int,
                  at: int) -> str | None:  # fmt: skip
     """The one person introduced with ``role`` before ``at`` (and with the description's words, "Iraqi", when several)."""
     holders = {s[2]: window for s, window, roles in intros if role in roles and s[0] < at}

@@ -29,6 +29,7 @@ MIN_MENTIONS = 2
 #: what follows a news dateline's place in capitals: a date ("1996-08-30", "Aug 30"), the agency "(Reuters)", a dash
 _DATELINE = re.compile(r"(?:,[ ][A-Z][\w .]{1,30})?[ ]*(?:\d{4}-\d{2}-\d{2}|\(|[A-Z][a-z]{2,8}\.?[ ]\d{1,2}\b|[-\u2013\u2014][ ])")
 _RUN = re.compile(r"[A-Z][\w'’&.-]*(?:[ ][A-Z][\w'’&.-]*)*")
+_NONSPACE = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def known_names(text: str, covered: Callable[[int, int], bool], registry: Regist
     for number, run in enumerate(_RUN.finditer(text)):
         if number >= MAX_RUNS:
             break
-        words = [(m.start() + run.start(), m.end() + run.start()) for m in re.finditer(r"\S+", run.group())]
+        words = [m.span() for m in _NONSPACE.finditer(text, run.start(), run.end())]
         i = 0
         while i < len(words):
             for n in range(min(MAX_WORDS, len(words) - i), 0, -1):
@@ -95,7 +96,7 @@ def add_known(text: str, entities: list[Entity], registry: Registry, when: datet
     for entity in entities:
         for mention in entity.mentions:
             taken[mention.start : mention.end] = b"\x01" * (mention.end - mention.start)
-    found = known_names(text, lambda s, e: any(taken[s:e]), registry, when)
+    found = known_names(text, lambda s, e: taken.find(1, s, e) >= 0, registry, when)
     if not found:
         return entities
     by_id = {entity.id: entity for entity in entities}

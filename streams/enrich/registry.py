@@ -161,12 +161,18 @@ class Registry:
         entry.origin = "watch" if origin == "watch" or entry.origin == "watch" else "registry"
         entry.mentions += 1
         entry.types[entity_type] += 1
+        # the index keys follow from the name, the type and the set of variants: filed again only when one changed
+        # (most mentions of a known entity repeat its names; recomputing its keys was most of this method)
+        filed = (entry.name, entry.type)
+        refile = not entry.keys
         entry.type = entry.types.most_common(1)[0][0] if origin != "watch" or not entity_type else entity_type
         for variant in dict.fromkeys(names):
             if variant and variant not in entry.blocked and len(variant) <= 200:
+                refile = refile or variant not in entry.variants
                 entry.variants[variant] += 1
         if len(entry.variants) > MAX_VARIANTS * 2:
             entry.variants = Counter(dict(entry.variants.most_common(MAX_VARIANTS)))
+            refile = True
         if entry.name.isupper() and not name.isupper() and name_key(name) == name_key(entry.name):
             entry.name = name  # "CARL ICAHN" in a headline, "Carl Icahn" in text: the text spells it
         entry.roles.update(roles)
@@ -177,7 +183,8 @@ class Registry:
         for attr, value in (("wikidata", wikidata), ("geonames", geonames), ("lat", lat), ("lon", lon)):
             if value is not None and getattr(entry, attr) is None:
                 setattr(entry, attr, value)
-        self._file(entry)
+        if refile or (entry.name, entry.type) != filed:
+            self._file(entry)
         self.changed.add(entry.id)
         self._evict()
         return entry
@@ -185,11 +192,14 @@ class Registry:
     def put(self, record: EntityRecord) -> None:
         """Take a record of the topic (or the file) as the entry's state: the registry writer's word is final."""
         old = self.entries.pop(record.id, None)
-        if old is not None:
-            self._unfile(old)
         entry = entry_of(record)
+        if old is not None and _same_names(old, entry):
+            entry.keys = old.keys  # the usual record: counts moved, names did not; the index already files it so
+        else:
+            if old is not None:
+                self._unfile(old)
+            self._file(entry)
         self.entries[entry.id] = entry
-        self._file(entry)
         self._evict()
 
     def offer(self, key: str, record: EntityRecord | None) -> None:
@@ -267,6 +277,12 @@ class Registry:
             self._unfile(entry)
             self.changed.discard(entry.id)
             self.evicted += 1
+
+
+def _same_names(one: Entry, other: Entry) -> bool:
+    """Whether two states of an entry are filed under the same index keys (see ``Registry._keys``)."""
+    same_kind = one.name == other.name and one.type == other.type
+    return same_kind and one.blocked == other.blocked and one.variants.keys() == other.variants.keys()
 
 
 def registry_of(settings: Settings) -> Registry:

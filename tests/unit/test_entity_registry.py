@@ -186,3 +186,31 @@ def test_a_merged_entry_answers_for_the_entity_it_was_merged_into() -> None:
 def test_text_in_a_script_the_model_does_not_read_enriches_without_error(nlp: Any, text: str) -> None:
     _, (extraction,) = resolve(nlp, [text])
     assert all(e.id for e in extraction.entities)  # whatever the model makes of it, every entity has an id
+
+
+def refiled(registry: Registry) -> dict[tuple[str, str], set[str]]:
+    """The index a registry would hold were every entry filed afresh from its names (what observe and put skip)."""
+    index: dict[tuple[str, str], set[str]] = {}
+    for entry in registry.entries.values():
+        for key in registry._keys(entry):
+            index.setdefault(key, set()).add(entry.id)
+    return index
+
+
+def test_the_index_follows_names_when_observe_and_put_skip_filing_an_unchanged_entry() -> None:
+    registry = Registry()
+    registry.observe("ent-1", "Ana Lucía Ferreira", "PERSON", ["Ana Lucía Ferreira"], T0)
+    filed = dict(registry.index)
+    registry.observe("ent-1", "Ana Lucía Ferreira", "PERSON", ["Ana Lucía Ferreira"], T0)  # the same names: keys kept
+    assert registry.index == filed == refiled(registry)
+    registry.observe("ent-1", "Ana Lucía Ferreira", "PERSON", ["A. L. Ferreira"], T0)  # a new spelling is filed
+    assert [e.id for e in registry.lookup("name", name_key("A. L. Ferreira"))] == ["ent-1"]
+    assert registry.index == refiled(registry)
+    registry.put(record("ent-1", mentions=9))  # the topic's word: names changed, so filed again
+    assert registry.lookup("name", name_key("A. L. Ferreira")) == []
+    assert registry.index == refiled(registry)
+    registry.put(record("ent-1", mentions=10))  # counts only: the keys it is filed under stay
+    assert registry.index == refiled(registry)
+    registry.put(record("ent-1", mentions=11, blocked=["Ferreira"]))
+    assert registry.lookup("name", name_key("Ferreira")) == []
+    assert registry.index == refiled(registry)

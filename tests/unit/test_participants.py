@@ -57,3 +57,16 @@ def test_the_lexicon_is_data() -> None:
     lex = references()
     assert lex.roles["premier"] == lex.roles["prime minister"] == "prime minister"
     assert "he" in lex.pronouns and "city" in lex.places
+
+
+def test_roles_are_found_as_whole_words_as_one_regex_per_role_word_finds_them() -> None:
+    import re
+
+    from streams.enrich.corefer import _roles_in
+
+    roles = references().roles
+    for window in [" with iraqi prime minister ", " the vice-president and ", " by secretary general ", " secretary-general ",
+                   " the prime-minister-elect ", " at 3pm the pm ", " its ceo and chief executive ", " the ministers "]:  # fmt: skip
+        expected = {role for word, role in roles.items() if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", window)}
+        assert _roles_in(window) == expected, window
+    assert _roles_in(" with iraqi prime minister ") == {"prime minister", "minister"}
