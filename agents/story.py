@@ -125,8 +125,11 @@ def chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-async def send_batched(outbox: Outbox, topic: Any, per_partition: dict[int, list[T]], size: int, wrap: Callable[[list[T]], Any]) -> None:
-    """One message per partition (and per ``size`` items) to ``topic``, sent to that partition; bigger halves if over the limit."""
+async def send_batched(outbox: Outbox, topic: Any, per_partition: dict[int, list[T]], size: int, wrap: Callable[[list[T]], Any],
+                       kind: str) -> None:  # fmt: skip
+    """One message per partition (and per ``size`` items) to ``topic``, sent to that partition; bigger halves if over the limit.
+
+    Its key (``~probes:3``, ``~answers:3``...) only names it: the partition is given, so the key does not place it."""
     for partition, items in sorted(per_partition.items()):
         pending = chunks(items, size)
         while pending:
@@ -135,7 +138,7 @@ async def send_batched(outbox: Outbox, topic: Any, per_partition: dict[int, list
             if not sizes.fits(None, value) and len(chunk) > 1:
                 pending[:0] = chunks(chunk, (len(chunk) + 1) // 2)
                 continue
-            await outbox.send(topic, None, value, partition=partition)
+            await outbox.send(topic, f"~{kind}:{partition}", value, partition=partition)
 
 
 @worker_app.agent(story_work_topic)
@@ -192,7 +195,7 @@ async def assign_batch(events: list[Any], outbox: Outbox) -> None:
     opened.write()
     for partition in sweeps:
         _sweep_articles(partition)
-    await send_batched(outbox, story_keys_topic, probes, KEY_MESSAGES_PER_SEND, lambda chunk: StoryKeyBatch(messages=chunk))
+    await send_batched(outbox, story_keys_topic, probes, KEY_MESSAGES_PER_SEND, lambda chunk: StoryKeyBatch(messages=chunk), "probes")
 
 
 async def _after(articles: Changes, opened: Changes, article_id: str, state: ArticleStory, ready: bool, work: StoryWork | None,
@@ -278,7 +281,9 @@ async def keys_batch(events: list[Any], outbox: Outbox) -> None:
     entries.write()
     for partition in sweeps:
         _sweep_keys(partition)
-    await send_batched(outbox, story_work_topic, answers, ANSWERS_PER_SEND, lambda chunk: StoryWork(kind="answers", answers=chunk))
+    await send_batched(
+        outbox, story_work_topic, answers, ANSWERS_PER_SEND, lambda chunk: StoryWork(kind="answers", answers=chunk), "answers"
+    )
 
 
 def _sweep_keys(partition: int) -> None:
@@ -340,7 +345,7 @@ async def track_batch(events: list[Any], outbox: Outbox) -> None:
         _sweep_stories(partition)
     for story_id in stories.owners:  # the story as the batch left it: the topic is compacted, one record is enough
         await outbox.send(stories_topic, story_id, encode(story_record(stories.values[story_id])))
-    await send_batched(outbox, story_keys_topic, keyed, KEY_MESSAGES_PER_SEND, lambda chunk: StoryKeyBatch(messages=chunk))
+    await send_batched(outbox, story_keys_topic, keyed, KEY_MESSAGES_PER_SEND, lambda chunk: StoryKeyBatch(messages=chunk), "registrations")
     for alert in alerts:
         await outbox.send(alerts_topic, alert.id, encode(alert))
 
@@ -364,4 +369,4 @@ async def sweep_stories() -> None:
 
 
 async def _send_to(topic: Any, value: bytes, partition: int) -> None:
-    await (await topic.send_raw(None, value, partition))
+    await (await topic.send_raw(f"~sweep:{partition}", value, partition))

@@ -39,7 +39,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("articles", "article id", "Article", "one per new article or new revision", False, ("poll_due_feeds",), ("enrich",)),
     TopicSpec(
         "storywork",
-        "article id (answers: sent to the partition of the articles they answer)",
+        "article id (answers: `~answers:<partition>`, sent to the partition of the articles they answer)",
         "StoryWork",
         "an enriched article waiting for its story, and its keys' answers",
         False,
@@ -48,7 +48,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ),  # fmt: skip
     TopicSpec(
         "storykeys",
-        "none: sent to the partition of its candidate keys",
+        "`~probes:<partition>` or `~registrations:<partition>`: sent to the partition of its candidate keys",
         "StoryKeyBatch",
         "probes and registrations for the candidate keys of one partition",
         False,

@@ -123,7 +123,11 @@ class PostgresSink(Sink):
                 "INSERT INTO alerts VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::jsonb) ON CONFLICT (id) DO UPDATE SET"
                 " article_id = excluded.article_id, title = excluded.title, url = excluded.url, sentence = excluded.sentence,"
                 " body = excluded.body"
-                " WHERE (excluded.body->>'source_count')::int >= (alerts.body->>'source_count')::int",
+                # as in the SQLite sink: more sources, or as many and an earlier article of the story quoted
+                " WHERE (excluded.body->>'source_count')::int > (alerts.body->>'source_count')::int"
+                " OR ((excluded.body->>'source_count')::int = (alerts.body->>'source_count')::int"
+                " AND (coalesce(excluded.body->>'published', excluded.body->>'fetched'), excluded.article_id)"
+                " < (coalesce(alerts.body->>'published', alerts.body->>'fetched'), alerts.article_id))",
                 [(*alert_row(alert)[:8], alert.detected, alert_row(alert)[9]) for alert in batch],
             )
 

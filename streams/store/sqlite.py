@@ -148,10 +148,15 @@ class SQLiteSink(Sink):
         with _transaction(conn):
             conn.executemany(
                 # a later copy of the story re-sends the alert with the same id and more sources: keep the fuller one; one
-                # as full (an earlier article of the story, now quoted) replaces it too; one with fewer sources never does
+                # as full replaces it only when it quotes an earlier article of the story (by published, else fetched, then
+                # id: the alert stage's order): the same alert again, or one quoting a later copy (a replay meeting the
+                # copies in another order), changes nothing, not even the detection time
                 "INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET article_id = excluded.article_id,"
                 " title = excluded.title, url = excluded.url, sentence = excluded.sentence, body = excluded.body"
-                " WHERE json_extract(excluded.body, '$.source_count') >= json_extract(alerts.body, '$.source_count')",
+                " WHERE json_extract(excluded.body, '$.source_count') > json_extract(alerts.body, '$.source_count')"
+                " OR (json_extract(excluded.body, '$.source_count') = json_extract(alerts.body, '$.source_count')"
+                " AND (coalesce(json_extract(excluded.body, '$.published'), json_extract(excluded.body, '$.fetched')), excluded.article_id)"
+                " < (coalesce(json_extract(alerts.body, '$.published'), json_extract(alerts.body, '$.fetched')), alerts.article_id))",
                 [alert_row(alert) for alert in batch],
             )
 

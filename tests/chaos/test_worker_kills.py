@@ -179,7 +179,7 @@ def test_poison_dead_lettered_and_replays_change_nothing(kafka_settings: Setting
         wait_for(
             f"all {N} articles stored", lambda: count(settings.sqlite_path, "SELECT count(*) FROM articles") == N, 600, processes=[worker]
         )
-        wait_for("the worker to catch up", lambda: caught_up(port, settings) or None, 120, processes=[worker])
+        wait_for("the worker to catch up", lambda: caught_up(port, settings) or None, 600, processes=[worker])
     finally:
         assert stop(worker) == 0
     check_sink(settings, articles, expected_alerts)
@@ -191,7 +191,7 @@ def test_poison_dead_lettered_and_replays_change_nothing(kafka_settings: Setting
         try:
             wait_for(f"replay {replay} to enrich all {N}", lambda: (metric(port, "wirewatch_articles_enriched_total") or 0) >= N, 600,
                      processes=[worker])  # fmt: skip
-            wait_for(f"replay {replay} to catch up", lambda: caught_up(port, settings) or None, 120, processes=[worker])
+            wait_for(f"replay {replay} to catch up", lambda: caught_up(port, settings) or None, 600, processes=[worker])
         finally:
             assert stop(worker) == 0
         assert checksum(settings.sqlite_path) == before, f"replay {replay} changed the sink"

@@ -57,9 +57,20 @@ async def check_idempotent(sink: Sink) -> None:
         await sink.write_alerts([alert("x2").model_copy(update={"source_count": 3, "update": True})])
         await sink.write_alerts([alert("x2").model_copy(update={"source_count": 2, "update": True})])
         # an earlier article of the story reached the alert agent late: the update quoting it, as many sources, replaces it
-        await sink.write_alerts([alert("x1").model_copy(update={"article_id": "a0", "evidence": "earlier", "update": True})])
+        first = alert("x1")
+        earlier = (first.published or first.fetched) - timedelta(hours=1)
+        await sink.write_alerts(
+            [first.model_copy(update={"article_id": "a0", "evidence": "earlier", "update": True, "published": earlier})]
+        )
+        # a replay meets the copies in another order: the alert quoting the later copy, as many sources, changes nothing
+        await sink.write_alerts([first.model_copy(update={"evidence": "later copy"})])
         stored = {a.id: a for a in await sink.recent_alerts()}
         assert (stored["x1"].article_id, stored["x1"].evidence) == ("a0", "earlier") and stored["x2"].source_count == 3
+        # the same alert again (a replay under new groups raises it anew, detected later): the stored row stays as it was
+        later = stored["x2"].detected + timedelta(hours=1)
+        await sink.write_alerts([stored["x2"].model_copy(update={"detected": later, "latency_seconds": 99.0})])
+        again = {a.id: a for a in await sink.recent_alerts()}
+        assert again["x2"].detected == stored["x2"].detected and again["x2"].latency_seconds == stored["x2"].latency_seconds
         counts = await sink.counts()
         assert counts == {"articles": 50, "entities": 1, "mentions": 50, "events": 0, "alerts": 2, "stories": 0}
         # a newer revision replaces the article and its mentions; an older one arriving late changes nothing
