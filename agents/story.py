@@ -14,8 +14,8 @@ there, the answers to every article of one partition), not one message per key.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from agents.common import Outbox, decode_or_dead_letter, guarded, health, hold, on_partition, rulebook, settings, sizes
@@ -62,31 +62,6 @@ def _seen(agent: str, partition: int, when: float) -> None:
     newest[(agent, partition)] = max(newest.get((agent, partition), 0.0), when)
 
 
-class Decoded:
-    """The articles waiting for their answers as decoded when they came, so concluding does not decode them again.
-
-    Only a cache in front of the table: an entry counts only while its bytes are the ones the table keeps (after a
-    rebalance or a restart the table's copy is decoded), and the oldest are dropped beyond ``limit``.
-    """
-
-    def __init__(self, limit: int = 4096) -> None:
-        self.limit = limit
-        self.works: OrderedDict[str, tuple[bytes, StoryWork]] = OrderedDict()
-
-    def keep(self, article_id: str, raw: bytes, work: StoryWork) -> None:
-        self.works[article_id] = (raw, work)
-        self.works.move_to_end(article_id)
-        while len(self.works) > self.limit:
-            self.works.popitem(last=False)
-
-    def recall(self, article_id: str, kept: bytes) -> StoryWork:
-        raw, work = self.works.pop(article_id, (b"", None))
-        return work if work is not None and raw == kept else decode(StoryWork, kept)
-
-
-waiting = Decoded()
-
-
 class Changes:
     """The table values one batch read and changed, each written once at the end, to the changelog partition of the
     event that last changed it (one of the partition the key belongs to)."""
@@ -112,15 +87,6 @@ class Changes:
                 self.table[key] = self.values[key].dumps()
 
 
-async def settle(outbox: Outbox, events: list[Any], agent: str) -> None:
-    """Wait for every output of the batch; if one failed, hold the batch (read again after a restart: every step is
-    idempotent, a decided article recalls its story and a counted one is not counted again)."""
-    failures = await outbox.flush()
-    if failures:
-        exc = next(iter(failures.values()))
-        hold(events, agent, f"outputs not sent: {type(exc).__name__}: {exc}")
-
-
 def chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
@@ -141,17 +107,31 @@ async def send_batched(outbox: Outbox, topic: Any, per_partition: dict[int, list
             await outbox.send(topic, f"~{kind}:{partition}", value, partition=partition)
 
 
+async def run_batches(stream: Any, agent: str, step: Callable[[list[Any], Outbox], Awaitable[None]], rules: bool) -> None:
+    """The loop of each story agent: a batch at a time, its outputs awaited before its offsets are committed.
+
+    With ``rules`` it waits for the rulebook first (inside the loop, as in raise_alerts: the stream subscribes its
+    topic only once iterated). A failed output holds the batch, read again after a restart: every step is idempotent
+    (a decided article recalls its story and a counted one is not counted again).
+    """
+    async for events in stream.take_events(settings.story_batch_size, within=settings.story_batch_seconds):
+        if rules:
+            await rulebook.ready.wait()
+        health.begin(agent)
+        async with guarded(agent, events):
+            outbox = Outbox()
+            await step(events, outbox)
+            failures = await outbox.flush()
+            if failures:
+                exc = next(iter(failures.values()))
+                hold(events, agent, f"outputs not sent: {type(exc).__name__}: {exc}")
+        health.done(agent)
+
+
 @worker_app.agent(story_work_topic)
 async def assign_stories(stream):  # type: ignore[no-untyped-def]
     """Enriched articles and their keys' answers → each article's story → ``wirewatch.enriched``, ``.mentions``, ``.storyupdates``."""
-    async for events in stream.take_events(settings.story_batch_size, within=settings.story_batch_seconds):
-        await rulebook.ready.wait()  # inside the loop, as in raise_alerts: query rules and scopes come from the rulebook
-        health.begin("assign_stories")
-        async with guarded("assign_stories", events):
-            outbox = Outbox()
-            await assign_batch(events, outbox)
-            await settle(outbox, events, "assign_stories")
-        health.done("assign_stories")
+    await run_batches(stream, "assign_stories", lambda events, outbox: assign_batch(events, outbox), rules=True)
 
 
 async def assign_batch(events: list[Any], outbox: Outbox) -> None:
@@ -172,7 +152,6 @@ async def assign_batch(events: list[Any], outbox: Outbox) -> None:
             if not ready:
                 with writing_for(event):  # the article is kept apart from its answers: written once, not with each answer
                     story_article_table[WORK_KEY.format(article=work.article_id)] = event.value
-                waiting.keep(work.article_id, event.value, work)
             for probe in sent:
                 probes[key_partition(probe.key, settings.partitions)].append(probe)
             await _after(articles, opened, work.article_id, state, ready, work, event, outbox)
@@ -189,7 +168,7 @@ async def assign_batch(events: list[Any], outbox: Outbox) -> None:
                 log.error("article %s: every key answered but the article is not kept; it waits for its next copy", article_id,
                           extra={"article_id": article_id})  # fmt: skip
                 ready = False
-            article = waiting.recall(article_id, kept) if kept is not None else None
+            article = decode(StoryWork, kept) if kept is not None else None
             await _after(articles, opened, article_id, answered, ready, article, event, outbox)
     articles.write()
     opened.write()
@@ -246,13 +225,7 @@ def _sweep_articles(partition: int) -> None:
 @worker_app.agent(story_keys_topic)
 async def match_story_keys(stream):  # type: ignore[no-untyped-def]
     """Probes and registrations for the keys of a partition → the keys' stories; probes answered on ``wirewatch.storywork``."""
-    async for events in stream.take_events(settings.story_batch_size, within=settings.story_batch_seconds):
-        health.begin("match_story_keys")
-        async with guarded("match_story_keys", events):
-            outbox = Outbox()
-            await keys_batch(events, outbox)
-            await settle(outbox, events, "match_story_keys")
-        health.done("match_story_keys")
+    await run_batches(stream, "match_story_keys", lambda events, outbox: keys_batch(events, outbox), rules=False)
 
 
 async def keys_batch(events: list[Any], outbox: Outbox) -> None:
@@ -302,14 +275,7 @@ def _sweep_keys(partition: int) -> None:
 @worker_app.agent(story_updates_topic)
 async def track_stories(stream):  # type: ignore[no-untyped-def]
     """Story updates keyed by story id → each story's state → ``wirewatch.stories``, registrations, breaking alerts."""
-    async for events in stream.take_events(settings.story_batch_size, within=settings.story_batch_seconds):
-        await rulebook.ready.wait()  # inside the loop, as in raise_alerts: breaking rules come from the rulebook
-        health.begin("track_stories")
-        async with guarded("track_stories", events):
-            outbox = Outbox()
-            await track_batch(events, outbox)
-            await settle(outbox, events, "track_stories")
-        health.done("track_stories")
+    await run_batches(stream, "track_stories", lambda events, outbox: track_batch(events, outbox), rules=True)
 
 
 async def track_batch(events: list[Any], outbox: Outbox) -> None:

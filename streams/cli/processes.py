@@ -26,7 +26,7 @@ def _start_faust(role: str) -> None:
         fail(problem)
     if role == "worker" and settings.worker_role != "nlp":
         _check_default_destinations(settings)
-    run_async(ensure_topics(settings))
+    run_async(ensure_topics(settings, check_limits=True))
     setup_logging(settings)
     if role == "worker" and settings.worker_role != "nlp":
         from streams.deliver.specs import default_destinations, unsigned_warning, unsigned_webhooks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 
 import click
 from rich.markup import escape
@@ -38,6 +39,17 @@ def stories(since: str, limit: int, as_json: bool) -> None:
                       str(story.velocity), human_ago((now - story.last_seen).total_seconds()))  # fmt: skip
     out.print(table)
     console.print(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'} since {start:%Y-%m-%d %H:%M} UTC; 'wirewatch story ID' lists one")
+    if not found:
+        _say_older(start)
+
+
+def _say_older(start: datetime) -> None:
+    """An empty window is no proof of an empty store: say when the latest stored story last grew, if any did."""
+    older = run_async(_with_sink(lambda sink: sink.recent_stories(datetime(1970, 1, 1, tzinfo=UTC), 500)))
+    if older:
+        latest = max(story.last_seen for story in older)
+        ago = human_ago((utcnow() - latest).total_seconds())
+        console.print(f"older stories are stored: the latest grew {ago} ({latest:%Y-%m-%d %H:%M} UTC); widen --since, e.g. --since 30d")
 
 
 @click.command()

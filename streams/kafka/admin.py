@@ -41,9 +41,10 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
         await admin.close()
 
 
-async def ensure_topics(settings: Settings) -> list[str]:
+async def ensure_topics(settings: Settings, check_limits: bool = False) -> list[str]:
     """Create every Wirewatch topic that does not exist yet, compacted where the contract says so, each accepting
-    the policy's largest message (``max.message.bytes``, streams/kafka/sizes.py); warn about existing ones that do not.
+    the policy's largest message (``max.message.bytes``, streams/kafka/sizes.py); with ``check_limits`` (the long-running
+    processes), warn about existing ones that do not: once at a process's start, not on every CLI command.
 
     Returns the topics it created, once each of their partitions has a leader: a client that starts after this
     reads and writes them at once, with none of the ``NotLeaderForPartition`` retries a cold start otherwise logs.
@@ -68,7 +69,8 @@ async def ensure_topics(settings: Settings) -> list[str]:
             except TopicAlreadyExistsError:
                 pass  # another process created them first
             await _await_leaders(admin, [topic.name for topic in wanted])
-        await _warn_small_limits(admin, settings, sorted(name for name in names if name in existing))
+        if check_limits:
+            await _warn_small_limits(admin, settings, sorted(name for name in names if name in existing))
         return [topic.name for topic in wanted]
 
 

@@ -151,7 +151,9 @@ def start(role: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 40) -> int:
+def stop(process: subprocess.Popen[bytes], timeout: float = 120) -> int:
+    """SIGTERM the process and wait for its clean exit (its code); -9 if it had to be killed. A worker's clean stop
+    commits offsets and flushes its tables, which on a loaded two-core machine has taken more than 40 s."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:

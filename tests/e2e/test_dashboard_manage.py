@@ -28,6 +28,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.timeout(600)]
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 
 def state(settings: Settings, topic: str) -> dict[str, dict[str, Any]]:
@@ -86,23 +88,31 @@ def test_manage_page_in_headless_chromium(
     def outcome() -> str:
         return str(browser.find_element(By.ID, "outcome").text)
 
+    def submit(element: Any) -> None:
+        """Click a form's button (or a link) and wait until the next page has replaced this one: reading the
+        outcome before that finds the old page's element, stale once the new page loads."""
+        page = browser.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(browser, 120).until(expected_conditions.staleness_of(page))
+        WebDriverWait(browser, 120).until(lambda driver: driver.execute_script("return document.readyState") == "complete")
+
     def shot(name: str) -> None:
         browser.save_screenshot(str(shots / f"{name}.png"))
         assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     browser.get(f"{base}/dashboard")
-    browser.find_element(By.LINK_TEXT, "add feeds and watches, acknowledge alerts").click()
+    submit(browser.find_element(By.LINK_TEXT, "add feeds and watches, acknowledge alerts"))
     assert browser.title == "Wirewatch: manage"
     shot("manage")
 
     # a web page, not a feed: its feeds are offered, nothing is added until one is picked
     form = browser.find_element(By.ID, "add-feed")
     form.find_element(By.NAME, "url").send_keys(feeds.url("/"))
-    form.find_element(By.TAG_NAME, "button").click()
+    submit(form.find_element(By.TAG_NAME, "button"))
     assert f"{feeds.url('/')} is a web page, not a feed; it names 2 feed(s)" in outcome()
     shot("web-page")
     assert ids.feed_id(feeds.url("/valley.xml")) not in state(kafka_settings, "feeds")
-    browser.find_element(By.ID, "pick-1").find_element(By.TAG_NAME, "button").click()
+    submit(browser.find_element(By.ID, "pick-1").find_element(By.TAG_NAME, "button"))
     assert "a feed with 2 item(s)" in outcome() and "added feed" in outcome()
     stored = state(kafka_settings, "feeds")[ids.feed_id(feeds.url("/valley.xml"))]
     assert stored["url"] == feeds.url("/valley.xml") and stored["title"] == "Valley News (Wirewatch test fixture)"
@@ -110,7 +120,7 @@ def test_manage_page_in_headless_chromium(
     # a 404 is named and not added
     form = browser.find_element(By.ID, "add-feed")
     form.find_element(By.NAME, "url").send_keys(feeds.url("/missing.xml"))
-    form.find_element(By.TAG_NAME, "button").click()
+    submit(form.find_element(By.TAG_NAME, "button"))
     assert "HTTP 404 Not Found (http_status); not added" in outcome()
     assert ids.feed_id(feeds.url("/missing.xml")) not in state(kafka_settings, "feeds")
 
@@ -119,7 +129,7 @@ def test_manage_page_in_headless_chromium(
     form.find_element(By.NAME, "name").send_keys("Daniel Okafor")
     form.find_element(By.NAME, "aliases").send_keys("Okafor, D. Okafor")
     form.find_element(By.CSS_SELECTOR, "select[name=type] option[value=PERSON]").click()
-    form.find_element(By.TAG_NAME, "button").click()
+    submit(form.find_element(By.TAG_NAME, "button"))
     assert "watching 'Daniel Okafor' (new_mention) as rule" in outcome()
     rules = state(kafka_settings, "rules")
     (rule_id,) = rules
@@ -130,7 +140,7 @@ def test_manage_page_in_headless_chromium(
     assert [rule["id"] for rule in orjson.loads(cli_rule.stdout)] == [rule_id]
 
     # ... disabled from its row, and enabled again by the CLI: the same record either way
-    browser.find_element(By.ID, f"rule-{rule_id[:12]}").find_element(By.TAG_NAME, "button").click()
+    submit(browser.find_element(By.ID, f"rule-{rule_id[:12]}").find_element(By.TAG_NAME, "button"))
     assert f"disabled rule {rule_id}" in outcome()
     assert state(kafka_settings, "rules")[rule_id]["enabled"] is False
     shot("rule-disabled")
@@ -141,7 +151,7 @@ def test_manage_page_in_headless_chromium(
     # an alert acknowledged with a note
     form = browser.find_element(By.ID, "ack-alert-manage")
     form.find_element(By.NAME, "note").send_keys("seen, calling the desk")
-    form.find_element(By.TAG_NAME, "button").click()
+    submit(form.find_element(By.TAG_NAME, "button"))
     assert "acknowledged alert alert-manage-1" in outcome()
     ack = state(kafka_settings, "acks")["alert-manage-1"]
     assert (ack["alert_id"], ack["by"], ack["note"]) == ("alert-manage-1", "dashboard", "seen, calling the desk")

@@ -61,13 +61,17 @@ async def test_a_topic_below_the_size_policy_is_named_at_start(kafka_settings: S
     for _ in range(50):  # the broker applies the change asynchronously
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="streams.kafka.admin"):
-            await ensure_topics(kafka_settings)
+            await ensure_topics(kafka_settings, check_limits=True)
         if caplog.records:
             break
         await asyncio.sleep(0.2)
     (record,) = caplog.records
     assert f"topic {name} accepts messages of 100000 bytes at most" in record.getMessage()
     assert "--add-config max.message.bytes=1049600" in record.getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="streams.kafka.admin"):
+        await ensure_topics(kafka_settings)  # as every CLI command does: the processes' start says it, once
+    assert caplog.records == []
 
 
 async def test_registry_round_trip_with_tombstone(kafka_settings: Settings) -> None:

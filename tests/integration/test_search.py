@@ -201,3 +201,22 @@ async def test_cli_stories_story_and_search_grouped_by_story(backend: tuple[Sink
     assert wirewatch(env, "story", "nothing-like-it").returncode == 1
     grouped = wirewatch(env, "search", "Basra")
     assert grouped.returncode == 0 and "3 article(s) in 1 story" in grouped.stdout and "and 2 more outlets" in grouped.stdout
+
+
+async def test_cli_stories_says_when_older_stories_exist(backend: tuple[Sink, dict[str, str]]) -> None:
+    from schemas import Story
+
+    sink, env = backend
+    empty = wirewatch(env, "stories", "--since", "6h")
+    assert empty.returncode == 0 and "0 stories since" in empty.stdout + empty.stderr
+    assert "older stories are stored" not in empty.stdout + empty.stderr  # nothing stored at all: nothing to point at
+    old = NOW - timedelta(days=3)
+    await sink.write_stories([Story(id="story-old", headline="Harbour strike ends", url="http://outlet0.example/strike", article_id="o1",
+                                    first_seen=old - timedelta(hours=5), last_seen=old, article_count=4, source_count=2,
+                                    lifecycle="fading", velocity=0, per_hour=[0] * 24)])  # fmt: skip
+    listed = wirewatch(env, "stories", "--since", "6h")
+    said = listed.stdout + listed.stderr
+    assert listed.returncode == 0 and "0 stories since" in said
+    assert f"older stories are stored: the latest grew" in said and f"({old:%Y-%m-%d %H:%M} UTC)" in said and "--since 30d" in said
+    wide = wirewatch(env, "stories", "--since", "4d", "--json")
+    assert [story["id"] for story in orjson.loads(wide.stdout)] == ["story-old"]
