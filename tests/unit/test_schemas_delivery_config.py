@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from schemas import Alert, Article, DecodeError, FeedSource, decode, encode
 from schemas.generate import OUT, TOPIC_RECORDS, schema_files
-from streams.config import Settings
+from streams.config import Settings, get_settings
+from streams.errors import InputError
 from streams.deliver.signing import sign_webhook, verify_webhook
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -101,6 +102,20 @@ def test_invalid_settings_fail_at_start(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("WIREWATCH_PARTITIONS", "zero")
     with pytest.raises(ValueError, match="partitions"):
         Settings()
+
+
+@pytest.mark.parametrize(("variable", "value"), [("WIREWATCH_WEB_PORT", "70000"), ("WIREWATCH_POLLER_WEB_PORT", "0"),
+                                                 ("WIREWATCH_PARTITIONS", "1000000"), ("WIREWATCH_NEW_MENTION_LOOKBACK_DAYS", "99999"),
+                                                 ("WIREWATCH_DIGEST_MAX_ALERTS", "10000000")])  # fmt: skip
+def test_numbers_out_of_range_are_named_with_their_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.delenv("WIREWATCH_CONFIG", raising=False)
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()  # read once per process: this test reads them again
+    try:
+        with pytest.raises(InputError, match=variable):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
 
 
 def test_alert_schema_requires_ids() -> None:
