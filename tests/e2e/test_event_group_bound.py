@@ -98,9 +98,10 @@ def test_distinct_event_groups_stay_within_the_budget(kafka_settings: Settings, 
         def done() -> bool:
             if samples or (metric(port, "wirewatch_event_groups_dropped_total", '{reason="budget"}') or 0) > 0:
                 samples.append(rss(worker.pid))
-            return committed_to_end(settings, group, "eventgroups")
+            # every report turned into its alert, and every alert delivered (to the console) and stored
+            return committed_to_end(settings, group, "eventgroups") and committed_to_end(settings, group, "alerts")
 
-        wait_for(f"all {KEYS} reports handled", done, 3000, 2.0, [worker])
+        wait_for(f"all {KEYS} reports handled and their alerts delivered", done, 3000, 2.0, [worker])
         elapsed = time.monotonic() - produced
         held = metric(port, "wirewatch_event_groups")
         counted = metric(port, "wirewatch_event_group_bytes")
