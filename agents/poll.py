@@ -31,6 +31,7 @@ from streams.poll.metrics import (
     LINKS_DROPPED,
     PARSE_SECONDS,
     POLLS,
+    SUSPECT_DATES,
 )
 from streams.poll.parserpool import ParserPool
 from streams.poll.state import FeedState
@@ -182,6 +183,8 @@ class PollScheduler:
             for kind, count in outcome.dropped_links.items():
                 LINKS_DROPPED.labels(kind).inc(count)
             ARTICLES_TRUNCATED.inc(outcome.truncated)
+            for reason, count in outcome.suspect.items():
+                SUSPECT_DATES.labels(reason).inc(count)
             new_state = await self.publish(key, state, outcome)
             if state.partition in self.owned_partitions() and key in feed_state_table:
                 self.store(key, new_state)

@@ -57,6 +57,11 @@ class Article(Record):
     #: text, title, summary or authors were cut to the size policy (WIREWATCH_ARTICLE_MAX_CHARS, the message limit);
     #: ``content_hash`` is still that of the whole item
     truncated: bool = False
+    #: the feed's tags when the item was polled (what ``--tag`` and a query's ``feed:`` scope match)
+    tags: list[str] = Field(default_factory=list)
+    #: the feed's own date when the item was polled (RSS ``lastBuildDate``, Atom ``updated``; never after ``fetched``):
+    #: an undated item of a feed last built long ago is old news
+    feed_date: datetime | None = None
 
 
 class MentionSpan(Record):
@@ -168,6 +173,8 @@ class Mention(Record):
     story_id: str | None = None
     #: watching rules the article is outside the scopes or exclusions of (set by the story stage, which has the text)
     out_of_scope: list[str] = Field(default_factory=list)
+    #: the article's ``feed_date`` (set by the story stage): an undated mention in a feed built long ago is old news
+    feed_date: datetime | None = None
 
 
 class EntityRecord(Record):
@@ -409,6 +416,8 @@ class StoryArticle(Record):
     entities: list[StoryArticleEntity] = Field(default_factory=list)
     published: datetime | None = None
     fetched: datetime | None = None
+    #: the article's ``feed_date``: with ``published`` and ``fetched``, whether its date is suspect for a rule
+    feed_date: datetime | None = None
 
 
 class QueryHit(Record):

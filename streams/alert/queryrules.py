@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from schemas import Alert, EnrichedArticle, Mention, MentionSpan, QueryHit, StoryArticle, WatchRule
 from streams import ids
 from streams.alert.queryindex import Evidence, QueryIndex, QueryMatch, doc_of, in_scope
+from streams.story.breaking import old_news
 from streams.story.state import MAX_SOURCES, StoryState
 
 
@@ -43,7 +44,12 @@ def hit_of(match: QueryMatch) -> QueryHit:
 
 
 def evaluate_queries(
-    state: StoryState, hits: list[QueryHit], rules: dict[str, WatchRule], article: StoryArticle, now: datetime
+    state: StoryState,
+    hits: list[QueryHit],
+    rules: dict[str, WatchRule],
+    article: StoryArticle,
+    now: datetime,
+    default_lookback_days: int,
 ) -> tuple[StoryState, list[Alert]]:
     """The story with the article's query matches counted, and the alerts they raise (call once per new article)."""
     if not hits:
@@ -56,6 +62,8 @@ def evaluate_queries(
         rule = rules.get(hit.rule_id)
         if rule is None or rule.kind != "query" or not rule.enabled:
             continue  # removed or changed since the article was matched
+        if old_news(article, rule, default_lookback_days):
+            continue  # old news stays old: it neither fires the rule nor counts as a source for it
         known = sources.get(rule.id, [])
         grew = bool(source) and source not in known and len(known) < MAX_SOURCES
         if grew:

@@ -15,3 +15,4 @@ FULLTEXT = Counter("wirewatch_fulltext_total", "Full-text fetches of article pag
 LINKS_DROPPED = Counter(
     "wirewatch_links_dropped_total", "Feed item links dropped because they are not http(s) (the article keeps the feed URL)", ["scheme"]
 )
+SUSPECT_DATES = Counter("wirewatch_suspect_dates_total", "New articles whose date is suspect (never alerted as new), by reason", ["reason"])

@@ -83,19 +83,19 @@ def test_a_query_rule_fires_once_per_story_when_enough_sources_match() -> None:
     rule = make_rule("", [], kind="query", query="icahn", min_sources=2, destinations=["console"], digest="daily")
     rules = {rule.id: rule}
     state = new_state("s1", NOW.timestamp())
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(1, "a.example"), NOW)
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(1, "a.example"), NOW, 30)
     assert alerts == []  # one source so far
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(2, "a.example"), NOW)
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(2, "a.example"), NOW, 30)
     assert alerts == []  # the same source again
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(3, "b.example"), NOW)
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(3, "b.example"), NOW, 30)
     assert [(a.kind, a.update, a.source_count, a.digest) for a in alerts] == [("query", False, 2, "daily")]
     assert alerts[0].evidence == "**Carl Icahn** bought eBay." and alerts[0].highlights[0].text == "Carl Icahn"
     first = alerts[0].id
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(4, "c.example"), NOW)
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(4, "c.example"), NOW, 30)
     assert [(a.id, a.update, a.source_count) for a in alerts] == [(first, True, 3)]
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(5, "c.example"), NOW)
+    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(5, "c.example"), NOW, 30)
     assert alerts == []
-    other, alerts = evaluate_queries(new_state("s2", 0), [hit(rule)], {}, story_article(6, "d.example"), NOW)
+    other, alerts = evaluate_queries(new_state("s2", 0), [hit(rule)], {}, story_article(6, "d.example"), NOW, 30)
     assert alerts == [] and other.query_fired == []  # a rule removed since the match
 
 
