@@ -167,7 +167,7 @@ def feeds_list(as_json: bool, wide: bool) -> None:
         Column("last error", cut=True),
         Column("next check", short=True),
         Column("items seen", wide_only=True),
-        Column("old dates", short=True),
+        Column("old", short=True),
     ]
     cells = [
         [
