@@ -121,6 +121,8 @@ class Event(Record):
     confidence: float
     #: when its article was fetched: the day an undated event is grouped under, the same when the event is replayed
     seen: datetime | None = None
+    #: event rules whose scopes or exclusions its article fails (set where the article's text and feed are: enrich)
+    out_of_scope: list[str] = Field(default_factory=list)
 
 
 class EnrichedArticle(Record):
@@ -440,6 +442,8 @@ class StoryUpdate(Record):
     time: float = 0.0
     #: the query rules the article matches (evaluated where its text is; fired once per story where the story is)
     query_hits: list[QueryHit] = Field(default_factory=list)
+    #: scoped rules whose scopes or exclusions the article fails (found where its text is): no breaking rule fires on it
+    out_of_scope: list[str] = Field(default_factory=list)
 
 
 class DigestItem(Record):

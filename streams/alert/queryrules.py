@@ -3,6 +3,7 @@ alerts out, the first when the story's matching sources reach ``min_sources``, a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from schemas import Alert, EnrichedArticle, Mention, MentionSpan, QueryHit, StoryArticle, WatchRule
@@ -12,25 +13,38 @@ from streams.story.breaking import old_news
 from streams.story.state import MAX_SOURCES, StoryState
 
 
+def scoped(rules: Iterable[WatchRule]) -> list[WatchRule]:
+    """The rules with scopes or exclusions, but query rules (their scopes are part of their query)."""
+    return [rule for rule in rules if rule.kind != "query" and (rule.feeds or rule.sources or rule.languages or rule.exclude)]
+
+
+def out_of_scope(item: EnrichedArticle, rules: Iterable[WatchRule]) -> list[str]:
+    """The ids of the scoped rules (any kind but query) whose scopes or exclusions the article fails, sorted."""
+    limited = scoped(rules)
+    if not limited:
+        return []
+    doc = doc_of(item)
+    return sorted(rule.id for rule in limited if not in_scope(rule, doc))
+
+
 def screen_article(
     item: EnrichedArticle, mentions: list[Mention], queries: QueryIndex, rules: dict[str, WatchRule]
-) -> tuple[list[QueryHit], list[Mention]]:
-    """Where the article's text is (the story stage): the query rules it matches, and its mentions with the watching
-    rules whose scopes or exclusions it fails marked ``out_of_scope`` (the alert stage only sees a sentence)."""
-    scoped = [rule for rule in rules.values() if rule.feeds or rule.sources or rule.languages or rule.exclude]
-    if not len(queries) and not scoped:
-        return [], mentions
+) -> tuple[list[QueryHit], list[Mention], list[str]]:
+    """Where the article's text is (the story stage): the query rules it matches, its mentions with the watching rules
+    whose scopes or exclusions it fails marked ``out_of_scope`` (the alert stage only sees a sentence), and the ids of
+    every scoped rule it fails (breaking rules fire where the story is, from the story update)."""
+    limited = scoped(rules.values())
+    if not len(queries) and not limited:
+        return [], mentions, []
     doc = doc_of(item)
     hits = [hit_of(match) for match in queries.matches(doc)] if len(queries) else []
-    if not scoped:
-        return hits, mentions
-    outside = {rule.id for rule in scoped if rule.kind != "query" and not in_scope(rule, doc)}
+    outside = {rule.id for rule in limited if not in_scope(rule, doc)}
     if not outside:
-        return hits, mentions
+        return hits, mentions, []
     screened = [
         m.model_copy(update={"out_of_scope": sorted(outside & set(m.watch_ids))}) if outside & set(m.watch_ids) else m for m in mentions
     ]
-    return hits, screened
+    return hits, screened, sorted(outside)
 
 
 def hit_of(match: QueryMatch) -> QueryHit:

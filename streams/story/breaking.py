@@ -10,6 +10,7 @@ or ``*`` for any story.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from schemas import Alert, StoryArticle, WatchRule
@@ -46,16 +47,24 @@ def old_news(article: StoryArticle, rule: WatchRule, default_lookback_days: int)
 
 
 def evaluate_breaking(
-    state: StoryState, rules: list[WatchRule], article: StoryArticle, now: datetime, default_lookback_days: int
+    state: StoryState,
+    rules: list[WatchRule],
+    article: StoryArticle,
+    now: datetime,
+    default_lookback_days: int,
+    out_of_scope: Collection[str] = (),
 ) -> tuple[dict[str, float], list[Alert]]:
-    """The breaking rules that fire on the story after ``article`` joined it: their new last firing and their alerts."""
+    """The breaking rules that fire on the story after ``article`` joined it: their new last firing and their alerts.
+
+    A rule in ``out_of_scope`` (its scopes or exclusions fail the article, as the story stage found) does not fire on
+    it: a story surges for a scoped rule when an article within its scopes makes it surge."""
     fired = dict(state.fired)
     alerts = []
     at = state.last
     for rule in rules:
         if rule.kind != "breaking" or not rule.enabled or not names_watched(rule, state):
             continue
-        if old_news(article, rule, default_lookback_days):
+        if rule.id in out_of_scope or old_news(article, rule, default_lookback_days):
             continue  # an old article resurfacing (or dated ahead) joining a story is no sign it is breaking now
         last = fired.get(rule.id)
         if last is not None and at - last < rule.cooldown_minutes * 60:
