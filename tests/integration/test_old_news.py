@@ -9,10 +9,12 @@ from email.utils import format_datetime
 
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from schemas import Alert, Article, FeedSource, WatchRule
 from streams.alert.rulefile import make_rule
 from streams.alert.simulation import Simulation
+from streams.clock import SUSPECT_REASONS
 from streams.config import Settings
 from streams.poll.fetch import Fetcher
 from streams.poll.parserpool import ParserPool
@@ -97,11 +99,21 @@ def alerts_of(articles: list[Article], rules: list[WatchRule]) -> tuple[dict[str
     return out, stories
 
 
+def counted(reason: str) -> float:
+    return REGISTRY.get_sample_value("wirewatch_suspect_dates_total", {"reason": reason}) or 0.0
+
+
 async def test_a_resurfacing_old_article_is_counted_and_alerts_no_rule(feeds: str) -> None:
+    from agents.poll import record_metrics
+
+    before = {reason: counted(reason) for reason in SUSPECT_REASONS}
     news = await poll(feeds, "news.xml", ["world"])
     archive = await poll(feeds, "archive.xml", ["archive"])
     assert news.suspect == {"too_old": 1, "future": 1} and news.state.suspect_dates == 2
     assert archive.suspect == {"missing_older": 1} and archive.state.suspect_dates == 1
+    for outcome in (news, archive):
+        record_metrics(outcome)  # what the poller agent does with each poll's outcome
+    assert {reason: counted(reason) - before[reason] for reason in SUSPECT_REASONS} == {"too_old": 1, "future": 1, "missing_older": 1}
     kinds = {
         "mention": make_rule("Ana Lima", [], "PERSON", kind="mention"),
         "new_mention": make_rule("Ana Lima", [], "PERSON", kind="new_mention"),
