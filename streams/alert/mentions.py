@@ -202,15 +202,18 @@ def place(
     story_id = mention.story_id or story_id_for(mention.article_id)
     source = fingerprint.source_of(mention.url) or mention.feed_id
     known = seen.stories.get(story_id)
+    lookback = timedelta(days=max([r.lookback_days or default_lookback for r in rules] or [default_lookback]))
+    suspect = future or suspect_for(mention, lookback) is not None
     if known is None:
-        lookback = timedelta(days=max([r.lookback_days or default_lookback for r in rules] or [default_lookback]))
-        suspect = future or suspect_for(mention, lookback) is not None
         mark = StoryMark(first=when, last=when, previous=previous, first_article=mention.article_id, articles=[mention.article_id],
                          sources=[source] if source else [], suspect=suspect, quote=quoted(mention), quote_time=when)  # fmt: skip
         return Placement(story_id, mark, True, 0, when)
     if mention.article_id in known.articles:
         return None  # counted before: a replay or a new revision
     articles = [*known.articles, mention.article_id][-MAX_ARTICLES:]
+    if suspect:
+        # old news joining a story is remembered (a replay stays a replay) but is neither a new source nor its quote
+        return Placement(story_id, known.model_copy(update={"articles": articles}), False, len(known.sources), when)
     sources = known.sources
     if source and source not in sources and len(sources) < MAX_SOURCES:
         sources = [*sources, source]

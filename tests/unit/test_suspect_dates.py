@@ -138,3 +138,15 @@ def test_query_and_breaking_rules_never_fire_on_a_suspect_date(published: dateti
     counted, alerts = evaluate_queries(state, [hit], {query.id: query}, old, T0, 30)
     assert alerts == [] and counted.query_sources == {}  # not even a source toward min_sources
     assert evaluate_breaking(state, [breaking], old, T0, 30)[1] == []
+
+
+def test_an_old_copy_joining_an_alerted_story_is_neither_a_source_nor_its_quote() -> None:
+    rule = factories.watch_rule(kind="mention")
+    fresh = story_mention("fresh", T0 - timedelta(hours=1), fetched=T0, watch_ids=[rule.id], story_id="s")
+    seen, alerts = evaluate_mention(fresh, None, [rule], T0, 30)
+    assert [a.article_id for a in alerts] == ["fresh"]
+    # the same story resurfacing on another outlet dated a year back: no update, the alert keeps quoting the fresh one
+    old = story_mention("old", T0 - timedelta(days=400), fetched=T0, watch_ids=[rule.id], story_id="s")
+    seen, alerts = evaluate_mention(old, seen, [rule], T0, 30)
+    assert alerts == [] and seen.stories["s"].sources == [fresh.url.split("/")[2]] and seen.stories["s"].quote.article_id == "fresh"
+    assert evaluate_mention(old, seen, [rule], T0, 30)[1] == []  # and a replay of it is still a replay
