@@ -21,6 +21,7 @@ from agents.common import (
 )
 from agents.registry import follower, resolver
 from schemas import Article, StoryWork, encode
+from streams.alert.queryrules import out_of_scope
 from streams.enrich.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
 from streams.enrich.step import Enriched, enrich_articles
 from streams.errors import MessageTooLarge
@@ -104,7 +105,10 @@ async def send_outputs(outbox: Outbox, event: Any, result: Enriched) -> None:
     item = result.item
     work = story_work(result)
     outputs = [(story_work_topic, item.article.id, encode(work))]
-    outputs += [(events_topic, key_event.id, encode(key_event)) for key_event in item.events]
+    # event rules fire on wirewatch.events, which carries a sentence: their scopes are judged here, where the text is
+    outside = out_of_scope(item, rulebook.watchlist.event_rules()) if item.events else []
+    events = [e.model_copy(update={"out_of_scope": outside}) for e in item.events] if outside else item.events
+    outputs += [(events_topic, key_event.id, encode(key_event)) for key_event in events]
     too_big = next(((key, value) for _, key, value in outputs if not sizes.fits(key, value)), None)
     if too_big is not None:
         # fit_enriched bounds the record itself and story_work the mentions beside it: a bug, not an input

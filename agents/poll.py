@@ -31,6 +31,7 @@ from streams.poll.metrics import (
     LINKS_DROPPED,
     PARSE_SECONDS,
     POLLS,
+    SUSPECT_DATES,
 )
 from streams.poll.parserpool import ParserPool
 from streams.poll.state import FeedState
@@ -71,6 +72,23 @@ async def track_feeds(stream):  # type: ignore[no-untyped-def]
             except DecodeError as exc:
                 await dead_letter_state(key, existing, state.partition, exc, agent="track_feeds")  # the new entry starts afresh
         feed_state_table[key] = state.dumps()
+
+
+def record_metrics(outcome: PollOutcome) -> None:
+    """Count one poll's outcome in the poller's Prometheus metrics."""
+    FETCH_SECONDS.observe(outcome.fetch_seconds)
+    if outcome.parse_seconds:
+        PARSE_SECONDS.observe(outcome.parse_seconds)
+    POLLS.labels(outcome.status).inc()
+    if outcome.error_kind:
+        FETCH_ERRORS.labels(outcome.error_kind).inc()
+    for kind, count in outcome.fulltext.items():
+        FULLTEXT.labels(kind).inc(count)
+    for kind, count in outcome.dropped_links.items():
+        LINKS_DROPPED.labels(kind).inc(count)
+    ARTICLES_TRUNCATED.inc(outcome.truncated)
+    for reason, count in outcome.suspect.items():
+        SUSPECT_DATES.labels(reason).inc(count)
 
 
 @dataclass(frozen=True)
@@ -171,17 +189,7 @@ class PollScheduler:
                 # replays older states over whatever we store now, and the next poll would publish again.
                 log.info("feed %s: rebalance during the poll; result dropped, polled again after it", state.source.url)
                 return
-            FETCH_SECONDS.observe(outcome.fetch_seconds)
-            if outcome.parse_seconds:
-                PARSE_SECONDS.observe(outcome.parse_seconds)
-            POLLS.labels(outcome.status).inc()
-            if outcome.error_kind:
-                FETCH_ERRORS.labels(outcome.error_kind).inc()
-            for kind, count in outcome.fulltext.items():
-                FULLTEXT.labels(kind).inc(count)
-            for kind, count in outcome.dropped_links.items():
-                LINKS_DROPPED.labels(kind).inc(count)
-            ARTICLES_TRUNCATED.inc(outcome.truncated)
+            record_metrics(outcome)
             new_state = await self.publish(key, state, outcome)
             if state.partition in self.owned_partitions() and key in feed_state_table:
                 self.store(key, new_state)

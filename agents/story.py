@@ -198,12 +198,15 @@ async def _after(articles: Changes, opened: Changes, article_id: str, state: Art
         if outcome.decision.opened:
             STORIES_OPENED.inc()
             opened.put(opened_key, counts.opened(outcome.features.time, WINDOW), event)
-    if outcome.features.suspect_date:
-        log.warning("article %s: published %s is in the future; clustered at its fetch time", outcome.item.article.id,
-                    outcome.item.article.published, extra={"article_id": outcome.item.article.id})  # fmt: skip
+    if outcome.features.suspect_date:  # logged and counted once per article by the poller (streams/poll/steps.py)
+        log.debug("article %s: published %s is in the future; clustered at its fetch time", outcome.item.article.id,
+                  outcome.item.article.published, extra={"article_id": outcome.item.article.id})  # fmt: skip
     # query rules and scopes need the article's text, which only this stage and enrich hold (docs/design.md)
-    hits, mentions = screen_article(outcome.item, outcome.mentions, rulebook.queries, rulebook.watchlist.rules)
-    update = outcome.update.model_copy(update={"query_hits": hits}) if hits else outcome.update
+    hits, mentions, outside = screen_article(outcome.item, outcome.mentions, rulebook.queries, rulebook.watchlist.rules)
+    changes: dict[str, Any] = {"query_hits": hits} if hits else {}
+    if outside:  # breaking rules fire where the story is, which never sees the text: their verdict travels with it
+        changes["out_of_scope"] = outside
+    update = outcome.update.model_copy(update=changes) if changes else outcome.update
     await outbox.send(enriched_topic, outcome.item.article.id, encode(outcome.item))
     for mention in mentions:
         await outbox.send(mentions_topic, mention.entity_id, encode(mention))
@@ -298,9 +301,10 @@ async def track_batch(events: list[Any], outbox: Outbox) -> None:
             continue  # the article was counted before: a replay or a new revision
         _seen("track_stories", event.message.partition, state.last)
         now = utcnow()
-        fired, raised = evaluate_breaking(state, rulebook.watchlist.breaking_rules(), update.article, now)
+        lookback = settings.new_mention_lookback_days
+        fired, raised = evaluate_breaking(state, rulebook.watchlist.breaking_rules(), update.article, now, lookback, update.out_of_scope)
         state, matched = evaluate_queries(state.model_copy(update={"fired": fired}), update.query_hits, rulebook.watchlist.rules,
-                                          update.article, now)  # fmt: skip
+                                          update.article, now, lookback)  # fmt: skip
         raised = [*raised, *matched]
         stories.put(update.story_id, state, event)
         alerts.extend(raised)

@@ -57,6 +57,11 @@ class Article(Record):
     #: text, title, summary or authors were cut to the size policy (WIREWATCH_ARTICLE_MAX_CHARS, the message limit);
     #: ``content_hash`` is still that of the whole item
     truncated: bool = False
+    #: the feed's tags when the item was polled (what ``--tag`` and a query's ``feed:`` scope match)
+    tags: list[str] = Field(default_factory=list)
+    #: the feed's own date when the item was polled (RSS ``lastBuildDate``, Atom ``updated``; never after ``fetched``):
+    #: an undated item of a feed last built long ago is old news
+    feed_date: datetime | None = None
 
 
 class MentionSpan(Record):
@@ -116,6 +121,8 @@ class Event(Record):
     confidence: float
     #: when its article was fetched: the day an undated event is grouped under, the same when the event is replayed
     seen: datetime | None = None
+    #: event rules whose scopes or exclusions its article fails (set where the article's text and feed are: enrich)
+    out_of_scope: list[str] = Field(default_factory=list)
 
 
 class EnrichedArticle(Record):
@@ -168,6 +175,8 @@ class Mention(Record):
     story_id: str | None = None
     #: watching rules the article is outside the scopes or exclusions of (set by the story stage, which has the text)
     out_of_scope: list[str] = Field(default_factory=list)
+    #: the article's ``feed_date`` (set by the story stage): an undated mention in a feed built long ago is old news
+    feed_date: datetime | None = None
 
 
 class EntityRecord(Record):
@@ -409,6 +418,8 @@ class StoryArticle(Record):
     entities: list[StoryArticleEntity] = Field(default_factory=list)
     published: datetime | None = None
     fetched: datetime | None = None
+    #: the article's ``feed_date``: with ``published`` and ``fetched``, whether its date is suspect for a rule
+    feed_date: datetime | None = None
 
 
 class QueryHit(Record):
@@ -431,6 +442,8 @@ class StoryUpdate(Record):
     time: float = 0.0
     #: the query rules the article matches (evaluated where its text is; fired once per story where the story is)
     query_hits: list[QueryHit] = Field(default_factory=list)
+    #: scoped rules whose scopes or exclusions the article fails (found where its text is): no breaking rule fires on it
+    out_of_scope: list[str] = Field(default_factory=list)
 
 
 class DigestItem(Record):

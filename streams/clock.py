@@ -1,9 +1,10 @@
-"""Time as Wirewatch reads and shows it: now in UTC, ``--since`` values, durations in words."""
+"""Time as Wirewatch reads and shows it: now in UTC, ``--since`` values, durations in words, suspect article dates."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from streams.errors import InputError
 
@@ -13,6 +14,12 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 MAX_SINCE = timedelta(days=3660)
 #: how far ahead of this machine's clock a ``--since`` date may lie (another machine's clock, a time zone slip)
 MAX_AHEAD = timedelta(days=1)
+#: an article dated further ahead of its fetch time than this is suspect: a feed's clock or time zone is wrong
+FUTURE_SLACK = timedelta(days=1)
+
+#: why an article's date is suspect: older than the look-back, in the future, or missing in a feed dated before it
+SuspectReason = Literal["too_old", "future", "missing_older"]
+SUSPECT_REASONS: tuple[SuspectReason, ...] = ("too_old", "future", "missing_older")
 
 
 def utcnow() -> datetime:
@@ -82,3 +89,26 @@ def human_ago(seconds: float | None) -> str:
     if seconds < 1:
         return "just now"
     return f"{human_duration(seconds)} ago"
+
+
+def dated_ahead(published: datetime | None, fetched: datetime) -> bool:
+    """Whether an article is dated more than :data:`FUTURE_SLACK` after it was fetched (then its fetch time is used)."""
+    return published is not None and published > fetched + FUTURE_SLACK
+
+
+def suspect_date(
+    published: datetime | None, fetched: datetime, lookback: timedelta, feed_date: datetime | None = None
+) -> SuspectReason | None:
+    """Why an article's date says it is not news within ``lookback`` (None when it may be): the one definition.
+
+    ``too_old``: published longer ago than the look-back (an old article resurfacing, as Google Alerts delivers them);
+    ``future``: published more than :data:`FUTURE_SLACK` after it was fetched; ``missing_older``: no date, and the feed
+    (its channel's ``lastBuildDate`` / ``updated``) says it was last built longer ago than the look-back.
+    """
+    if published is not None:
+        if dated_ahead(published, fetched):
+            return "future"
+        return "too_old" if published < fetched - lookback else None
+    if feed_date is not None and feed_date < fetched - lookback:
+        return "missing_older"
+    return None

@@ -165,9 +165,12 @@ def build_event_alert(rule: WatchRule, event: Event, now: datetime, cluster: Eve
 def event_matches(rule: WatchRule, event: Event) -> bool:
     """Whether ``event`` is what the event rule asks for: type, mode, actor, location, magnitude and confidence.
 
-    Negated, hypothetical and future events ("did not attack", "could attack", "will attack") never match.
+    Negated, hypothetical and future events ("did not attack", "could attack", "will attack") never match, nor an
+    event whose article is outside the rule's scopes or holds an excluded word (``out_of_scope``, found by enrich).
     """
     if rule.kind != "event" or not rule.enabled or event.negated or event.hypothetical or event.future:
+        return False
+    if rule.id in event.out_of_scope:
         return False
     if rule.event_types and event.type.upper() not in {t.upper() for t in rule.event_types}:
         return False

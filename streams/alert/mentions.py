@@ -21,11 +21,11 @@ from pydantic import BaseModel, Field
 
 from schemas import Alert, Mention, MentionSpan, WatchRule
 from streams import ids
+from streams.clock import SuspectReason, dated_ahead, suspect_date
 from streams.enrich import fingerprint
 from streams.enrich.gazetteer import watched_entity_id
 from streams.kafka.tablevalue import TableValue
 from streams.story.decide import story_id_for
-from streams.story.features import FUTURE_SLACK
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +110,14 @@ def mention_time(mention: Mention) -> tuple[datetime, bool]:
     """When the mention happened (published, else fetched) and whether a future date was replaced by the fetch time."""
     if mention.published is None:
         return mention.fetched, False
-    if mention.published > mention.fetched + FUTURE_SLACK:
+    if dated_ahead(mention.published, mention.fetched):
         return mention.fetched, True
     return mention.published, False
 
 
-def old_date(mention: Mention, lookback: timedelta) -> bool:
-    """Whether the article says it was published longer ago than the look-back (an old article resurfacing)."""
-    return mention.published is not None and mention.published < mention.fetched - lookback
+def suspect_for(mention: Mention, lookback: timedelta) -> SuspectReason | None:
+    """Why the mention's article is not news within ``lookback`` (:func:`streams.clock.suspect_date`), None if it may be."""
+    return suspect_date(mention.published, mention.fetched, lookback, mention.feed_date)
 
 
 def _fires(
@@ -128,12 +128,14 @@ def _fires(
         return False
     if len(mark.sources) < rule.min_sources:
         return False
+    lookback = timedelta(days=rule.lookback_days or default_lookback)
+    if suspect_for(mention, lookback) is not None:
+        return False  # old news stays old: an article older than the look-back, dated ahead or undated in an old feed
     if rule.kind == "mention":
         return True
     if rule.kind == "new_mention":
-        lookback = timedelta(days=rule.lookback_days or default_lookback)
-        if mark.suspect or old_date(mention, lookback):
-            return False  # an old article resurfacing, or a date in the future, is never news of a "new" mention
+        if mark.suspect:
+            return False  # the story was opened by a suspect article: its entity is not newly mentioned
         return mark.previous is None or mark.previous < mark.first - lookback
     if rule.kind == "co_mention":
         return rule.other is not None and watched_entity_id(rule.other) in mention.co_entity_ids
@@ -171,9 +173,9 @@ def evaluate_mention(
 ) -> tuple[EntitySeen, list[Alert]]:
     """Alerts ``mention`` fires under ``rules`` and the entity's updated history (four steps: place, count, fire, remember)."""
     when, future = mention_time(mention)
-    if future:
-        log.warning("article %s: published %s is in the future; taken at its fetch time", mention.article_id, mention.published,
-                    extra={"article_id": mention.article_id})  # fmt: skip
+    if future:  # the poller logged and counted it once per article (streams/poll/steps.py); here only for debugging
+        log.debug("article %s: published %s is in the future; taken at its fetch time", mention.article_id, mention.published,
+                  extra={"article_id": mention.article_id})  # fmt: skip
     if seen is None:
         seen = EntitySeen(first_seen=when, last_seen=when)
         previous: datetime | None = None
@@ -200,18 +202,18 @@ def place(
     story_id = mention.story_id or story_id_for(mention.article_id)
     source = fingerprint.source_of(mention.url) or mention.feed_id
     known = seen.stories.get(story_id)
+    lookback = timedelta(days=max([r.lookback_days or default_lookback for r in rules] or [default_lookback]))
+    suspect = future or suspect_for(mention, lookback) is not None
     if known is None:
-        lookback = timedelta(days=max([r.lookback_days or default_lookback for r in rules] or [default_lookback]))
-        suspect = future or old_date(mention, lookback)
-        if suspect and not future:
-            log.warning("article %s: published %s, longer ago than the look-back; never a new mention", mention.article_id,
-                        mention.published, extra={"article_id": mention.article_id})  # fmt: skip
         mark = StoryMark(first=when, last=when, previous=previous, first_article=mention.article_id, articles=[mention.article_id],
                          sources=[source] if source else [], suspect=suspect, quote=quoted(mention), quote_time=when)  # fmt: skip
         return Placement(story_id, mark, True, 0, when)
     if mention.article_id in known.articles:
         return None  # counted before: a replay or a new revision
     articles = [*known.articles, mention.article_id][-MAX_ARTICLES:]
+    if suspect:
+        # old news joining a story is remembered (a replay stays a replay) but is neither a new source nor its quote
+        return Placement(story_id, known.model_copy(update={"articles": articles}), False, len(known.sources), when)
     sources = known.sources
     if source and source not in sources and len(sources) < MAX_SOURCES:
         sources = [*sources, source]
@@ -227,8 +229,8 @@ def place(
 def count_story(seen: EntitySeen, rules: list[WatchRule], placement: Placement) -> EntitySeen:
     """The history with a new story counted in its quarter hour, kept as long as the longest spike baseline needs."""
     spike_rules = [rule for rule in rules if rule.kind == "spike" and rule.enabled]
-    if not (placement.is_new and spike_rules):
-        return seen
+    if not (placement.is_new and spike_rules) or placement.mark.suspect:
+        return seen  # a story opened by old news (or a date ahead) is no sign of a surge now
     buckets = dict(seen.buckets)
     key = str(int(placement.when.timestamp()) // BUCKET_SECONDS)
     buckets[key] = buckets.get(key, 0) + 1

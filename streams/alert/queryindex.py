@@ -57,8 +57,8 @@ def in_scope(rule: WatchRule, doc: QueryDoc) -> bool:
     return scope is None or evaluate(scope, doc) is not None
 
 
-def doc_of(item: EnrichedArticle, tags: Iterable[str] = ()) -> QueryDoc:
-    """The document queries see of an enriched article (``tags``: its feed's, when the caller knows them)."""
+def doc_of(item: EnrichedArticle) -> QueryDoc:
+    """The document queries see of an enriched article (``feed:`` matches its feed id or a tag its feed had when polled)."""
     article = item.article
     entities = tuple(
         DocEntity(
@@ -74,7 +74,7 @@ def doc_of(item: EnrichedArticle, tags: Iterable[str] = ()) -> QueryDoc:
         title=article.title,
         text=text,
         source=source_of(article.url),
-        feeds=frozenset({article.feed_id.casefold(), *(tag.casefold() for tag in tags)}),
+        feeds=frozenset({article.feed_id.casefold(), *(tag.casefold() for tag in article.tags)}),
         lang=(article.language or "").casefold(),
         entities=entities,
     )

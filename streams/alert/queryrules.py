@@ -3,33 +3,48 @@ alerts out, the first when the story's matching sources reach ``min_sources``, a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from schemas import Alert, EnrichedArticle, Mention, MentionSpan, QueryHit, StoryArticle, WatchRule
 from streams import ids
 from streams.alert.queryindex import Evidence, QueryIndex, QueryMatch, doc_of, in_scope
+from streams.story.breaking import old_news
 from streams.story.state import MAX_SOURCES, StoryState
+
+
+def scoped(rules: Iterable[WatchRule]) -> list[WatchRule]:
+    """The rules with scopes or exclusions, but query rules (their scopes are part of their query)."""
+    return [rule for rule in rules if rule.kind != "query" and (rule.feeds or rule.sources or rule.languages or rule.exclude)]
+
+
+def out_of_scope(item: EnrichedArticle, rules: Iterable[WatchRule]) -> list[str]:
+    """The ids of the scoped rules (any kind but query) whose scopes or exclusions the article fails, sorted."""
+    limited = scoped(rules)
+    if not limited:
+        return []
+    doc = doc_of(item)
+    return sorted(rule.id for rule in limited if not in_scope(rule, doc))
 
 
 def screen_article(
     item: EnrichedArticle, mentions: list[Mention], queries: QueryIndex, rules: dict[str, WatchRule]
-) -> tuple[list[QueryHit], list[Mention]]:
-    """Where the article's text is (the story stage): the query rules it matches, and its mentions with the watching
-    rules whose scopes or exclusions it fails marked ``out_of_scope`` (the alert stage only sees a sentence)."""
-    scoped = [rule for rule in rules.values() if rule.feeds or rule.sources or rule.languages or rule.exclude]
-    if not len(queries) and not scoped:
-        return [], mentions
+) -> tuple[list[QueryHit], list[Mention], list[str]]:
+    """Where the article's text is (the story stage): the query rules it matches, its mentions with the watching rules
+    whose scopes or exclusions it fails marked ``out_of_scope`` (the alert stage only sees a sentence), and the ids of
+    every scoped rule it fails (breaking rules fire where the story is, from the story update)."""
+    limited = scoped(rules.values())
+    if not len(queries) and not limited:
+        return [], mentions, []
     doc = doc_of(item)
     hits = [hit_of(match) for match in queries.matches(doc)] if len(queries) else []
-    if not scoped:
-        return hits, mentions
-    outside = {rule.id for rule in scoped if rule.kind != "query" and not in_scope(rule, doc)}
+    outside = {rule.id for rule in limited if not in_scope(rule, doc)}
     if not outside:
-        return hits, mentions
+        return hits, mentions, []
     screened = [
         m.model_copy(update={"out_of_scope": sorted(outside & set(m.watch_ids))}) if outside & set(m.watch_ids) else m for m in mentions
     ]
-    return hits, screened
+    return hits, screened, sorted(outside)
 
 
 def hit_of(match: QueryMatch) -> QueryHit:
@@ -43,7 +58,12 @@ def hit_of(match: QueryMatch) -> QueryHit:
 
 
 def evaluate_queries(
-    state: StoryState, hits: list[QueryHit], rules: dict[str, WatchRule], article: StoryArticle, now: datetime
+    state: StoryState,
+    hits: list[QueryHit],
+    rules: dict[str, WatchRule],
+    article: StoryArticle,
+    now: datetime,
+    default_lookback_days: int,
 ) -> tuple[StoryState, list[Alert]]:
     """The story with the article's query matches counted, and the alerts they raise (call once per new article)."""
     if not hits:
@@ -56,6 +76,8 @@ def evaluate_queries(
         rule = rules.get(hit.rule_id)
         if rule is None or rule.kind != "query" or not rule.enabled:
             continue  # removed or changed since the article was matched
+        if old_news(article, rule, default_lookback_days):
+            continue  # old news stays old: it neither fires the rule nor counts as a source for it
         known = sources.get(rule.id, [])
         grew = bool(source) and source not in known and len(known) < MAX_SOURCES
         if grew:

@@ -186,9 +186,6 @@ def make_rule(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise RuleError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
-    if rule.kind in ("event", "breaking") and (rule.feeds or rule.sources or rule.languages or rule.exclude):
-        raise RuleError(f"scopes and exclusions (--feed, --tag, --source, --lang, --exclude) apply to mention, new_mention, "
-                        f"co_mention, spike and query rules, not to {rule.kind}")  # fmt: skip
     if rule.kind in ("spike", "event", "breaking") and rule.min_sources > 1:
         # a spike counts new stories as they start (one source each); event copies are not grouped into stories;
         # a breaking rule counts the sources joining a story (spike_min_mentions)

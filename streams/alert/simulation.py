@@ -34,17 +34,17 @@ class Simulation:
         """One enriched article: its story id and the alerts it raises (``detected`` is the article's fetch time)."""
         result = self.index.add(item, mentions)
         by_id = {rule.id: rule for rule in self.rules}
-        hits, screened = screen_article(result.outcome.item, result.outcome.mentions, self.queries, by_id)
+        hits, screened, outside = screen_article(result.outcome.item, result.outcome.mentions, self.queries, by_id)
         alerts = self.mention_alerts(item, screened)
         now = item.article.fetched
         breaking = [rule for rule in self.rules if rule.kind == "breaking" and rule.enabled]
         if breaking and result.state is not None and result.story is not None and result.outcome.update.article is not None:
-            fired, raised = evaluate_breaking(result.state, breaking, result.outcome.update.article, now)
+            fired, raised = evaluate_breaking(result.state, breaking, result.outcome.update.article, now, self.lookback_days, outside)
             self.index.stories[result.state.id] = result.state.model_copy(update={"fired": fired})
             alerts += raised
         if hits and result.story is not None and result.outcome.update.article is not None:  # a new article of its story
             story, raised = evaluate_queries(self.index.stories[result.outcome.update.story_id], hits, by_id,
-                                             result.outcome.update.article, now)  # fmt: skip
+                                             result.outcome.update.article, now, self.lookback_days)  # fmt: skip
             self.index.stories[story.id] = story
             alerts += raised
         return result.outcome.item.story_id or "", alerts

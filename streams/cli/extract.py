@@ -85,7 +85,13 @@ def record_of(item: EnrichedArticle) -> dict[str, Any]:
         if entity.watch_ids:
             out |= {"watch_ids": entity.watch_ids}
         entities.append(out)
-    internal: Any = {"schema_version": True, "article_id": True, "seen": True, "magnitudes": {"__all__": {"schema_version"}}}
+    internal: Any = {
+        "schema_version": True,
+        "article_id": True,
+        "seen": True,
+        "out_of_scope": True,
+        "magnitudes": {"__all__": {"schema_version"}},
+    }
     events = []
     for event in item.events:
         out = event.model_dump(mode="json", exclude=internal)

@@ -167,6 +167,7 @@ def feeds_list(as_json: bool, wide: bool) -> None:
         Column("last error", cut=True),
         Column("next check", short=True),
         Column("items seen", wide_only=True),
+        Column("old", short=True),
     ]
     cells = [
         [
@@ -179,6 +180,7 @@ def feeds_list(as_json: bool, wide: bool) -> None:
             escape(row["last_error"] or ""),
             human_in(row["next_check_in"]),
             str(row["items_seen"]),
+            str(row["suspect_dates"]),
         ]
         for row in rows
     ]

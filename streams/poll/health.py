@@ -17,6 +17,7 @@ from streams.errors import DecodeError
 from streams.kafka.catalogue import TABLES, changelog_topic
 from streams.kafka.client import compacted_state, read_topic
 from streams.poll.state import FeedState
+from streams.poll.steps import MAX_SUSPECT_COUNT
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def health_rows(sources: dict[str, FeedSource], states: dict[str, bytes], now: f
                 "next_check": state.next_check if state and state.last_poll is not None else None,
                 "next_check_in": round(state.next_check - now, 1) if state and state.last_poll is not None else None,
                 "items_seen": state.items_seen if state else 0,
+                # a number read back from a topic anyone with access can write: clamped as the poller clamps it
+                "suspect_dates": min(max(state.suspect_dates, 0), MAX_SUSPECT_COUNT) if state else 0,
             }
         )
     return rows

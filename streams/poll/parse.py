@@ -68,7 +68,10 @@ def parse_feed(body: bytes, source: FeedSource, fetched: datetime) -> ParsedFeed
     if ttl is not None:
         ttl = min(ttl, _MAX_TTL_MINUTES)  # a number from outside: 400 digits of minutes is no schedule
     dropped: dict[str, str] = {}
-    articles = [_article(entry, source, fetched, dropped) for entry in entries]
+    # a date from outside: one in the future says nothing about the items' age, so it never passes the fetch time
+    built = _time(meta.get("updated_parsed") or meta.get("published_parsed"))
+    feed_date = min(built, fetched) if built is not None else None
+    articles = [_article(entry, source, fetched, dropped, feed_date) for entry in entries]
     return ParsedFeed(
         title=clean(meta.get("title", "")),
         ttl_seconds=ttl * 60 if ttl else None,
@@ -125,7 +128,7 @@ def _json_authors(data: dict[str, Any]) -> list[str]:
     return [clean(a.get("name")) for a in found if isinstance(a, dict) and clean(a.get("name"))] if isinstance(found, list) else []
 
 
-def _article(entry: Any, source: FeedSource, fetched: datetime, dropped: dict[str, str]) -> Article | None:
+def _article(entry: Any, source: FeedSource, fetched: datetime, dropped: dict[str, str], feed_date: datetime | None) -> Article | None:
     raw_summary = clean(entry.get("summary"))
     summary = html_to_text(raw_summary)
     # RSS feeds often carry the same HTML as description and content:encoded: convert it once
@@ -142,6 +145,7 @@ def _article(entry: Any, source: FeedSource, fetched: datetime, dropped: dict[st
         published=_time(entry.get("published_parsed") or entry.get("updated_parsed")),
         authors=[clean(author.get("name")) for author in entry.get("authors") or [] if author.get("name")],
         language=clean(entry.get("language")) or None,
+        feed_date=feed_date,
     )
 
 
@@ -158,6 +162,7 @@ def _make_article(
     published: datetime | None,
     authors: list[str],
     language: str | None,
+    feed_date: datetime | None = None,
 ) -> Article | None:
     text = remove_debris(body if len(body) > len(summary) else summary, title)
     if not (title or text):
@@ -182,6 +187,8 @@ def _make_article(
         fetched=fetched,
         language=source.language or language,
         content_hash=ids.content_hash(title, text),
+        tags=list(source.tags),
+        feed_date=feed_date,
     )
 
 

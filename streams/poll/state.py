@@ -21,6 +21,8 @@ class FeedState(TableValue):
     last_error: str | None = None
     error_count: int = 0
     items_seen: int = 0
+    #: new items whose date was suspect (too old, in the future, missing in a feed dated long ago), clamped
+    suspect_dates: int = 0
     #: the interval the feed's own posting frequency suggests (None until it has dated items)
     interval: float | None = None
     #: article id → [content hash, revision] of recently seen items, oldest first

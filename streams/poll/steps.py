@@ -6,10 +6,10 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from schemas import Article
-from streams.clock import human_in
+from streams.clock import human_in, suspect_date
 from streams.config import Settings
 from streams.errors import FeedError, FetchError, MessageTooLarge
 from streams.http.headers import clamp_seconds
@@ -24,6 +24,8 @@ from streams.poll.state import FeedState
 log = logging.getLogger(__name__)
 
 RECENT_ITEMS = 500  # item ids remembered per feed: more than any feed keeps in its window
+#: the most suspect dates a feed's state counts: a number shown to operators, kept within what any column shows
+MAX_SUSPECT_COUNT = 999_999_999
 
 
 @dataclass
@@ -46,6 +48,8 @@ class PollOutcome:
     truncated: int = 0
     #: articles that cannot be cut to fit a message (a URL of that size), each with the reason: dead-lettered
     refused: list[tuple[Article, MessageTooLarge]] = field(default_factory=list)
+    #: new articles of this poll whose date is suspect, by reason (streams.clock.suspect_date)
+    suspect: Counter[str] = field(default_factory=Counter)
 
 
 async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, settings: Settings, now: float) -> PollOutcome:
@@ -89,6 +93,10 @@ async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, sett
     outcome.articles, outcome.fulltext = await add_fulltext(outcome.articles, source, fetcher, parser, settings)
     # after the full text (a page can be far longer than the feed's item), before anything is published
     outcome.articles, outcome.truncated, outcome.refused = within_policy(outcome.articles, state, settings)
+    outcome.suspect = suspect_dates(outcome.articles, settings)
+    if outcome.suspect:
+        counted = min(MAX_SUSPECT_COUNT, outcome.state.suspect_dates + outcome.suspect.total())
+        outcome.state = outcome.state.model_copy(update={"suspect_dates": counted})
     low, high = interval_bounds(settings, source)
     # server hints (max-age, Expires, <ttl>) are numbers from outside: clamped to the feed's bounds before scheduling
     server_hint = result.max_age if result.max_age is not None else parsed.ttl_seconds
@@ -97,6 +105,29 @@ async def poll_feed(state: FeedState, fetcher: Fetcher, parser: ParserPool, sett
     outcome.state = outcome.state.model_copy(update={"interval": adaptive_interval(published, now, low, high)})
     outcome.state = _scheduled(outcome.state, settings, now, hint)
     return outcome
+
+
+def suspect_dates(articles: list[Article], settings: Settings) -> Counter[str]:
+    """The new articles (first revisions) whose date is suspect under the default look-back, by reason; each logged once.
+
+    Counted here, where every article is seen once and the feed is known; the rules judge each article again with
+    their own look-back where they fire (the alert and story stages), so a rule's longer look-back is respected.
+    """
+    lookback = timedelta(days=settings.new_mention_lookback_days)
+    reasons: Counter[str] = Counter()
+    for article in articles:
+        if article.revision != 1:
+            continue  # a revision of an article counted when it first came
+        reason = suspect_date(article.published, article.fetched, lookback, article.feed_date)
+        if reason is None:
+            continue
+        reasons[reason] += 1
+        log.info(
+            "feed %s: article %s has a suspect date (%s: published %s, feed dated %s, look-back %d days); it never alerts as new",
+            article.feed_id, article.id, reason, article.published, article.feed_date, settings.new_mention_lookback_days,
+            extra={"feed_id": article.feed_id, "article_id": article.id, "suspect_date": reason},
+        )  # fmt: skip
+    return reasons
 
 
 def within_policy(

@@ -10,10 +10,12 @@ or ``*`` for any story.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
 
 from schemas import Alert, StoryArticle, WatchRule
 from streams import ids
+from streams.clock import suspect_date
 from streams.enrich.gazetteer import watched_entity_id
 from streams.story.state import StoryState
 
@@ -36,16 +38,34 @@ def names_watched(rule: WatchRule, state: StoryState) -> bool:
     return rule.entity.name == ANY_STORY or watched_entity_id(rule.entity) in state.entities
 
 
+def old_news(article: StoryArticle, rule: WatchRule, default_lookback_days: int) -> bool:
+    """Whether the article's date is suspect under the rule's look-back (:func:`streams.clock.suspect_date`): such an
+    article never fires a rule as news, though it still joins its story."""
+    fetched = article.fetched or datetime.fromtimestamp(article.time, tz=UTC)
+    lookback = timedelta(days=rule.lookback_days or default_lookback_days)
+    return suspect_date(article.published, fetched, lookback, article.feed_date) is not None
+
+
 def evaluate_breaking(
-    state: StoryState, rules: list[WatchRule], article: StoryArticle, now: datetime
+    state: StoryState,
+    rules: list[WatchRule],
+    article: StoryArticle,
+    now: datetime,
+    default_lookback_days: int,
+    out_of_scope: Collection[str] = (),
 ) -> tuple[dict[str, float], list[Alert]]:
-    """The breaking rules that fire on the story after ``article`` joined it: their new last firing and their alerts."""
+    """The breaking rules that fire on the story after ``article`` joined it: their new last firing and their alerts.
+
+    A rule in ``out_of_scope`` (its scopes or exclusions fail the article, as the story stage found) does not fire on
+    it: a story surges for a scoped rule when an article within its scopes makes it surge."""
     fired = dict(state.fired)
     alerts = []
     at = state.last
     for rule in rules:
         if rule.kind != "breaking" or not rule.enabled or not names_watched(rule, state):
             continue
+        if rule.id in out_of_scope or old_news(article, rule, default_lookback_days):
+            continue  # an old article resurfacing (or dated ahead) joining a story is no sign it is breaking now
         last = fired.get(rule.id)
         if last is not None and at - last < rule.cooldown_minutes * 60:
             continue

@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import Stemmer
 from spacy.util import get_lang_class
 
 from schemas import EnrichedArticle
+from streams.clock import dated_ahead
 from streams.enrich.fingerprint import source_of
 
 #: words of the summary (else the text) that count as the lead: a feed's summary is about this long
@@ -27,8 +28,6 @@ MAX_KEYS = 16
 LEAD_CHARS = 600
 #: weight of a lead or URL word against a title word: a headline names the story; the lead and the URL's slug echo it
 SECONDARY_WEIGHT = 0.5
-#: an article dated further in the future than this is taken at its fetch time (a feed's clock or time zone is wrong)
-FUTURE_SLACK = timedelta(days=1)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _URL_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
@@ -103,10 +102,10 @@ def url_words(url: str, language: str) -> list[str]:
 
 
 def story_time(published: datetime | None, fetched: datetime) -> tuple[float, bool]:
-    """The article's time for clustering and whether its published date is suspect (in the future)."""
+    """The article's time for clustering and whether its published date is suspect (in the future: then its fetch time)."""
     if published is None:
         return fetched.timestamp(), False
-    if published > fetched + FUTURE_SLACK:
+    if dated_ahead(published, fetched):
         return fetched.timestamp(), True
     return published.timestamp(), False
 

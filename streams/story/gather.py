@@ -113,7 +113,8 @@ def conclude(
     else:
         story_id, opened, vector = state.story_id, False, {}
     item = work.item.model_copy(update={"story_id": story_id})
-    mentions = [mention.model_copy(update={"story_id": story_id}) for mention in work.mentions]
+    feed_date = work.item.article.feed_date
+    mentions = [mention.model_copy(update={"story_id": story_id, "feed_date": feed_date}) for mention in work.mentions]
     update = StoryUpdate(story_id=story_id, opened=opened, article=story_article(item, features), vector=vector, time=features.time)
     done = ArticleStory(time=state.time, keys=state.keys, story_id=story_id, opened=opened)
     return done, Outcome(item, mentions, update, decision, features)
@@ -132,4 +133,5 @@ def story_article(item: EnrichedArticle, features: StoryFeatures) -> StoryArticl
         entities=[StoryArticleEntity(id=e.id, name=e.name, watched=bool(e.watch_ids)) for e in item.entities[:32]],
         published=article.published,
         fetched=article.fetched,
+        feed_date=article.feed_date,
     )

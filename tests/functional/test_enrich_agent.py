@@ -11,7 +11,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 import agents.common as common
 import agents.enrich as enrich
-from schemas import encode
+from schemas import Event, encode
 from tests.factories import article
 from tests.recorder import Recorder
 
@@ -90,3 +90,34 @@ async def test_enrich_publishes_entities_mentions_and_events(sent: dict[str, Rec
     assert dead["refused"]["error"].startswith("article refused: outputs not sent: MessageSizeTooLargeError")
     assert dead["refused"]["size"] == len(encode(article("refused", TEXT))) and not dead["refused"]["value_omitted"]
     assert "Article" in dead["bad"]["error"]
+
+
+async def test_events_carry_the_event_rules_their_article_is_outside(
+    sent: dict[str, Recorder], nlp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Event rules fire on wirewatch.events, which carries a sentence: enrich, which has the text and the feed's tags,
+    marks each event with the scoped event rules its article fails."""
+    from streams.alert.events import event_matches
+    from streams.alert.rulefile import make_rule
+
+    monkeypatch.setattr(common.resources, "nlp", nlp)
+    world = make_rule("Assault world", [], kind="event", event_types=["ASSAULT"], feeds=["world"])
+    no_port = make_rule("Assault no port", [], kind="event", event_types=["ASSAULT"], exclude=["port"])
+    sport = make_rule("Assault sport", [], kind="event", event_types=["ASSAULT"], feeds=["sport"])
+    for rule in (world, no_port, sport):
+        common.rulebook.watchlist.put(rule)
+    common.rulebook.ready.set()
+    try:
+        async with enrich.enrich.test_context() as agent:
+            await agent.put(key="t1", value=encode(article("t1", TEXT, tags=["world"])))
+            for _ in range(600):  # the agent batches and runs NLP on a thread: wait for the article's events
+                if any(value["article_id"] == "t1" and value["type"] == "ASSAULT" for _, value in sent["events"].sent):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        for rule in (world, no_port, sport):
+            common.rulebook.watchlist.remove(rule.id)
+    assault = next(value for _, value in sent["events"].sent if value["article_id"] == "t1" and value["type"] == "ASSAULT")
+    assert assault["out_of_scope"] == sorted([no_port.id, sport.id])  # "the port" is in the text; the feed is tagged world
+    decoded = Event.model_validate(assault)
+    assert [rule.id for rule in (world, no_port, sport) if event_matches(rule, decoded)] == [world.id]

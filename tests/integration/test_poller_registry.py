@@ -157,7 +157,7 @@ def test_cli_add_import_and_list_health(kafka_settings: Settings, tmp_path: Path
         # the poller's state of one feed, as its table writes it to the changelog
         valley = make_source("http://valley.example/feed.xml")
         state = FeedState(source=valley, partition=0, last_poll=1.0, next_check=2.0, last_status="broken", error_count=12,
-                          last_error="timeout: no complete response within 20 s", items_seen=41)  # fmt: skip
+                          last_error="timeout: no complete response within 20 s", items_seen=41, suspect_dates=7)  # fmt: skip
         asyncio.run(write_changelog(kafka_settings, valley.id, state.dumps()))
 
         listed = runner.invoke(main, ["feeds", "list", "--json"])
@@ -166,6 +166,7 @@ def test_cli_add_import_and_list_health(kafka_settings: Settings, tmp_path: Path
         assert len(rows) == 4
         assert rows["http://valley.example/feed.xml"]["status"] == "broken"
         assert rows["http://valley.example/feed.xml"]["error_count"] == 12 and rows["http://valley.example/feed.xml"]["items_seen"] == 41
+        assert rows["http://valley.example/feed.xml"]["suspect_dates"] == 7 and rows["http://one.example/feed"]["suspect_dates"] == 0
         assert rows["http://one.example/feed"]["status"] == "disabled"
         assert rows["https://harbour.example/rss"]["status"] == "new"
         from streams.cli import common as cli
@@ -180,6 +181,11 @@ def test_cli_add_import_and_list_health(kafka_settings: Settings, tmp_path: Path
         wide = runner.invoke(main, ["feeds", "list", "--wide"])
         print(wide.stdout)
         assert "items seen" in wide.stdout and "timeout: no complete response within 20 s" in wide.stdout
+        for shown in (table.stdout, wide.stdout):  # the count of suspect dates is the last column, narrow or wide
+            lines = shown.splitlines()
+            header = next(line for line in lines if "status" in line)
+            valley_line = next(line for line in lines if "http://va" in line)
+            assert header.rstrip(" ┃").split()[-1] == "old" and valley_line.rstrip(" │").split()[-1] == "7"
         assert "https://harbour.example/rss" in wide.stdout and "1970-01-01 00:00:01 UTC" in wide.stdout
     finally:
         get_settings.cache_clear()
