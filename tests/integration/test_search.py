@@ -217,6 +217,6 @@ async def test_cli_stories_says_when_older_stories_exist(backend: tuple[Sink, di
     listed = wirewatch(env, "stories", "--since", "6h")
     said = listed.stdout + listed.stderr
     assert listed.returncode == 0 and "0 stories since" in said
-    assert f"older stories are stored: the latest grew" in said and f"({old:%Y-%m-%d %H:%M} UTC)" in said and "--since 30d" in said
+    assert "older stories are stored: the latest grew" in said and f"({old:%Y-%m-%d %H:%M} UTC)" in said and "--since 30d" in said
     wide = wirewatch(env, "stories", "--since", "4d", "--json")
     assert [story["id"] for story in orjson.loads(wide.stdout)] == ["story-old"]

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from schemas import Alert, Article, DecodeError, FeedSource, decode, encode
 from schemas.generate import OUT, TOPIC_RECORDS, schema_files
 from streams.config import Settings, get_settings
-from streams.errors import InputError
 from streams.deliver.signing import sign_webhook, verify_webhook
+from streams.errors import InputError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
