@@ -223,7 +223,7 @@ async def _after(articles: Changes, opened: Changes, article_id: str, state: Art
         log.warning("article %s: published %s is in the future; clustered at its fetch time", outcome.item.article.id,
                     outcome.item.article.published, extra={"article_id": outcome.item.article.id})  # fmt: skip
     # query rules and scopes need the article's text, which only this stage and enrich hold (docs/design.md)
-    hits, mentions = screen_article(outcome.item, outcome.mentions, rulebook.queries, rulebook.watchlist.rules)
+    hits, mentions = screen_article(outcome.item, outcome.mentions, rulebook.queries)
     update = outcome.update.model_copy(update={"query_hits": hits}) if hits else outcome.update
     await outbox.send(enriched_topic, outcome.item.article.id, encode(outcome.item))
     for mention in mentions:

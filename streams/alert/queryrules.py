@@ -7,23 +7,18 @@ from datetime import UTC, datetime
 
 from schemas import Alert, EnrichedArticle, Mention, MentionSpan, QueryHit, StoryArticle, WatchRule
 from streams import ids
-from streams.alert.queryindex import Evidence, QueryIndex, QueryMatch, doc_of, in_scope
+from streams.alert.queryindex import Evidence, QueryIndex, QueryMatch, doc_of
 from streams.story.state import MAX_SOURCES, StoryState
 
 
-def screen_article(
-    item: EnrichedArticle, mentions: list[Mention], queries: QueryIndex, rules: dict[str, WatchRule]
-) -> tuple[list[QueryHit], list[Mention]]:
+def screen_article(item: EnrichedArticle, mentions: list[Mention], queries: QueryIndex) -> tuple[list[QueryHit], list[Mention]]:
     """Where the article's text is (the story stage): the query rules it matches, and its mentions with the watching
-    rules whose scopes or exclusions it fails marked ``out_of_scope`` (the alert stage only sees a sentence)."""
-    scoped = [rule for rule in rules.values() if rule.feeds or rule.sources or rule.languages or rule.exclude]
-    if not len(queries) and not scoped:
+    rules whose scopes or exclusions it fails marked ``out_of_scope`` (the alert stage only sees a sentence). The index
+    holds every rule in force: the query rules, and the other rules' scopes."""
+    if not len(queries) and not queries.scoped:
         return [], mentions
-    doc = doc_of(item)
-    hits = [hit_of(match) for match in queries.matches(doc)] if len(queries) else []
-    if not scoped:
-        return hits, mentions
-    outside = {rule.id for rule in scoped if rule.kind != "query" and not in_scope(rule, doc)}
+    matches, outside = queries.screen(doc_of(item))
+    hits = [hit_of(match) for match in matches]
     if not outside:
         return hits, mentions
     screened = [
