@@ -272,22 +272,26 @@ class DocEntity:
 class Words:
     """One text's words with their offsets, and where each word occurs (phrases are looked up from their first word)."""
 
-    __slots__ = ("text", "words", "starts", "ends", "at", "prefixed")
+    __slots__ = ("text", "words", "spans", "_at", "prefixed")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.words: list[str] = []
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.at: dict[str, list[int]] = {}
+        found = list(_WORD.finditer(text))
+        self.words: list[str] = [match.group().casefold() for match in found]
+        self.spans: list[tuple[int, int]] = [match.span() for match in found]
+        self._at: dict[str, list[int]] | None = None
         #: prefix → where words starting with it occur (filled as prefixes are asked for: rules share them)
         self.prefixed: dict[str, list[int]] = {}
-        for index, match in enumerate(_WORD.finditer(text)):
-            word = match.group(0).casefold()
-            self.words.append(word)
-            self.starts.append(match.start())
-            self.ends.append(match.end())
-            self.at.setdefault(word, []).append(index)
+
+    @property
+    def at(self) -> dict[str, list[int]]:
+        """Where each word occurs (built when a phrase or a span is first looked for: most articles need only the set)."""
+        if self._at is None:
+            at: dict[str, list[int]] = {}
+            for index, word in enumerate(self.words):
+                at.setdefault(word, []).append(index)
+            self._at = at
+        return self._at
 
     def find(self, words: tuple[str, ...], prefix: bool) -> list[tuple[int, int]]:
         """Character spans where ``words`` occur in a row (the last one as a prefix if ``prefix``)."""
@@ -307,7 +311,7 @@ class Words:
                 last = self.words[first + size - 1]
                 ok = last.startswith(words[-1]) if prefix else True
             if ok:
-                found.append((self.starts[first], self.ends[first + size - 1]))
+                found.append((self.spans[first][0], self.spans[first + size - 1][1]))
         return found
 
 
@@ -337,7 +341,7 @@ class QueryDoc:
     def keys(self) -> set[str]:
         """Every index key the article has (see :func:`anchors`)."""
         if self._keys is None:
-            keys = {"w:" + word for where in ("title", "text") for word in self.words(where).at}
+            keys = {"w:" + word for where in ("title", "text") for word in self.words(where).words}
             keys.update("e:" + word for entity in self.entities for name in entity.names for word in name)
             keys.update("e:" + entity.id.casefold() for entity in self.entities)
             keys.update("type:" + entity.type.casefold() for entity in self.entities)

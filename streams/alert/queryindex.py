@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
 from wordfreq import zipf_frequency
 
 from schemas import EnrichedArticle, WatchRule
-from streams.alert.query import And, DocEntity, Node, Not, Or, QueryDoc, Span, Term, anchors, evaluate, parse_query, words_of
-from streams.alert.querycompile import Check, Seen, compile_node
+from streams.alert.query import And, DocEntity, Node, Not, Or, QueryDoc, Span, Term, anchors, parse_query, words_of
+from streams.alert.querycompile import Check, Seen, compile_node, spans_of
 from streams.enrich.fingerprint import source_of
 from streams.errors import QuerySyntaxError, RuleError
 
@@ -24,7 +23,6 @@ _SENTENCE_END = re.compile(r"[.!?…]\s|\n")
 SCOPE_COST = 1e9
 
 
-@lru_cache(maxsize=1 << 16)
 def key_cost(key: str) -> float:
     """How many articles an index key is expected to bring: a word's frequency per billion words (wordfreq's English
     list, 1 for a word it does not know: names and non-English words are rare), a scope key :data:`SCOPE_COST`."""
@@ -228,7 +226,7 @@ class QueryIndex:
         for rule_id in sorted(self.candidates(doc)):
             if not checks[rule_id](seen):  # most candidates fail on a word the article lacks: no span collected
                 continue
-            spans = evaluate(self.nodes[rule_id], doc, spans_memo)
+            spans = spans_of(self.nodes[rule_id], seen, spans_memo)
             if spans is None:
                 continue  # never: the compiled check and the tree agree (tests/unit/test_query_compile.py)
             key = frozenset(spans)

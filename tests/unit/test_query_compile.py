@@ -8,7 +8,7 @@ import random
 from schemas import WatchRule
 from streams.alert.query import And, DocEntity, Node, Not, Or, QueryDoc, Term, evaluate, holds, parse_query
 from streams.alert.querycompile import Seen, compile_node
-from streams.alert.queryindex import QueryIndex, key_cost
+from streams.alert.queryindex import QueryIndex, evidence, key_cost
 from streams.alert.rulefile import make_rule
 from streams.errors import QuerySyntaxError
 
@@ -110,7 +110,11 @@ def test_the_index_finds_what_checking_every_rule_finds_on_random_queries() -> N
     for _ in range(60):
         doc = random_doc(rnd)
         brute = sorted(rule_id for rule_id in rules if evaluate(index.nodes[rule_id], doc) is not None)
-        assert sorted(match.rule_id for match in index.matches(doc)) == brute
+        found = index.matches(doc)
+        assert sorted(match.rule_id for match in found) == brute
+        for match in found:  # the evidence and highlights too: spans collected the fast way are the tree's spans
+            spans = evaluate(index.nodes[match.rule_id], doc)
+            assert spans is not None and match.evidence == evidence(doc, spans)
         candidates += len(index.candidates(doc))
     assert candidates < 60 * len(rules)  # the index leaves rules out
 
