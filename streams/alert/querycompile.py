@@ -29,7 +29,8 @@ class Seen:
         self.text = frozenset(doc.words("text").words)
         self.both = self.title | self.text
         self._sorted: dict[str | None, list[str]] = {}
-        self.memo: dict[Term, bool] = {}
+        #: by the term object's id: a frozen dataclass hashes its whole value on every lookup (terms live in the index)
+        self.memo: dict[int, bool] = {}
 
     def words(self, where: str | None) -> frozenset[str]:
         return self.both if where is None else self.title if where == "title" else self.text
@@ -44,9 +45,9 @@ class Seen:
 
     def term(self, term: Term) -> bool:
         """The full term test (word runs, entity names, scopes), once per article and term."""
-        known = self.memo.get(term)
+        known = self.memo.get(id(term))
         if known is None:
-            known = self.memo[term] = match_term(term, self.doc) is not None
+            known = self.memo[id(term)] = match_term(term, self.doc) is not None
         return known
 
 
@@ -151,19 +152,24 @@ def compile_node(node: Node) -> Check:
     raise TypeError(f"not a query node: {node!r}")
 
 
-def spans_of(node: Node, seen: Seen, memo: dict[Term, list[Span] | None]) -> list[Span] | None:
+_UNSEEN: list[Span] = []
+
+
+def spans_of(node: Node, seen: Seen, memo: dict[int, list[Span] | None]) -> list[Span] | None:
     """:func:`streams.alert.query.evaluate` for a rule known to match: the same spans, but a term whose words the
-    article lacks is refused by a set lookup instead of a search (an OR of ten names usually has one present)."""
+    article lacks is refused by a set lookup instead of a search (an OR of ten names usually has one present);
+    ``memo`` keeps each term's spans for the article, by the term's id."""
     if isinstance(node, Term):
-        if node in memo:
-            return memo[node]
+        known = memo.get(id(node), _UNSEEN)
+        if known is not _UNSEEN:
+            return known
         if node.field in _PLACES:
             words = seen.words(node.field)
             whole = node.words[:-1] if node.prefix else node.words
             if not all(word in words for word in whole) or (node.prefix and not seen.has_prefix(node.field, node.words[-1])):
-                memo[node] = None
+                memo[id(node)] = None
                 return None
-        found = memo[node] = match_term(node, seen.doc)
+        found = memo[id(node)] = match_term(node, seen.doc)
         return found
     if isinstance(node, Not):
         return None if spans_of(node.part, seen, memo) is not None else []

@@ -219,7 +219,7 @@ class QueryIndex:
         """The query rules that match the article, in rule id order, each with its evidence."""
         out = []
         seen = Seen(doc) if seen is None else seen
-        spans_memo: dict[Term, list[Span] | None] = {}
+        spans_memo: dict[int, list[Span] | None] = {}
         # rules that match on the same spans (one word, one name) share their evidence: built once per article
         built: dict[frozenset[Span], Evidence] = {}
         checks = self.checks
