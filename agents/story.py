@@ -202,7 +202,7 @@ async def _after(articles: Changes, opened: Changes, article_id: str, state: Art
         log.debug("article %s: published %s is in the future; clustered at its fetch time", outcome.item.article.id,
                   outcome.item.article.published, extra={"article_id": outcome.item.article.id})  # fmt: skip
     # query rules and scopes need the article's text, which only this stage and enrich hold (docs/design.md)
-    hits, mentions, outside = screen_article(outcome.item, outcome.mentions, rulebook.queries, rulebook.watchlist.rules)
+    hits, mentions, outside = screen_article(outcome.item, outcome.mentions, rulebook.queries)
     changes: dict[str, Any] = {"query_hits": hits} if hits else {}
     if outside:  # breaking rules fire where the story is, which never sees the text: their verdict travels with it
         changes["out_of_scope"] = outside

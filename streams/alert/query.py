@@ -11,6 +11,7 @@ expression, and the limits below bound what one query may cost.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,20 +212,24 @@ def _positive(node: Node) -> bool:
     return False
 
 
-def anchors(node: Node) -> frozenset[str] | None:
+def anchors(node: Node, cost: Callable[[str], float] | None = None) -> frozenset[str] | None:
     """Index keys of which any article the node matches has at least one; None when there are none to name.
 
-    An AND needs only one of its parts' keys (the smallest set); an OR needs every part's; a NOT never helps.
+    An AND needs only one of its parts' keys, an OR needs every part's, a NOT never helps. ``cost`` says how many
+    articles a key is expected to bring (the index passes word frequencies): a phrase is anchored at its cheapest word
+    and an AND at its cheapest part's keys; without it, the longest word and the smallest set.
     """
     if isinstance(node, Term):
-        return _term_keys(node)
+        return _term_keys(node, cost)
     if isinstance(node, And):
-        sets = [keys for keys in (anchors(part) for part in node.parts) if keys is not None]
-        return min(sets, key=len) if sets else None
+        sets = [keys for keys in (anchors(part, cost) for part in node.parts) if keys is not None]
+        if not sets:
+            return None
+        return min(sets, key=len) if cost is None else min(sets, key=lambda keys: sum(map(cost, keys)))
     if isinstance(node, Or):
         union: set[str] = set()
         for part in node.parts:
-            keys = anchors(part)
+            keys = anchors(part, cost)
             if keys is None:
                 return None
             union |= keys
@@ -232,15 +237,17 @@ def anchors(node: Node) -> frozenset[str] | None:
     return None
 
 
-def _term_keys(term: Term) -> frozenset[str] | None:
+def _term_keys(term: Term, cost: Callable[[str], float] | None) -> frozenset[str] | None:
     if term.field in ("source", "feed", "lang", "type"):
         value = term.words[0]
         return frozenset({f"{term.field}:{value.split('-')[0] if term.field == 'lang' else value}"})
     whole = term.words[:-1] if term.prefix else term.words
     if not whole:
         return None  # a lone prefix: no key to look up (such rules are checked on every article)
-    longest = max(whole, key=len)  # the longest word of a phrase: usually the rarest
-    return frozenset({("e:" if term.field == "entity" else "w:") + longest})
+    kind = "e:" if term.field == "entity" else "w:"
+    if cost is None:
+        return frozenset({kind + max(whole, key=len)})  # the longest word of a phrase: often the rarest
+    return frozenset({min((kind + word for word in whole), key=cost)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,22 +272,26 @@ class DocEntity:
 class Words:
     """One text's words with their offsets, and where each word occurs (phrases are looked up from their first word)."""
 
-    __slots__ = ("text", "words", "starts", "ends", "at", "prefixed")
+    __slots__ = ("text", "words", "spans", "_at", "prefixed")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.words: list[str] = []
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.at: dict[str, list[int]] = {}
+        found = list(_WORD.finditer(text))
+        self.words: list[str] = [match.group().casefold() for match in found]
+        self.spans: list[tuple[int, int]] = [match.span() for match in found]
+        self._at: dict[str, list[int]] | None = None
         #: prefix → where words starting with it occur (filled as prefixes are asked for: rules share them)
         self.prefixed: dict[str, list[int]] = {}
-        for index, match in enumerate(_WORD.finditer(text)):
-            word = match.group(0).casefold()
-            self.words.append(word)
-            self.starts.append(match.start())
-            self.ends.append(match.end())
-            self.at.setdefault(word, []).append(index)
+
+    @property
+    def at(self) -> dict[str, list[int]]:
+        """Where each word occurs (built when a phrase or a span is first looked for: most articles need only the set)."""
+        if self._at is None:
+            at: dict[str, list[int]] = {}
+            for index, word in enumerate(self.words):
+                at.setdefault(word, []).append(index)
+            self._at = at
+        return self._at
 
     def find(self, words: tuple[str, ...], prefix: bool) -> list[tuple[int, int]]:
         """Character spans where ``words`` occur in a row (the last one as a prefix if ``prefix``)."""
@@ -300,7 +311,7 @@ class Words:
                 last = self.words[first + size - 1]
                 ok = last.startswith(words[-1]) if prefix else True
             if ok:
-                found.append((self.starts[first], self.ends[first + size - 1]))
+                found.append((self.spans[first][0], self.spans[first + size - 1][1]))
         return found
 
 
@@ -330,7 +341,7 @@ class QueryDoc:
     def keys(self) -> set[str]:
         """Every index key the article has (see :func:`anchors`)."""
         if self._keys is None:
-            keys = {"w:" + word for where in ("title", "text") for word in self.words(where).at}
+            keys = {"w:" + word for where in ("title", "text") for word in self.words(where).words}
             keys.update("e:" + word for entity in self.entities for name in entity.names for word in name)
             keys.update("e:" + entity.id.casefold() for entity in self.entities)
             keys.update("type:" + entity.type.casefold() for entity in self.entities)
@@ -353,7 +364,7 @@ def _contains(name: tuple[str, ...], words: tuple[str, ...], prefix: bool) -> bo
     return False
 
 
-def _match_term(term: Term, doc: QueryDoc) -> list[Span] | None:
+def match_term(term: Term, doc: QueryDoc) -> list[Span] | None:
     """The term's spans in the document ([] when it holds without a span to mark), None when it does not hold."""
     value = term.words[0]
     if term.field == "source":
@@ -388,7 +399,7 @@ def holds(node: Node, doc: QueryDoc, memo: dict[Term, bool]) -> bool:
             if node.field is None and not node.prefix and len(node.words) == 1:
                 known = node.words[0] in doc.words("title").at or node.words[0] in doc.words("text").at
             else:
-                known = _match_term(node, doc) is not None
+                known = match_term(node, doc) is not None
             memo[node] = known
         return known
     if isinstance(node, And):
@@ -403,9 +414,9 @@ def evaluate(node: Node, doc: QueryDoc, memo: dict[Term, list[Span] | None] | No
     ``memo`` keeps each term's spans for the article."""
     if isinstance(node, Term):
         if memo is None:
-            return _match_term(node, doc)
+            return match_term(node, doc)
         if node not in memo:
-            memo[node] = _match_term(node, doc)
+            memo[node] = match_term(node, doc)
         return memo[node]
     if isinstance(node, And):
         spans: list[Span] = []

@@ -7,14 +7,29 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from wordfreq import zipf_frequency
+
 from schemas import EnrichedArticle, WatchRule
-from streams.alert.query import And, DocEntity, Node, Not, Or, QueryDoc, Span, Term, anchors, evaluate, holds, parse_query, words_of
+from streams.alert.query import And, DocEntity, Node, Not, Or, QueryDoc, Span, Term, anchors, evaluate, parse_query, words_of
+from streams.alert.querycompile import Check, Seen, compile_node, spans_of
 from streams.enrich.fingerprint import source_of
 from streams.errors import QuerySyntaxError, RuleError
 
 #: characters of evidence shown around the first match
 EVIDENCE_CHARS = 300
 _SENTENCE_END = re.compile(r"[.!?…]\s|\n")
+#: what anchoring at a scope key (feed, source, language, entity type) costs: any article may carry it, so a rule is
+#: anchored there only when it names no word at all
+SCOPE_COST = 1e9
+
+
+def key_cost(key: str) -> float:
+    """How many articles an index key is expected to bring: a word's frequency per billion words (wordfreq's English
+    list, 1 for a word it does not know: names and non-English words are rare), a scope key :data:`SCOPE_COST`."""
+    kind, _, value = key.partition(":")
+    if kind in ("w", "e"):
+        return float(10 ** zipf_frequency(value, "en"))
+    return SCOPE_COST
 
 
 def _any(field: str | None, values: Iterable[str], as_words: bool = False) -> Node | None:
@@ -137,12 +152,16 @@ class QueryMatch:
 class QueryIndex:
     """The query rules in force, each reachable from its anchor terms (see :func:`streams.alert.query.anchors`).
 
-    An article looks up each of its index keys (its words, entity words, types, feed, language, host suffixes) once and
-    evaluates only the rules found there, plus the few without anchors (a lone prefix such as ``econom*``).
+    Each rule is anchored at its rarest words (:func:`key_cost`) and compiled once (:func:`compile_node`). An article
+    looks up each of its index keys (its words, entity words, types, feed, language, host suffixes) once and evaluates
+    only the rules found there, plus the few without anchors (a lone prefix such as ``econom*``).
     """
 
     def __init__(self, rules: Iterable[WatchRule] = ()) -> None:
         self.nodes: dict[str, Node] = {}
+        self.checks: dict[str, Check] = {}
+        #: the other rules' scopes and exclusions, compiled: an article outside one marks its mentions out of scope
+        self.scoped: dict[str, Check] = {}
         self.by_key: dict[str, set[str]] = {}
         self.unanchored: set[str] = set()
         self._keys: dict[str, frozenset[str] | None] = {}
@@ -153,13 +172,19 @@ class QueryIndex:
         return len(self.nodes)
 
     def put(self, rule: WatchRule) -> None:
-        """Add or replace a rule (only enabled query rules are indexed); a bad query raises RuleError."""
+        """Add or replace a rule (enabled query rules indexed, other rules' scopes kept); a bad query raises RuleError."""
         self.remove(rule.id)
-        if rule.kind != "query" or not rule.enabled:
+        if not rule.enabled:
+            return
+        if rule.kind != "query":
+            scope = scope_node(rule)
+            if scope is not None:
+                self.scoped[rule.id] = compile_node(scope)
             return
         node = rule_node(rule)
-        keys = anchors(node)
+        keys = anchors(node, key_cost)
         self.nodes[rule.id] = node
+        self.checks[rule.id] = compile_node(node)
         self._keys[rule.id] = keys
         if keys is None:
             self.unanchored.add(rule.id)
@@ -168,8 +193,10 @@ class QueryIndex:
             self.by_key.setdefault(key, set()).add(rule.id)
 
     def remove(self, rule_id: str) -> None:
+        self.scoped.pop(rule_id, None)
         if self.nodes.pop(rule_id, None) is None:
             return
+        del self.checks[rule_id]
         keys = self._keys.pop(rule_id, None)
         self.unanchored.discard(rule_id)
         for key in keys or ():
@@ -189,16 +216,28 @@ class QueryIndex:
                 found |= ids
         return found
 
-    def matches(self, doc: QueryDoc) -> list[QueryMatch]:
+    def screen(self, doc: QueryDoc) -> tuple[list[QueryMatch], set[str]]:
+        """The query rules the article matches, and the other rules whose scopes or exclusions it fails."""
+        seen = Seen(doc)
+        return self.matches(doc, seen), {rule_id for rule_id, check in self.scoped.items() if not check(seen)}
+
+    def matches(self, doc: QueryDoc, seen: Seen | None = None) -> list[QueryMatch]:
         """The query rules that match the article, in rule id order, each with its evidence."""
         out = []
-        memo: dict[Term, bool] = {}
-        spans_memo: dict[Term, list[Span] | None] = {}
+        seen = Seen(doc) if seen is None else seen
+        spans_memo: dict[int, list[Span] | None] = {}
+        # rules that match on the same spans (one word, one name) share their evidence: built once per article
+        built: dict[frozenset[Span], Evidence] = {}
+        checks = self.checks
         for rule_id in sorted(self.candidates(doc)):
-            node = self.nodes[rule_id]
-            if not holds(node, doc, memo):  # most candidates fail: decided without collecting spans
+            if not checks[rule_id](seen):  # most candidates fail on a word the article lacks: no span collected
                 continue
-            spans = evaluate(node, doc, spans_memo)
-            if spans is not None:
-                out.append(QueryMatch(rule_id, evidence(doc, spans)))
+            spans = spans_of(self.nodes[rule_id], seen, spans_memo)
+            if spans is None:
+                continue  # never: the compiled check and the tree agree (tests/unit/test_query_compile.py)
+            key = frozenset(spans)
+            found = built.get(key)
+            if found is None:
+                found = built[key] = evidence(doc, spans)
+            out.append(QueryMatch(rule_id, found))
         return out

@@ -27,18 +27,15 @@ def out_of_scope(item: EnrichedArticle, rules: Iterable[WatchRule]) -> list[str]
     return sorted(rule.id for rule in limited if not in_scope(rule, doc))
 
 
-def screen_article(
-    item: EnrichedArticle, mentions: list[Mention], queries: QueryIndex, rules: dict[str, WatchRule]
-) -> tuple[list[QueryHit], list[Mention], list[str]]:
+def screen_article(item: EnrichedArticle, mentions: list[Mention], queries: QueryIndex) -> tuple[list[QueryHit], list[Mention], list[str]]:
     """Where the article's text is (the story stage): the query rules it matches, its mentions with the watching rules
     whose scopes or exclusions it fails marked ``out_of_scope`` (the alert stage only sees a sentence), and the ids of
-    every scoped rule it fails (breaking rules fire where the story is, from the story update)."""
-    limited = scoped(rules.values())
-    if not len(queries) and not limited:
+    every scoped rule it fails (breaking rules fire where the story is, from the story update). The index holds every
+    rule in force: the query rules, and the other rules' scopes, compiled."""
+    if not len(queries) and not queries.scoped:
         return [], mentions, []
-    doc = doc_of(item)
-    hits = [hit_of(match) for match in queries.matches(doc)] if len(queries) else []
-    outside = {rule.id for rule in limited if not in_scope(rule, doc)}
+    matches, outside = queries.screen(doc_of(item))
+    hits = [hit_of(match) for match in matches]
     if not outside:
         return hits, mentions, []
     screened = [

@@ -34,7 +34,7 @@ class Simulation:
         """One enriched article: its story id and the alerts it raises (``detected`` is the article's fetch time)."""
         result = self.index.add(item, mentions)
         by_id = {rule.id: rule for rule in self.rules}
-        hits, screened, outside = screen_article(result.outcome.item, result.outcome.mentions, self.queries, by_id)
+        hits, screened, outside = screen_article(result.outcome.item, result.outcome.mentions, self.queries)
         alerts = self.mention_alerts(item, screened)
         now = item.article.fetched
         breaking = [rule for rule in self.rules if rule.kind == "breaking" and rule.enabled]

@@ -111,14 +111,18 @@ def mention_for(item: EnrichedArticle, watch_ids: list[str]) -> Mention:
 def test_scopes_and_exclusions_screen_every_rule_kind() -> None:
     except_football = make_rule("Mosul", [], "GPE", kind="mention", exclude=["football"])
     bbc_only = make_rule("Mosul", [], "GPE", kind="spike", sources=["bbc.co.uk"], languages=["en"])
-    rules = {except_football.id: except_football, bbc_only.id: bbc_only}
+    index = QueryIndex([except_football, bbc_only])  # the index keeps every rule's scopes, as the rulebook's does
     item = enriched("Mosul football club won the cup.")
     mention = mention_for(item, [except_football.id, bbc_only.id])
-    _, screened, _ = screen_article(item, [mention], QueryIndex(), rules)
+    _, screened, _ = screen_article(item, [mention], index)
     assert screened[0].out_of_scope == [except_football.id]
     item = enriched("Mosul was calm.", url="https://example.org/1")
-    _, screened, _ = screen_article(item, [mention_for(item, [except_football.id, bbc_only.id])], QueryIndex(), rules)
+    _, screened, _ = screen_article(item, [mention_for(item, [except_football.id, bbc_only.id])], index)
     assert screened[0].out_of_scope == [bbc_only.id]
     item = enriched("Mosul was calm.")
-    _, screened, _ = screen_article(item, [mention_for(item, [except_football.id, bbc_only.id])], QueryIndex(), rules)
+    _, screened, _ = screen_article(item, [mention_for(item, [except_football.id, bbc_only.id])], index)
+    assert screened[0].out_of_scope == []
+    index.remove(bbc_only.id)  # a rule removed no longer screens
+    item = enriched("Mosul was calm.", url="https://example.org/1")
+    _, screened, _ = screen_article(item, [mention_for(item, [except_football.id, bbc_only.id])], index)
     assert screened[0].out_of_scope == []
