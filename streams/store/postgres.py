@@ -37,7 +37,7 @@ from streams.store.rows import (
     story_row,
     without_nul,
 )
-from streams.store.search import PAGE, Candidate, SearchRun, pg_tsquery
+from streams.store.search import Candidate, SearchRun, pg_tsquery
 from streams.store.sqlite import UPDATE_ARTICLE
 
 POSTGRES_UPSERT_ARTICLE = (
@@ -179,6 +179,7 @@ class PostgresSink(Sink):
         offset = 0
         async with self._pool.acquire() as conn:
             while not run.done:
+                page = run.page(offset)
                 rows = await conn.fetch(
                     f"""SELECT a.id, a.title, a.url, a.feed_id, a.published, a.fetched, a.summary, a.text, a.language,
                                (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id)
@@ -190,7 +191,7 @@ class PostgresSink(Sink):
                         LIMIT $3 OFFSET $4""",  # noqa: S608 - narrow is one of two fixed strings
                     query.since,
                     query.entity_type,
-                    PAGE,
+                    page,
                     offset,
                     match,
                 )
@@ -202,9 +203,9 @@ class PostgresSink(Sink):
                 ):
                     mentions.setdefault(r[0], []).append((r[1], r[2], r[3], r[4]))
                 run.add(candidates, mentions)
-                if len(rows) < PAGE:
+                if len(rows) < page:
                     break
-                offset += PAGE
+                offset += page
         return run.hits
 
     async def entity_report(self, name: str, limit: int = 10) -> EntityReport | None:

@@ -20,7 +20,8 @@ from streams.alert.queryindex import evidence
 from streams.enrich.fingerprint import source_of
 from streams.store.queries import HitSpan, SearchHit, SearchQuery
 
-#: candidate rows read per round trip; the matcher keeps some, the next page is read until ``limit`` hits are found
+#: candidate rows read per round trip at most; the first page is twice the limit (most candidates match: the index
+#: holds the query's words), each next one twice the last, until ``limit`` hits are found
 PAGE = 500
 #: "ss" occurrences in one word spelled out as "ß" too (the full-text tokenisers lower-case, the matcher case-folds)
 _MAX_SHARP_S = 2
@@ -143,6 +144,10 @@ class SearchRun:
         self.node = compile_search(query.text)
         self.hits: list[SearchHit] = []
         self._text = query.text.casefold()
+
+    def page(self, read: int) -> int:
+        """How many candidates to read next, ``read`` having been read so far."""
+        return min(PAGE, max(2 * self.query.limit, 40, read))
 
     @property
     def done(self) -> bool:

@@ -39,7 +39,7 @@ from streams.store.rows import (
     story_article_rows,
     story_row,
 )
-from streams.store.search import PAGE, Candidate, SearchRun, fts5_match
+from streams.store.search import Candidate, SearchRun, fts5_match
 
 UPDATE_ARTICLE = """ON CONFLICT (id) DO UPDATE SET url=excluded.url, canonical_url=excluded.canonical_url,
     title=excluded.title, summary=excluded.summary, text=excluded.text, authors=excluded.authors,
@@ -220,6 +220,7 @@ class SQLiteSink(Sink):
         params = {"match": match, "since": query.since.isoformat() if query.since else None, "type": query.entity_type}
         offset = 0
         while not run.done:
+            page = run.page(offset)
             rows = conn.execute(
                 f"""SELECT a.id, a.title, a.url, a.feed_id, a.published, a.fetched, a.summary, a.text, a.language,
                            (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id)
@@ -229,7 +230,7 @@ class SQLiteSink(Sink):
                       AND (:type IS NULL OR EXISTS (SELECT 1 FROM mentions m WHERE m.article_id = a.id AND m.type = :type))
                     ORDER BY julianday(coalesce(a.published, a.fetched)) DESC, a.id
                     LIMIT :page OFFSET :offset""",  # noqa: S608 - narrow is one of two fixed strings
-                params | {"page": PAGE, "offset": offset},
+                params | {"page": page, "offset": offset},
             ).fetchall()
             candidates = [Candidate(*row) for row in rows]
             mentions: dict[str, list[tuple[str, str, str, object]]] = {}
@@ -239,9 +240,9 @@ class SQLiteSink(Sink):
             ).fetchall():
                 mentions.setdefault(article_id, []).append((entity_id, name, kind, spans))
             run.add(candidates, mentions)
-            if len(rows) < PAGE:
+            if len(rows) < page:
                 break
-            offset += PAGE
+            offset += page
         return run.hits
 
     async def entity_report(self, name: str, limit: int = 10) -> EntityReport | None:
