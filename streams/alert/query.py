@@ -275,12 +275,26 @@ class Words:
         self.at: dict[str, list[int]] = {}
         #: prefix → where words starting with it occur (filled as prefixes are asked for: rules share them)
         self.prefixed: dict[str, list[int]] = {}
-        for index, match in enumerate(_WORD.finditer(text)):
-            word = match.group(0).casefold()
-            self.words.append(word)
-            self.starts.append(match.start())
-            self.ends.append(match.end())
-            self.at.setdefault(word, []).append(index)
+        folded = text.casefold()
+        if len(folded) == len(text):
+            # casefold maps characters one to one here (it only ever expands one, as ß to ss): each word is a slice of
+            # the folded text, cut where the words of the text are (a few times faster than folding word by word)
+            spans = [match.span() for match in _WORD.finditer(text)]
+            self.starts = [start for start, _ in spans]
+            self.ends = [end for _, end in spans]
+            self.words = [folded[start:end] for start, end in spans]
+        else:
+            for match in _WORD.finditer(text):
+                self.words.append(match.group(0).casefold())
+                self.starts.append(match.start())
+                self.ends.append(match.end())
+        at = self.at
+        for index, word in enumerate(self.words):
+            places = at.get(word)
+            if places is None:
+                at[word] = [index]
+            else:
+                places.append(index)
 
     def find(self, words: tuple[str, ...], prefix: bool) -> list[tuple[int, int]]:
         """Character spans where ``words`` occur in a row (the last one as a prefix if ``prefix``)."""

@@ -216,7 +216,13 @@ class SQLiteSink(Sink):
         run = SearchRun(query)
         match = fts5_match(run.node)
         # the index narrows (an article stored without text is matched on its summary, which the index does not hold)
-        narrow = "(a.rowid IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match) OR a.text = '')" if match else "1"
+        # (a union of two indexed look-ups: an OR would scan every article)
+        narrow = (
+            "a.rowid IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match"
+            " UNION ALL SELECT rowid FROM articles WHERE text = '')"
+            if match
+            else "1"
+        )
         params = {"match": match, "since": query.since.isoformat() if query.since else None, "type": query.entity_type}
         offset = 0
         while not run.done:

@@ -48,3 +48,15 @@ def test_an_early_send_needs_an_unsent_digest_with_alerts() -> None:
     assert sendable_now(PendingDigest(destination="mailto:a@example.org", period="daily", start=start, count=2))
     assert not sendable_now(PendingDigest(destination="mailto:a@example.org", period="daily", start=start, count=0))
     assert not sendable_now(PendingDigest(destination="mailto:a@example.org", period="daily", start=start, count=2, sent=True))
+
+
+def test_words_fold_as_word_by_word_folding_would() -> None:
+    """The folded-slice fast path of Words and the word-by-word path give the same words at the same offsets."""
+    import re
+
+    from streams.alert.query import Words
+
+    for text in ("Mosul DAM, Ǆemal and ΣΊΣΥΦΟΣ", "Die Straße nach Mosul", "İstanbul ﬁnal ὒ", "a_b c-d 3.5"):
+        words = Words(text)
+        expected = [(m.group(0).casefold(), m.start(), m.end()) for m in re.finditer(r"\w+", text)]
+        assert list(zip(words.words, words.starts, words.ends, strict=True)) == expected, text
