@@ -197,7 +197,8 @@ async def _handle_digest_item(event: Any, item: DigestItem) -> None:
     if digest.expired_digests(now, {key: pending}):
         del digest_table[key]
         return
-    if not digest.due_digests(now, {key: pending}, settings.digest_grace_seconds):
+    due = digest.sendable_now(pending) if item.now else bool(digest.due_digests(now, {key: pending}, settings.digest_grace_seconds))
+    if not due:
         return  # not due yet, or already sent (a second flush request)
     summary = digest.build_digest(pending)
     lanes = get_dispatcher()

@@ -454,6 +454,9 @@ class DigestItem(Record):
     period_start: datetime
     #: the alert to collect; None asks the digest agent to send the digest if due (the timer's flush request)
     alert: Alert | None = None
+    #: with no alert: send the digest now, before its period ends (`wirewatch destinations send-digests`); alerts of
+    #: the same period arriving later go into the next period's digest, as after any send
+    now: bool = False
 
 
 class Delivered(Record):

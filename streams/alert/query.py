@@ -276,9 +276,14 @@ class Words:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        found = list(_WORD.finditer(text))
-        self.words: list[str] = [match.group().casefold() for match in found]
-        self.spans: list[tuple[int, int]] = [match.span() for match in found]
+        self.spans: list[tuple[int, int]] = [match.span() for match in _WORD.finditer(text)]
+        folded = text.casefold()
+        if len(folded) == len(text):
+            # casefold maps characters one to one here (it only ever expands one, as ß to ss): each word is a slice of
+            # the folded text, cut where the words of the text are (a few times faster than folding word by word)
+            self.words: list[str] = [folded[start:end] for start, end in self.spans]
+        else:
+            self.words = [text[start:end].casefold() for start, end in self.spans]
         self._at: dict[str, list[int]] | None = None
         #: prefix → where words starting with it occur (filled as prefixes are asked for: rules share them)
         self.prefixed: dict[str, list[int]] = {}

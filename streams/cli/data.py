@@ -44,7 +44,8 @@ async def _with_sink(action: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option("--wide", is_flag=True, help=WIDE_HELP)
 def search(text: str, since: str | None, entity_type: str | None, limit: int, as_json: bool, wide: bool) -> None:
-    """Full-text search of the stored articles: every word of TEXT must occur; newest first, one row per story."""
+    """Search the stored articles with a rule's query (docs/rules.md "Query rules"): words (all must occur), "phrases",
+    AND / OR / NOT / -word, parentheses, title: text: source: feed: lang: entity: type:; newest first, one row per story."""
     from streams.clock import parse_since
     from streams.errors import InputError
     from streams.store.queries import SearchQuery, group_by_story, to_plain
@@ -69,8 +70,9 @@ def search(text: str, since: str | None, entity_type: str | None, limit: int, as
         stamp = hit.published or hit.fetched
         outlets = len({other.feed_id for other in more} - {hit.feed_id})
         also = f" [dim](and {outlets} more outlet{'s' if outlets != 1 else ''})[/]" if outlets else ""
-        rows.append([stamp[:16] if wide else human_ago((now - _parsed(stamp)).total_seconds()), escape(hit.title) + also,
-                     escape(", ".join(hit.entities)), escape(hit.snippet)])  # fmt: skip
+        title = bold(hit.title, [(s.start, s.end) for s in hit.spans if s.where == "title"])
+        rows.append([stamp[:16] if wide else human_ago((now - _parsed(stamp)).total_seconds()), title + also,
+                     escape(", ".join(hit.entities)), bold(hit.snippet, [(h.start, h.end) for h in hit.highlights])])  # fmt: skip
     stories = f"{len(groups)} stor{'y' if len(groups) == 1 else 'ies'}"
     print_rows(columns, rows, wide, title=escape(f"{len(hits)} article(s) in {stories} matching {text!r}"))
     if not hits:
@@ -98,7 +100,20 @@ async def why_nothing(sink: Any, query: Any, now: Any) -> str:
         if untyped:
             count = f"{len(untyped)}+" if len(untyped) >= _COUNTED else str(len(untyped))
             return f"no match names a {query.entity_type} entity; {count} match(es) without --type"
-    return f"no stored article contains every word of {query.text!r}"
+    return f"no stored article matches {query.text!r}"
+
+
+def bold(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` as Rich markup with the spans bold (everything else escaped: feed text is never markup)."""
+    from rich.markup import escape
+
+    parts, last = [], 0
+    for start, end in sorted(spans):
+        if start < last or end > len(text):
+            continue  # overlapping or outside: shown plain rather than garbled
+        parts += [escape(text[last:start]), "[bold]", escape(text[start:end]), "[/bold]"]
+        last = end
+    return "".join(parts) + escape(text[last:])
 
 
 def _ago(now: Any, when: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
+import orjson
 
 from streams.cli.common import console, fail, out, print_json, run_async
 from streams.cli.tables import WIDE_HELP, Column, print_rows
@@ -84,3 +85,34 @@ def destinations_enable(id_or_spec: str) -> None:
         fail(f"{id_or_spec!r} is not a disabled destination (see 'wirewatch destinations')")
     run_async(publish(settings, "destinations", [(key, None)]))
     out.print(f"re-enabled destination {key}")
+
+
+@destinations.command("send-digests")
+@click.option("--destination", "only", multiple=True, help="Only the digests for this destination (its spec or id); repeatable.")
+def destinations_send_digests(only: tuple[str, ...]) -> None:
+    """Send every pending digest now, before its hour or day ends (a running worker sends it within seconds; alerts of
+    the same period arriving later go into the next period's digest)."""
+    from schemas import DigestItem
+    from streams.deliver.digests import PendingDigest, sendable_now
+    from streams.deliver.specs import destination_id
+    from streams.kafka.catalogue import changelog_topic
+    from streams.kafka.client import compacted_state, publish
+    from streams.text import mask_destination
+
+    settings = get_settings()
+    raw = settings.model_copy(update={"topic_prefix": ""})  # a changelog is named by the app, not by the topic prefix
+    state = run_async(compacted_state(raw, changelog_topic(settings, "worker", "digest-pending")))
+    wanted = {destination_id(spec) for spec in only} | set(only)
+    requests: list[tuple[str, DigestItem]] = []
+    for key, value in state.items():
+        pending = PendingDigest.loads(value)
+        if sendable_now(pending) and (not wanted or destination_id(pending.destination) in wanted):
+            item = DigestItem(destination=pending.destination, period=pending.period, period_start=pending.start, now=True)
+            requests.append((orjson.loads(key) if key.startswith('"') else key, item))  # Faust writes table keys as JSON
+    if not requests:
+        console.print("no pending digest to send")
+        return
+    run_async(publish(settings, "digests", list(requests)))
+    for _, item in requests:
+        where = mask_destination(item.destination)
+        out.print(f"asked the workers to send the {item.period} digest of {item.period_start:%Y-%m-%d %H:%M} UTC to {where}")

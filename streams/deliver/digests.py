@@ -87,6 +87,11 @@ def due_digests(now: datetime, pending: dict[str, PendingDigest], grace_seconds:
     return sorted(key for key, digest in pending.items() if not digest.sent and digest.count > 0 and digest.end + grace <= now)
 
 
+def sendable_now(pending: PendingDigest) -> bool:
+    """Whether an early send (``DigestItem.now``) may send the digest: not sent yet and not empty."""
+    return not pending.sent and pending.count > 0
+
+
 def expired_digests(now: datetime, pending: dict[str, PendingDigest]) -> list[str]:
     """Keys of sent digests whose marker may go (see :data:`SENT_RETENTION`)."""
     return sorted(key for key, digest in pending.items() if digest.sent and digest.end + SENT_RETENTION <= now)

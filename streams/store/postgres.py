@@ -20,7 +20,6 @@ from streams.store.queries import (
     StoryArticleRow,
     Trend,
     hour_buckets,
-    named_entities,
     query_words,
     stored_article,
     trends,
@@ -38,6 +37,7 @@ from streams.store.rows import (
     story_row,
     without_nul,
 )
+from streams.store.search import Candidate, SearchRun, pg_tsquery
 from streams.store.sqlite import UPDATE_ARTICLE
 
 POSTGRES_UPSERT_ARTICLE = (
@@ -172,40 +172,46 @@ class PostgresSink(Sink):
             return {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in TABLES}  # noqa: S608
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
+        run = SearchRun(query)
+        match = pg_tsquery(run.node)
+        # the index narrows (an article stored without text is matched on its summary, which the index does not hold)
+        # (a union of two indexed look-ups, the GIN index and the partial index of text-less articles)
+        narrow = (
+            "a.id IN (SELECT id FROM articles WHERE search @@ to_tsquery('simple', $5) UNION ALL SELECT id FROM articles WHERE text = '')"
+            if match
+            else "$5::text IS NULL"
+        )
+        offset = 0
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                """WITH hits AS (
-                       SELECT a.id, a.title, a.url, a.feed_id, a.published, a.fetched, a.text,
-                              coalesce(a.published, a.fetched) AS time,
-                              (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id) AS story_id
-                       FROM articles a
-                       WHERE a.search @@ plainto_tsquery('simple', $1)
-                         AND ($2::timestamptz IS NULL OR coalesce(a.published, a.fetched) >= $2)
-                         AND ($3::text IS NULL OR EXISTS (
-                              SELECT 1 FROM mentions m WHERE m.article_id = a.id AND m.type = $3
-                                AND (strpos(lower($4), lower(m.name)) > 0 OR strpos(lower(m.name), lower($4)) > 0)))
-                       ORDER BY time DESC, a.id LIMIT $5)
-                   SELECT id, title, url, feed_id, published, fetched, story_id,
-                          ts_headline('simple', text, plainto_tsquery('simple', $1),
-                                      'StartSel=[, StopSel=], MaxWords=20, MinWords=8, MaxFragments=1, FragmentDelimiter=…')
-                   FROM hits ORDER BY time DESC, id""",
-                " ".join(query_words(query.text)),
-                query.since,
-                query.entity_type,
-                query.text,
-                query.limit,
-            )
-            named = named_entities(
-                await conn.fetch(
-                    """SELECT article_id, name, type FROM mentions WHERE article_id = ANY($1::text[])
-                       AND (strpos(lower($2), lower(name)) > 0 OR strpos(lower(name), lower($2)) > 0) ORDER BY name""",
-                    [row[0] for row in rows],
-                    query.text,
-                ),
-                query.entity_type,
-            )
-        return [SearchHit(r[0], r[1], r[2], r[3], iso(r[4]), str(iso(r[5])), r[7], entities=named.get(r[0], []), story_id=r[6])
-                for r in rows]  # fmt: skip
+            while not run.done:
+                page = run.page(offset)
+                rows = await conn.fetch(
+                    f"""SELECT a.id, a.title, a.url, a.feed_id, a.published, a.fetched, a.summary, a.text, a.language,
+                               (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id)
+                        FROM articles a
+                        WHERE {narrow}
+                          AND ($1::timestamptz IS NULL OR coalesce(a.published, a.fetched) >= $1)
+                          AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM mentions m WHERE m.article_id = a.id AND m.type = $2))
+                        ORDER BY coalesce(a.published, a.fetched) DESC, a.id
+                        LIMIT $3 OFFSET $4""",  # noqa: S608 - narrow is one of two fixed strings
+                    query.since,
+                    query.entity_type,
+                    page,
+                    offset,
+                    match,
+                )
+                candidates = [Candidate(r[0], r[1], r[2], r[3], iso(r[4]), str(iso(r[5])), r[6], r[7], r[8], r[9]) for r in rows]
+                mentions: dict[str, list[tuple[str, str, str, object]]] = {}
+                for r in await conn.fetch(
+                    "SELECT article_id, entity_id, name, type, spans FROM mentions WHERE article_id = ANY($1::text[])",
+                    [row.article_id for row in candidates],
+                ):
+                    mentions.setdefault(r[0], []).append((r[1], r[2], r[3], r[4]))
+                run.add(candidates, mentions)
+                if len(rows) < page:
+                    break
+                offset += page
+        return run.hits
 
     async def entity_report(self, name: str, limit: int = 10) -> EntityReport | None:
         query_words(name)

@@ -1,4 +1,4 @@
-"""What people ask of the stored data: full-text search, an entity's timeline and company, trending entities."""
+"""What people ask of the stored data: searches, an entity's timeline and company, trending entities."""
 
 from __future__ import annotations
 
@@ -23,19 +23,25 @@ def query_words(text: str) -> list[str]:
     return words
 
 
-def fts5_query(text: str) -> str:
-    """An FTS5 MATCH expression requiring every word (each quoted, so none is read as an operator)."""
-    return " ".join(f'"{word}"' for word in query_words(text))
-
-
 @dataclass(frozen=True)
 class SearchQuery:
-    """A full-text search: every word must occur; optionally newer than ``since`` and naming an entity of ``entity_type``."""
+    """A search in the query rules' language (a list of words: all must occur), optionally newer than ``since`` and
+    naming an entity of ``entity_type``."""
 
     text: str
     since: datetime | None = None
     entity_type: str | None = None
     limit: int = 20
+
+
+@dataclass(frozen=True)
+class HitSpan:
+    """A matched run of characters: in the hit's ``snippet``, or in the article's ``title`` or ``text``."""
+
+    where: str
+    start: int
+    end: int
+    text: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class SearchHit:
     entities: list[str] = field(default_factory=list)
     #: the article's story across outlets (None for articles stored before stories existed)
     story_id: str | None = None
+    #: the matched terms in ``snippet`` (the table shows them bold)
+    highlights: list[HitSpan] = field(default_factory=list)
+    #: every matched term in the article's title and text (offsets into the stored text, else the summary)
+    spans: list[HitSpan] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -94,15 +104,6 @@ def hour_buckets(now: datetime, hours: int) -> list[str]:
     """The ``YYYY-MM-DDTHH`` labels (UTC) of the last ``hours`` hours, oldest first, the current hour last."""
     top = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return [(top - timedelta(hours=back)).strftime("%Y-%m-%dT%H") for back in range(hours - 1, -1, -1)]
-
-
-def named_entities(rows: list[Any], entity_type: str | None) -> dict[str, list[str]]:
-    """Per article, the names (with type) of the entities the search named, of the wanted type if one is given."""
-    named: dict[str, list[str]] = {}
-    for article_id, name, entity_type_ in rows:
-        if entity_type is None or entity_type_ == entity_type:
-            named.setdefault(article_id, []).append(f"{name} ({entity_type_})")
-    return named
 
 
 def trends(rows: list[Any], buckets: list[str], limit: int) -> list[Trend]:

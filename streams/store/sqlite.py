@@ -23,9 +23,7 @@ from streams.store.queries import (
     StoredWindow,
     StoryArticleRow,
     Trend,
-    fts5_query,
     hour_buckets,
-    named_entities,
     query_words,
     stored_article,
     trends,
@@ -41,6 +39,7 @@ from streams.store.rows import (
     story_article_rows,
     story_row,
 )
+from streams.store.search import Candidate, SearchRun, fts5_match
 
 UPDATE_ARTICLE = """ON CONFLICT (id) DO UPDATE SET url=excluded.url, canonical_url=excluded.canonical_url,
     title=excluded.title, summary=excluded.summary, text=excluded.text, authors=excluded.authors,
@@ -214,30 +213,43 @@ class SQLiteSink(Sink):
 
     @staticmethod
     def _search(conn: sqlite3.Connection, query: SearchQuery) -> list[SearchHit]:
-        since = query.since.isoformat() if query.since else None
-        rows = conn.execute(
-            """SELECT a.id, a.title, a.url, a.feed_id, a.published, a.fetched,
-                      snippet(articles_fts, -1, '[', ']', '…', 16),
-                      (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id)
-               FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid
-               WHERE articles_fts MATCH :match
-                 AND (:since IS NULL OR julianday(coalesce(a.published, a.fetched)) >= julianday(:since))
-                 AND (:type IS NULL OR EXISTS (
-                      SELECT 1 FROM mentions m WHERE m.article_id = a.id AND m.type = :type
-                        AND (instr(lower(:text), lower(m.name)) > 0 OR instr(lower(m.name), lower(:text)) > 0)))
-               ORDER BY julianday(coalesce(a.published, a.fetched)) DESC, a.id
-               LIMIT :limit""",
-            {"match": fts5_query(query.text), "since": since, "type": query.entity_type, "text": query.text, "limit": query.limit},
-        ).fetchall()
-        named = named_entities(
-            conn.execute(
-                f"""SELECT article_id, name, type FROM mentions WHERE article_id IN ({",".join("?" * len(rows))})
-                    AND (instr(lower(?), lower(name)) > 0 OR instr(lower(name), lower(?)) > 0) ORDER BY name""",  # noqa: S608
-                [row[0] for row in rows] + [query.text, query.text],
-            ).fetchall(),
-            query.entity_type,
+        run = SearchRun(query)
+        match = fts5_match(run.node)
+        # the index narrows (an article stored without text is matched on its summary, which the index does not hold)
+        # (a union of two indexed look-ups: an OR would scan every article)
+        narrow = (
+            "a.rowid IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match"
+            " UNION ALL SELECT rowid FROM articles WHERE text = '')"
+            if match
+            else "1"
         )
-        return [SearchHit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], entities=named.get(r[0], []), story_id=r[7]) for r in rows]
+        params = {"match": match, "since": query.since.isoformat() if query.since else None, "type": query.entity_type}
+        offset = 0
+        while not run.done:
+            page = run.page(offset)
+            rows = conn.execute(
+                f"""SELECT a.id, a.title, a.url, a.feed_id, a.published, a.fetched, a.summary, a.text, a.language,
+                           (SELECT s.story_id FROM story_articles s WHERE s.article_id = a.id)
+                    FROM articles a
+                    WHERE {narrow}
+                      AND (:since IS NULL OR julianday(coalesce(a.published, a.fetched)) >= julianday(:since))
+                      AND (:type IS NULL OR EXISTS (SELECT 1 FROM mentions m WHERE m.article_id = a.id AND m.type = :type))
+                    ORDER BY julianday(coalesce(a.published, a.fetched)) DESC, a.id
+                    LIMIT :page OFFSET :offset""",  # noqa: S608 - narrow is one of two fixed strings
+                params | {"page": page, "offset": offset},
+            ).fetchall()
+            candidates = [Candidate(*row) for row in rows]
+            mentions: dict[str, list[tuple[str, str, str, object]]] = {}
+            for article_id, entity_id, name, kind, spans in conn.execute(
+                f"SELECT article_id, entity_id, name, type, spans FROM mentions WHERE article_id IN ({','.join('?' * len(rows))})",  # noqa: S608
+                [row.article_id for row in candidates],
+            ).fetchall():
+                mentions.setdefault(article_id, []).append((entity_id, name, kind, spans))
+            run.add(candidates, mentions)
+            if len(rows) < page:
+                break
+            offset += page
+        return run.hits
 
     async def entity_report(self, name: str, limit: int = 10) -> EntityReport | None:
         result: EntityReport | None = await self._read(self._entity_report, name, limit)

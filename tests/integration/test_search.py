@@ -15,7 +15,7 @@ import pytest
 
 from schemas import EnrichedArticle
 from streams.clock import parse_since
-from streams.errors import InputError, QueryError
+from streams.errors import InputError, QueryError, QuerySyntaxError
 from streams.store.base import Sink
 from streams.store.postgres import PostgresSink
 from streams.store.queries import SearchQuery
@@ -95,12 +95,19 @@ async def test_search_by_words_time_and_entity_type(backend: tuple[Sink, dict[st
     places = await sink.search(SearchQuery("Mosul", since=NOW - timedelta(days=2), entity_type="GPE"))
     assert [hit.article_id for hit in places] == ["a1"]
     assert places[0].entities == ["Mosul (GPE)"]
-    assert "[Mosul]" in places[0].snippet
-    # every word must occur; operators and quotes in the input are plain words, never query syntax
+    marked = [places[0].snippet[h.start : h.end] for h in places[0].highlights]
+    assert marked == ["Mosul"] and [(s.where, s.text) for s in places[0].spans] == [("title", "Mosul"), ("text", "Mosul")]
+    # a list of words: every word must occur; the rest is the rules' query language, errors with the column
     assert [hit.article_id for hit in await sink.search(SearchQuery("Velayati Tehran"))] == ["a4"]
-    assert len(await sink.search(SearchQuery('"Mosul* ('))) == 3
-    assert await sink.search(SearchQuery("Mosul OR Tehran")) == []
+    assert [hit.article_id for hit in await sink.search(SearchQuery("Mosul OR Tehran"))] == ["a3", "a1", "a4", "a2"]
+    assert [hit.article_id for hit in await sink.search(SearchQuery('"Mosul Dam" OR (title:mosul -cup -Baghdad)'))] == ["a2"]
+    assert [hit.article_id for hit in await sink.search(SearchQuery("Mosul AND entity:Baghdad"))] == ["a1"]
+    assert [hit.article_id for hit in await sink.search(SearchQuery("type:FAC OR (Velayati AND NOT Mosul)"))] == ["a4", "a2"]
+    assert [hit.article_id for hit in await sink.search(SearchQuery("Mos*"))] == ["a3", "a1", "a2"]
     assert await sink.search(SearchQuery("Atlantis")) == []
+    assert await sink.search(SearchQuery("Mosul AND source:bbc.co.uk")) == []
+    with pytest.raises(QuerySyntaxError, match="unterminated quote.*at column 11"):
+        await sink.search(SearchQuery('Mosul "Dam'))
     with pytest.raises(QueryError):
         await sink.search(SearchQuery("  ?! "))
 
@@ -150,7 +157,12 @@ async def test_cli_search_and_entity(backend: tuple[Sink, dict[str, str]]) -> No
     untyped = wirewatch(env, "search", "Redmoor", "--type", "PERSON")
     assert "no match names a PERSON entity; 1 match(es) without --type" in untyped.stderr
     nothing = wirewatch(env, "search", "Atlantis")
-    assert "no stored article contains every word of 'Atlantis'" in nothing.stderr
+    assert "no stored article matches 'Atlantis'" in nothing.stderr
+    invalid = wirewatch(env, "search", "Mosul AND (Dam OR Baghdad")
+    assert invalid.returncode == 2 and "expected ')' at column 26" in invalid.stderr and "Traceback" not in invalid.stderr
+    found = orjson.loads(wirewatch(env, "search", '"mosul dam"', "--json").stdout)
+    assert [(h["article_id"], [s["text"] for s in h["spans"]]) for h in found] == [("a2", ["Mosul Dam", "Mosul Dam"])]
+    assert {h["where"] for h in found[0]["highlights"]} == {"snippet"}
     narrow = wirewatch(env | {"COLUMNS": "80"}, "search", "Mosul", "-n", "1")
     print(narrow.stdout)
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 80 and " ago" in narrow.stdout
@@ -220,3 +232,54 @@ async def test_cli_stories_says_when_older_stories_exist(backend: tuple[Sink, di
     assert "older stories are stored: the latest grew" in said and f"({old:%Y-%m-%d %H:%M} UTC)" in said and "--since 30d" in said
     wide = wirewatch(env, "stories", "--since", "4d", "--json")
     assert [story["id"] for story in orjson.loads(wide.stdout)] == ["story-old"]
+
+
+# Invented articles for the agreement test: (id, url, title, text, summary, language, [(name, type)])
+MORE = [
+    ("m1", "https://www.outlet-one.example/m1", "Carl Icahn buys into eBay", "Carl Icahn bought eBay shares; PayPal rose.", "", "en",
+     [("Carl Icahn", "PERSON"), ("eBay", "ORG")]),
+    ("m2", "https://news.outlet-two.example/m2", "Icahn and the football club", "Carl Icahn watched football with PayPal staff.", "",
+     "en", [("Carl Icahn", "PERSON")]),
+    ("m3", "https://outlet-two.example/m3", "Propaganda film premieres", "The propaganda film was shown to pagan-themed crowds.", "",
+     "en", []),
+    ("m4", "https://outlet-three.example/m4", "Summary only", "", "Amazon.com and eBay report economic gains.", "en", []),
+    ("m5", "https://outlet-three.example/m5", "Die Straße nach Mosul", "Die Straße wurde gesperrt, sagt die Stadt.", "", "de",
+     [("Mosul", "GPE")]),
+]  # fmt: skip
+
+AGREEMENT_QUERIES = [
+    '"Carl Icahn" AND (eBay OR PayPal) -football',
+    "pagan",
+    "propaganda OR pagan",
+    "amazon AND ebay",
+    "econom*",
+    "title:icahn OR text:propaganda",
+    "source:outlet-two.example AND NOT football",
+    "lang:de strasse",
+    "entity:mosul OR type:ORG",
+    "feed:invented-wire velayati -tehran",
+    'icahn "paypal staff"',
+    "mosul",
+]
+
+
+async def test_search_and_a_query_rule_agree(backend: tuple[Sink, dict[str, str]]) -> None:
+    """`search Q` finds exactly the stored articles a rule with query Q matches where rules are matched."""
+    from streams.alert.queryindex import QueryIndex, doc_of
+    from streams.alert.rulefile import make_rule
+
+    sink, _ = backend
+    more = []
+    for article_id, url, title, text, summary, language, names in MORE:
+        item = stored(article_id, title, text, 3, names)
+        article = item.article.model_copy(update={"url": url, "canonical_url": url, "summary": summary, "language": language})
+        more.append(item.model_copy(update={"article": article}))
+    await sink.write_enriched(more)
+    corpus = [stored(*row) for row in ARTICLES] + more
+    for text in AGREEMENT_QUERIES:
+        index = QueryIndex([make_rule("", [], kind="query", query=text)])
+        expected = {item.article.id for item in corpus if index.matches(doc_of(item))}
+        found = {hit.article_id for hit in await sink.search(SearchQuery(text, limit=100))}
+        print(f"{text!r}: {sorted(found)}")
+        assert found == expected, text
+        assert expected, f"{text!r} matches nothing: the case proves nothing"
