@@ -16,9 +16,9 @@ LEXICONS = Path(__file__).resolve().parent / "lexicons"
 
 @functools.cache
 def name_lexicon() -> dict[str, list[str]]:
-    """Titles, organisation words, acronym connectors and name particles from ``lexicons/names.yaml``."""
+    """Titles, organisation words, acronym connectors, name particles and common-noun acronyms from ``lexicons/names.yaml``."""
     data = yaml.safe_load((LEXICONS / "names.yaml").read_text("utf-8"))
-    return {key: [str(word) for word in data[key]] for key in ("titles", "org_words", "connectors", "particles")}
+    return {key: [str(word) for word in data[key]] for key in ("titles", "org_words", "connectors", "particles", "common_acronyms")}
 
 
 @functools.cache
