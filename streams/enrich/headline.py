@@ -101,12 +101,26 @@ def headline_entities(text: str, entities: list[Entity], known: Callable[[str], 
         if entity.watch_ids or any(not _inside(lines, m.start) for m in entity.mentions):
             out.append(entity)
             continue
-        kept = entity if known(entity.name) else _trimmed(entity)
+        # a place's own name is never trimmed ("United States"); the registry's names are not enough, as a headline's
+        # glued words once let through would vouch for themselves
+        kept = entity if place_of(entity.name) is not None else (_known_start(entity, known) or _trimmed(entity))
         if kept is None:
             continue
         if _vouched(kept.name) or kept.name.casefold() in body_names or known(kept.name):
             out.append(kept)
     return out
+
+
+def _known_start(entity: Entity, known: Callable[[str], bool]) -> Entity | None:
+    """The entity cut to the longest start of two words or more that ``known`` vouches for ("Justin Bieber Hurls
+    F-Bomb" when the registry knows "Justin Bieber"), or None. One word is too little: "Fannie" of "Fannie Mae",
+    "American" of "American Eagle"."""
+    words = entity.name.split()
+    for end in range(len(words) - 1, 1, -1):
+        start = " ".join(words[:end])
+        if known(start):
+            return _renamed(entity, start)
+    return None
 
 
 def not_a_name(name: str) -> bool:
@@ -149,7 +163,12 @@ def _trimmed(entity: Entity) -> Entity | None:
     shouted = any(w.isupper() and len(w) > 4 for w in words) and not all(w.isupper() for w in words)
     while len(words) > 1 and (_headline_word(words[-1]) or (shouted and words[-1].isupper())):
         words.pop()  # "Justin Bieber DEFENDS", "Spritz Debuts", "Kenny Chesney Top"
-    name = " ".join(words)
+    return _renamed(entity, " ".join(words))
+
+
+def _renamed(entity: Entity, name: str) -> Entity | None:
+    """The entity named by ``name``, a part of its name, with its mentions cut to it (None when none holds it). The cut
+    words are no alias: the registry would learn "Sbarro Files" as a spelling of Sbarro and find it in later titles."""
     if name == entity.name:
         return entity
     mentions = []
@@ -159,7 +178,7 @@ def _trimmed(entity: Entity) -> Entity | None:
             mentions.append(mention.model_copy(update={"start": mention.start + at, "end": mention.start + at + len(name), "text": name}))
     if not mentions:
         return None
-    return entity.model_copy(update={"name": name, "mentions": mentions, "aliases": sorted({*entity.aliases, entity.name})})
+    return entity.model_copy(update={"name": name, "mentions": mentions, "aliases": entity.aliases})
 
 
 def _headline_word(word: str) -> bool:

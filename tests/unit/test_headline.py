@@ -74,3 +74,28 @@ def test_names_holding_such_words_stay_names(name: str) -> None:
 def test_the_internet_is_no_territory() -> None:
     assert place_of("Internet") is None
     assert place_of("Iran") is not None
+
+
+def test_a_name_the_registry_knows_ends_a_glued_headline_span() -> None:
+    # "Hurls" is too rare a word to read as the headline's verb: the known name "Tobin Marlowe" ends the span
+    title = "Tobin Marlowe Hurls Insults At Court Reporter During Hearing"
+    spans = ("Tobin Marlowe Hurls", "PERSON")
+    assert names(title, spans, known=frozenset({"Tobin Marlowe"})) == ["Tobin Marlowe"]
+
+
+def test_one_known_word_does_not_cut_a_longer_name() -> None:
+    title = "Fennick Mae Ostrava Shares Climb After Quarterly Report"
+    assert names(title, ("Fennick Mae Ostrava", "ORG"), known=frozenset({"Fennick"})) == ["Fennick Mae Ostrava"]
+
+
+def test_a_trimmed_name_keeps_no_glued_words_as_alias() -> None:
+    title = "Quorrel Exchange Files For Bankruptcy Protection In Tokyo"
+    [entity] = headline_entities(title, entities_of(title, ("Quorrel Exchange Files", "ORG")), lambda name: False)
+    assert entity.name == "Quorrel Exchange"
+    assert "Quorrel Exchange Files" not in entity.aliases
+
+
+def test_a_law_keeps_its_number_and_a_score_loses_it() -> None:
+    text = "Vantrell Foods filed for Chapter 11 on Monday; Kent 108-3 at stumps."
+    found = {e.name: e.type for e in entities_of(text, ("Vantrell Foods", "ORG"), ("Chapter 11", "LAW"), ("Kent 108-3", "ORG"))}
+    assert found == {"Vantrell Foods": "ORG", "Chapter 11": "LAW", "Kent": "ORG"}
