@@ -53,7 +53,7 @@ def canonical_entities(text: str, spans: list[tuple[int, int, str]], watchlist: 
         taken[span_start:span_end] = b"\x01" * (span_end - span_start)  # any model span, kept or not, blocks a later guess
         if label not in KEPT_LABELS:
             continue
-        for start, end in pieces(text[span_start:span_end]):
+        for start, end in pieces(text[span_start:span_end], numbered=label == "LAW"):
             _add_mention(text, groups, span_start + start, span_start + end, label)
     _join_acronyms(text, groups)
     _join_short_forms(groups)

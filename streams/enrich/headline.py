@@ -5,7 +5,9 @@ text in which such a run's ordinary words are lower-case and the others capitali
 (offsets do not move: a word whose case change would change its length stays as written; names are taken from the
 original text). In a title-case headline it takes any capitalised words for a name ("Nasty Weather Has Curbed"
 PERSON): a name found only in such a line is trimmed of ordinary words at its ends and kept only when a rare word,
-an acronym, the rest of the article, a known place or the registry vouches for it. Word frequencies are wordfreq's
+an acronym, the rest of the article, a known place or the registry vouches for it; a headline verb, a colon or an
+opening quote inside such a name ends it, and a full stop after an initial ("Mt. Gox") ends no headline. A common-noun
+acronym ("IPO") or a legal form alone ("Inc") is never a name. Word frequencies are wordfreq's
 (a maintained package of word frequencies from many corpora; docs/design.md).
 """
 
@@ -15,9 +17,11 @@ import functools
 import re
 from collections.abc import Callable
 
+from rigour.names import remove_org_types
 from wordfreq import zipf_frequency
 
 from schemas import Entity
+from streams.enrich.names import name_lexicon
 from streams.enrich.places import place_of
 
 #: Zipf frequency (log10 of occurrences per billion words, wordfreq's English list) from which a word of a
@@ -37,6 +41,11 @@ _WORD = re.compile(r"[^\W\d_][\w'’.&-]*")
 _CAPS_RUN = re.compile(r"\b[A-Z][A-Z'’.&-]+(?:[ \t]+[A-Z][A-Z'’.&-]+)+\b")
 #: short words every headline style keeps lower-case or capitalises at will
 _SENTENCE_END = re.compile(r"[.!?]\s+[A-Z]")
+#: the word before a full stop that is an abbreviation, not a sentence's end: an initial or a short capitalised word
+#: ("J.C. Penney", "Mt. Gox", "Jos. A. Bank", "U.S. Court")
+_ABBREVIATION = re.compile(r"(?:\b[A-Z]|\b[A-Z][a-z]{1,2}|[A-Za-z]\.[A-Za-z])$")
+#: a name never runs across a colon, a dash between spaces or a quotation mark that opens after a word
+_NAME_BREAK = re.compile(r":\s|\s[-–—]\s|\s[\"“'‘]")
 _SMALL = frozenset({"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "and", "or", "but", "as", "is", "vs", "via"})
 
 
@@ -82,6 +91,7 @@ def headline_entities(text: str, entities: list[Entity], known: Callable[[str], 
     """Entities named only in title-case lines, trimmed of ordinary words at their ends, and dropped when nothing
     but ordinary words is left (or a sentence word sits inside) unless ``known`` (the registry, a place, the
     rest of the article) vouches for the name. Entities named elsewhere in the text are kept as they are."""
+    entities = [e for e in entities if e.watch_ids or not not_a_name(e.name)]
     lines = headline_lines(text)
     if not lines:
         return entities
@@ -91,12 +101,39 @@ def headline_entities(text: str, entities: list[Entity], known: Callable[[str], 
         if entity.watch_ids or any(not _inside(lines, m.start) for m in entity.mentions):
             out.append(entity)
             continue
-        kept = _trimmed(entity)
+        # a place's own name is never trimmed ("United States"); the registry's names are not enough, as a headline's
+        # glued words once let through would vouch for themselves
+        kept = entity if place_of(entity.name) is not None else (_known_start(entity, known) or _trimmed(entity))
         if kept is None:
             continue
         if _vouched(kept.name) or kept.name.casefold() in body_names or known(kept.name):
             out.append(kept)
     return out
+
+
+def _known_start(entity: Entity, known: Callable[[str], bool]) -> Entity | None:
+    """The entity cut to the longest start of two words or more that ``known`` vouches for ("Justin Bieber Hurls
+    F-Bomb" when the registry knows "Justin Bieber"), or None. One word is too little: "Fannie" of "Fannie Mae",
+    "American" of "American Eagle"."""
+    words = entity.name.split()
+    for end in range(len(words) - 1, 1, -1):
+        start = " ".join(words[:end])
+        if known(start):
+            return _renamed(entity, start)
+    return None
+
+
+def not_a_name(name: str) -> bool:
+    """A common-noun acronym alone ("IPO", "CEO": names.yaml) or a legal form alone ("Inc", rigour's list)."""
+    letters = name.strip(" .,'’")
+    if letters.casefold() in _common_acronyms():
+        return True
+    return bool(letters) and not remove_org_types(letters).strip(" ,.")
+
+
+@functools.cache
+def _common_acronyms() -> frozenset[str]:
+    return frozenset(word.casefold() for word in name_lexicon()["common_acronyms"])
 
 
 def _inside(lines: list[tuple[int, int]], at: int) -> bool:
@@ -117,11 +154,21 @@ def _vouched(name: str) -> bool:
 
 def _trimmed(entity: Entity) -> Entity | None:
     """The entity with ordinary words cut from the ends of its name and mentions ("Justin Bieber DEFENDS")."""
-    words = entity.name.split()
+    words = _NAME_BREAK.split(entity.name, maxsplit=1)[0].split()
+    # a headline's verb inside the name ends it ("Mt. Gox Seeks US Court", "HBO Unveils 'Catch The Throne'")
+    cut = next((i for i, w in enumerate(words) if i > 0 and _headline_word(w) and w.casefold() not in _SMALL), len(words))
+    words = words[:cut]
+    if not words:
+        return None
     shouted = any(w.isupper() and len(w) > 4 for w in words) and not all(w.isupper() for w in words)
     while len(words) > 1 and (_headline_word(words[-1]) or (shouted and words[-1].isupper())):
         words.pop()  # "Justin Bieber DEFENDS", "Spritz Debuts", "Kenny Chesney Top"
-    name = " ".join(words)
+    return _renamed(entity, " ".join(words))
+
+
+def _renamed(entity: Entity, name: str) -> Entity | None:
+    """The entity named by ``name``, a part of its name, with its mentions cut to it (None when none holds it). The cut
+    words are no alias: the registry would learn "Sbarro Files" as a spelling of Sbarro and find it in later titles."""
     if name == entity.name:
         return entity
     mentions = []
@@ -131,7 +178,7 @@ def _trimmed(entity: Entity) -> Entity | None:
             mentions.append(mention.model_copy(update={"start": mention.start + at, "end": mention.start + at + len(name), "text": name}))
     if not mentions:
         return None
-    return entity.model_copy(update={"name": name, "mentions": mentions, "aliases": sorted({*entity.aliases, entity.name})})
+    return entity.model_copy(update={"name": name, "mentions": mentions, "aliases": entity.aliases})
 
 
 def _headline_word(word: str) -> bool:
@@ -150,10 +197,19 @@ def _headline_word(word: str) -> bool:
 _VERB_ENDINGS = ("s", "ed", "ing")
 
 
+def _sentence_end(line: str) -> bool:
+    """Whether ``line`` holds a sentence's end followed by another sentence (a full stop after an initial or a short
+    abbreviation is none)."""
+    for match in _SENTENCE_END.finditer(line):
+        if line[match.start()] != "." or _ABBREVIATION.search(line, 0, match.start()) is None:
+            return True
+    return False
+
+
 def _title_case(line: str) -> bool:
     """A line of headline length most of whose long words start with a capital, with three long words or more
     (a longer line of capitalised words is a table or a list of names, whose names stand as they are)."""
-    if len(line) > HEADLINE_MAX_CHARS or _SENTENCE_END.search(line):
+    if len(line) > HEADLINE_MAX_CHARS or _sentence_end(line):
         return False  # a headline is one sentence
     words = [w for w in _WORD.findall(line) if len(w) >= 4 and w.casefold() not in _SMALL and not w.isupper()]
     if len(words) < 3:

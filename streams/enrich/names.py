@@ -16,9 +16,9 @@ LEXICONS = Path(__file__).resolve().parent / "lexicons"
 
 @functools.cache
 def name_lexicon() -> dict[str, list[str]]:
-    """Titles, organisation words, acronym connectors and name particles from ``lexicons/names.yaml``."""
+    """Titles, organisation words, acronym connectors, name particles and common-noun acronyms from ``lexicons/names.yaml``."""
     data = yaml.safe_load((LEXICONS / "names.yaml").read_text("utf-8"))
-    return {key: [str(word) for word in data[key]] for key in ("titles", "org_words", "connectors", "particles")}
+    return {key: [str(word) for word in data[key]] for key in ("titles", "org_words", "connectors", "particles", "common_acronyms")}
 
 
 @functools.cache
@@ -113,8 +113,9 @@ def is_name(name: str) -> bool:
 
 
 @functools.lru_cache(maxsize=65536)
-def pieces(surface: str) -> tuple[tuple[int, int], ...]:
-    """A model span cut at line breaks, dashes and commas between names, without trailing numbers ("Kent 108-3").
+def pieces(surface: str, numbered: bool = False) -> tuple[tuple[int, int], ...]:
+    """A model span cut at line breaks, dashes and commas between names, without trailing numbers ("Kent 108-3")
+    unless the name is ``numbered`` and the number a plain one (a law's: "Chapter 11" without its number is no name).
 
     Offsets are within ``surface``; memoised, as the same names recur in an article and across articles.
     """
@@ -123,7 +124,7 @@ def pieces(surface: str) -> tuple[tuple[int, int], ...]:
     for match in [*_SPLIT.finditer(surface), None]:
         piece_end = match.start() if match else len(surface)
         words = list(_WORD.finditer(surface, cursor, piece_end))
-        while words and any(ch.isdigit() for ch in words[-1].group()):
+        while words and any(ch.isdigit() for ch in words[-1].group()) and not (numbered and words[-1].group().isdigit()):
             words.pop()
         if words:
             out.append((words[0].start(), words[-1].end()))

@@ -28,6 +28,11 @@ class Place:
     country: str | None = None
 
 
+#: rigour territories that are no place: "ip" is Cyberspace (FollowTheMoney's code for what is online), which would
+#: make every "Internet" in a headline a territory
+NOT_PLACES = frozenset({"ip"})
+
+
 @functools.cache
 def _territories() -> dict[str, Place]:
     """Territory keys (name, full name and rigour's "strong" names in many languages) → place."""
@@ -40,7 +45,7 @@ def _territories() -> dict[str, Place]:
     out: dict[str, Place] = {}
     for data in iter_jsonl_text(territories_jsonl()):
         territory = get_territory(data["code"])
-        if territory is None or territory.is_historical or not territory.qid:
+        if territory is None or territory.is_historical or not territory.qid or territory.code in NOT_PLACES:
             continue
         kind = "country" if territory.is_country else "territory"
         place = Place(ids.stable_id("entity", "wikidata", territory.qid), territory.name, kind, wikidata=territory.qid,
