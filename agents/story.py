@@ -250,7 +250,7 @@ async def keys_batch(events: list[Any], outbox: Outbox) -> None:
                 answers[key_partition(message.article_id, settings.partitions)].append(current.answer(message.key, message.article_id))
                 changed = current.hold(message.article_id, message.story_id, message.weight, message.time, WINDOW)
             else:
-                snap = Snapshot(size=message.size, norm=message.norm, last=message.last)
+                snap = Snapshot(size=message.size, norm=message.norm, last=message.last, first=message.first)
                 changed = current.register(message.article_id, message.story_id, message.weight, message.time, snap, WINDOW)
             if changed is not current:
                 entries.put(message.key, changed, event)

@@ -20,7 +20,7 @@ from schemas import Alert, EnrichedArticle, Mention, WatchRule
 from streams.alert.rulefile import load_rules_yaml
 from streams.cli.simulate import Simulation, article_of
 from streams.enrich.gazetteer import Watchlist
-from streams.story.decide import FRESHNESS_HALF_LIFE_HOURS, THRESHOLD
+from streams.story.decide import AGE_HALF_LIFE_HOURS, FRESHNESS_HALF_LIFE_HOURS, THRESHOLD
 from streams.story.index import StoryIndex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,9 +135,13 @@ def alert_figures(items: list[Item], alerts: list[Alert]) -> dict[str, float]:
 
 
 def evaluate(items: list[Item], rules: list[WatchRule], threshold: float = THRESHOLD, half_life: float = FRESHNESS_HALF_LIFE_HOURS,
-             singletons: bool = False) -> dict[str, float]:  # fmt: skip
-    """Cluster and evaluate the rules over ``items`` as ``wirewatch simulate`` does; singletons: every article its own story."""
-    simulation = Simulation(rules, 30, StoryIndex(threshold=threshold, half_life_hours=half_life))
+             singletons: bool = False, age: float = AGE_HALF_LIFE_HOURS) -> dict[str, float]:  # fmt: skip
+    """Cluster and evaluate the rules over ``items`` as ``wirewatch simulate`` does; singletons: every article its own story.
+
+    Besides the figures over all gold stories, each figure of the two halves of the gold stories (every other one, in
+    the order of their ids: ``_a`` and ``_b``), so a setting chosen on one half can be judged on the other.
+    """
+    simulation = Simulation(rules, 30, StoryIndex(threshold=threshold, half_life_hours=half_life, age_half_life_hours=age))
     pred: list[str] = []
     alerts: list[Alert] = []
     for item in items:
@@ -160,15 +164,31 @@ def evaluate(items: list[Item], rules: list[WatchRule], threshold: float = THRES
     precision, recall, f1 = bcubed(pred, [item.gold for item in items])
     figures = {"articles": len(items), "gold_stories": len({item.gold for item in items}), "stories": len(set(pred)),
                "precision": precision, "recall": recall, "f1": f1}  # fmt: skip
-    return figures | alert_figures(items, alerts)
+    figures |= alert_figures(items, alerts)
+    golds = sorted({item.gold for item in items})
+    for name, half in (("a", set(golds[0::2])), ("b", set(golds[1::2]))):
+        kept = [n for n, item in enumerate(items) if item.gold in half]
+        part = [items[n] for n in kept]
+        ids = {item.item.article.id for item in part}
+        p, _, f = bcubed([pred[n] for n in kept], [item.gold for item in part])
+        counts = alert_figures(part, [alert for alert in alerts if alert.article_id in ids])
+        figures |= {f"precision_{name}": p, f"f1_{name}": f, f"exactly_one_{name}": counts["exactly_one"],
+                    f"missing_{name}": counts["missing"], f"per_pair_{name}": counts["per_pair"]}  # fmt: skip
+    return figures
+
+
+#: the age half-lives the sweep tries (hours; infinity: no age factor, the stage before issue 11's second pass)
+SWEEP_AGES = (1.5, 2.0, 3.0, 6.0, float("inf"))
+SWEEP_THRESHOLDS = (0.04, 0.05, 0.06, 0.07)
 
 
 def sweep(items: list[Item], rules: list[WatchRule]) -> list[dict[str, float]]:
-    """B-cubed and alert figures over thresholds and half-lives (how THRESHOLD and the half-life were chosen)."""
+    """B-cubed and alert figures over age half-lives and thresholds at the freshness half-life chosen before (6 h): how
+    THRESHOLD and AGE_HALF_LIFE_HOURS were chosen."""
     out = []
-    for half_life in (3.0, 6.0, 12.0):
-        for threshold in (0.03, 0.05, 0.07, 0.09, 0.12):
-            out.append({"threshold": threshold, "half_life": half_life} | evaluate(items, rules, threshold, half_life))
+    for age in SWEEP_AGES:
+        for threshold in SWEEP_THRESHOLDS:
+            out.append({"threshold": threshold, "age": age} | evaluate(items, rules, threshold, age=age))
     return out
 
 
@@ -203,6 +223,10 @@ def enrich_rate(nlp: Any, limit: int = 100) -> float:
     return len(articles) / (time.process_time() - started)
 
 
+def _age(hours: float) -> str:
+    return "none" if hours == float("inf") else f"{hours:g} h"
+
+
 def _fig(row: dict[str, float]) -> str:
     return (f"B-cubed P {row['precision']:.3f} R {row['recall']:.3f} **F1 {row['f1']:.3f}**; {row['stories']:.0f} stories for "
             f"{row['gold_stories']:.0f} gold")  # fmt: skip
@@ -223,8 +247,9 @@ def stories_section(nlp: Any, enrich_docs_s: float) -> str:
     rate, enrich = story_rate(items), enrich_rate(nlp)
     week = state_over_week()
     table = "\n".join(
-        f"| {r['half_life']:.0f} h | {r['threshold']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['per_pair']:.2f} | "
-        f"{r['exactly_one']:.0%} | {r['missing']:.0f} |"
+        f"| {_age(r['age'])} | {r['threshold']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['per_pair']:.2f} | "
+        f"{r['exactly_one']:.0%} | {r['missing']:.0f} | {r['f1_a']:.3f} / {r['f1_b']:.3f} | {r['exactly_one_a']:.0%} / "
+        f"{r['exactly_one_b']:.0%} | {r['missing_a']:.0f} / {r['missing_b']:.0f} |"
         for r in rows
     )  # fmt: skip
     days = "\n".join(
@@ -246,15 +271,43 @@ no text, as a headline-only feed gives them) with the 25 names of `uci-dev-watch
 {_fig(ours)}; {_alerts(ours)} (targets: F1 ≥ 0.90, P ≥ 0.93, ≤ 1.15 alerts per pair, exactly one for ≥ 90 %, none
 missing). Every article its own story (what Wirewatch did before this stage): {_alerts(alone)}.
 
-How the threshold and the half-life were chosen (dev CSV only): the sweep below. F1 has a plateau from 0.05 to 0.08 at
-6 h; precision rises steeply up to 0.07 and then flattens while recall falls, so the threshold is 0.07, the middle of
-the plateau, not its best point. The half-life: 3 and 6 h score alike and 12 h merges the next day's developments of a
-story (the GM recall and the stock market on two days are two gold stories each); 6 h is the more tolerant of the two
-for real stories with quiet hours. The dev CSV's stories arrive in blocks (each story's headlines within a minute, the
-next story an hour later), which a freshness factor favours: the figures will be lower where stories interleave densely.
+How the freshness half-life was chosen (first pass, dev CSV only): a sweep of 3, 6 and 12 h; 3 and 6 h scored alike and
+12 h merged the next day's developments of a story (the GM recall and the stock market on two days are two gold stories
+each); 6 h is the more tolerant of the two for real stories with quiet hours. It is kept.
 
-| half-life | threshold | P | R | F1 | alerts per pair | exactly one | pairs without an alert |
-|---|---|---|---|---|---|---|---|
+The age factor (second pass; `streams/story/decide.py`, `age`): the failure analysis of the first pass (every failing
+(rule, story) pair reproduced over `Simulation.step`) found both kinds of failure coming from one cause: a story that a
+trickle of articles keeps fresh (the 3-10 March market report, a company's commentary pieces) is never quiet, so the
+freshness factor never ages it, and it absorbs the next day's market stories (four names alerting 2-5 times on the gold
+market story, split between the old story and new ones) and the stories that share a word with it (the job openings
+story, Boeing's and Citigroup's commentary pieces: their names had alerted on the older story, so their own story never
+alerted; the 8 pairs without an alert). An age factor halving per `AGE_HALF_LIFE_HOURS` since the story's *first*
+article bounds how long a story can absorb, whatever keeps it active, as the Europe Media Monitor clusters per day and
+links the clusters after. Tried and rejected in this pass (2-fold figures in the notes, scratch scripts not in the repo):
+linking a new story to an older one per rule, only for the rules that alerted on the older one (every link threshold
+that removed a split added more pairs without an alert than it removed: the same name is in many stories of a day);
+weighing entity keys 1.5-2 x a word (P and F1 fell, more pairs without an alert); re-alerting a name after it was quiet
+in its story for 0.5-3 h (no pair left without an alert, but 1.16-1.25 alerts per pair, and it fits the dev CSV's
+blocks rather than stories).
+
+How the age half-life and the threshold were chosen: the sweep below (freshness half-life 6 h), with a 2-fold check:
+the 44 gold stories split into two halves, every other one by id (A and B), each figure also given per half. The
+setting was chosen on half B alone (B holds every pair the first pass left without an alert, so it is the half that
+shows the phenomenon): B's exactly-one is highest (92 %) at 2 h / 0.06 and 3 h / 0.07, and 2 h / 0.06 has the higher
+F1 there and sits inside a plateau (1.5-3 h, 0.05-0.07: 83-89 % exactly one, at most 3 pairs without an alert, P ≥
+0.979). Judged on half A, held out from that choice: the figure in the A column of that row (A was 79 % exactly one and
+without a missing pair before the age factor). Chosen on A instead, A is nearly flat (85 % exactly one at most settings with an age factor:
+A has none of the merge failures), and its best F1 (3 h / 0.04) gives on B the figures of that row: the choice needs
+the half that has the failures, which is why B chose. The dev CSV's stories arrive in blocks (each story's headlines
+within a minute, the next story an hour later), which both factors favour: on a stream where one story's articles
+trickle in over a day, a 2 h age half-life opens a new story every few hours, and each alerts again (the figures will
+be lower there; the other real data of the same kind will tell). An article with a lead (a summary or text) is not aged
+and keeps the first pass's threshold (`LEAD_THRESHOLD`, 0.07): aged, three outlets' versions of one story with
+summaries an hour apart split on a real broker (tests/e2e/test_stories_outlets.py), and the BBC stream below fell to
+P 0.89 at 0.06 without it.
+
+| age half-life | threshold | P | R | F1 | alerts per pair | exactly one | pairs without an alert | F1 A / B | exactly one A / B | without an alert A / B |
+|---|---|---|---|---|---|---|---|---|---|---|
 {table}
 
 With a summary: the dev CSV has none, so the figure comes from {with_summary["gold_stories"]:.0f} BBC News articles

@@ -331,10 +331,10 @@ class Story(Record):
 
 
 class StoryCandidate(NamedTuple):
-    """A story carrying a key: the summed weight of its articles there and its size, centroid norm and last time.
+    """A story carrying a key: the summed weight of its articles there and its size, centroid norm, last and first time.
 
-    A tuple (a JSON array ``[story, weight, size, norm, last]``), not a record: an answer carries up to 24, an article
-    gets up to 16 answers, and building a model for each was the story stage's largest cost.
+    A tuple (a JSON array ``[story, weight, size, norm, last, first]``), not a record: an answer carries up to 24, an
+    article gets up to 16 answers, and building a model for each was the story stage's largest cost.
     """
 
     story: str
@@ -342,6 +342,8 @@ class StoryCandidate(NamedTuple):
     size: int
     norm: float
     last: float
+    #: the story's first article time (None: registered before stories carried it; then its age is not weighed)
+    first: float | None = None
 
 
 class StoryKeyAnswer(Record):
@@ -369,6 +371,8 @@ class StoryKeyMessage(Record):
     size: int = 1
     norm: float = 1.0
     last: float = 0.0
+    #: register: the story's first article time
+    first: float | None = None
 
 
 class StoryKeyBatch(Record):

@@ -62,6 +62,8 @@ class StoryFeatures:
     suspect_date: bool = False
     #: probed keys that only the body gave (lead words, entities the title does not name): a rich article must match more
     lead_keys: int = 0
+    #: the article has a lead (summary or text): it is judged as before the age factor (see streams/story/decide.py)
+    lead: bool = False
 
 
 def language_of(code: str | None) -> str:
@@ -133,7 +135,8 @@ def features_of(item: EnrichedArticle) -> StoryFeatures:
     for word in url_words(article.url, language):
         add(f"w:{word}", SECONDARY_WEIGHT)
     headline_keys = set(ordered) - body_entities
-    for word in words(lead, language):
+    lead_words = words(lead, language)
+    for word in lead_words:
         add(f"w:{word}", SECONDARY_WEIGHT)
     when, suspect = story_time(article.published, article.fetched)
     keys = tuple(ordered[:MAX_KEYS])
@@ -146,4 +149,5 @@ def features_of(item: EnrichedArticle) -> StoryFeatures:
         language=language,
         suspect_date=suspect,
         lead_keys=sum(1 for key in keys if key not in headline_keys),
+        lead=bool(lead_words),
     )

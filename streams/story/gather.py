@@ -22,7 +22,15 @@ from schemas import (
     StoryWork,
 )
 from streams.kafka.tablevalue import TableValue
-from streams.story.decide import FRESHNESS_HALF_LIFE_HOURS, THRESHOLD, Decision, decide, pending_weights, story_id_for
+from streams.story.decide import (
+    AGE_HALF_LIFE_HOURS,
+    FRESHNESS_HALF_LIFE_HOURS,
+    THRESHOLD,
+    Decision,
+    decide,
+    pending_weights,
+    story_id_for,
+)
 from streams.story.features import StoryFeatures, features_of
 
 
@@ -102,13 +110,14 @@ def conclude(
     stories_in_window: float,
     threshold: float = THRESHOLD,
     half_life_hours: float = FRESHNESS_HALF_LIFE_HOURS,
+    age_half_life_hours: float = AGE_HALF_LIFE_HOURS,
 ) -> tuple[ArticleStory, Outcome]:
     """Decide (or recall) the story of the article ``work`` carries; the state keeps only the decision."""
     assert work.item is not None  # noqa: S101 - callers conclude with the article's own work
     features = features_of(work.item)
     decision: Decision | None = None
     if state.story_id is None:
-        decision = decide(features, state.answers, stories_in_window, threshold, half_life_hours)
+        decision = decide(features, state.answers, stories_in_window, threshold, half_life_hours, age_half_life_hours)
         story_id, opened, vector = decision.story_id, decision.opened, decision.vector
     else:
         story_id, opened, vector = state.story_id, False, {}

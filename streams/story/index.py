@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from schemas import EnrichedArticle, Mention, Story, StoryKeyAnswer, StoryKeyMessage, StoryUpdate, StoryWork
 from streams.story import gather
-from streams.story.decide import FRESHNESS_HALF_LIFE_HOURS, THRESHOLD
+from streams.story.decide import AGE_HALF_LIFE_HOURS, FRESHNESS_HALF_LIFE_HOURS, THRESHOLD
 from streams.story.gather import ArticleStory, OpenedStories, Outcome
 from streams.story.keys import KeyEntries, Snapshot
 from streams.story.state import StoryState, add_article, new_state, story_record
@@ -34,6 +34,7 @@ class StoryIndex:
     partitions: int = 1
     threshold: float = THRESHOLD
     half_life_hours: float = FRESHNESS_HALF_LIFE_HOURS
+    age_half_life_hours: float = AGE_HALF_LIFE_HOURS
     keys: dict[str, KeyEntries] = field(default_factory=dict)
     articles: dict[str, ArticleStory] = field(default_factory=dict)
     stories: dict[str, StoryState] = field(default_factory=dict)
@@ -51,7 +52,7 @@ class StoryIndex:
             state = answered
         assert ready  # noqa: S101 - every key answered in-process
         stories_in_window = self.opened.count(state.time, self.window_seconds) * self.partitions
-        done, outcome = gather.conclude(state, work, stories_in_window, self.threshold, self.half_life_hours)
+        done, outcome = gather.conclude(state, work, stories_in_window, self.threshold, self.half_life_hours, self.age_half_life_hours)
         self.articles[item.article.id] = done
         if outcome.decision is not None and outcome.decision.opened:
             self.opened = self.opened.opened(outcome.features.time, self.window_seconds)
@@ -80,7 +81,7 @@ class StoryIndex:
 
     def register(self, message: StoryKeyMessage) -> None:
         entries = self.keys.get(message.key, KeyEntries())
-        snap = Snapshot(size=message.size, norm=message.norm, last=message.last)
+        snap = Snapshot(size=message.size, norm=message.norm, last=message.last, first=message.first)
         self.keys[message.key] = entries.register(message.article_id, message.story_id, message.weight, message.time, snap,
                                                   self.window_seconds)  # fmt: skip
 
@@ -121,6 +122,7 @@ def registrations(update: StoryUpdate, snapshot: Snapshot) -> list[StoryKeyMessa
             size=snapshot.size,
             norm=snapshot.norm,
             last=snapshot.last,
+            first=snapshot.first,
         )  # fmt: skip
         for key, weight in update.vector.items()
     ]

@@ -34,6 +34,8 @@ class Snapshot(BaseModel):
     size: int = 1
     norm: float = 1.0
     last: float = 0.0
+    #: the story's first article (None: not known, as in values written before it was kept)
+    first: float | None = None
 
 
 class StoryAtKey(NamedTuple):
@@ -48,6 +50,7 @@ class StoryAtKey(NamedTuple):
     size: int = 1
     norm: float = 1.0
     last: float = 0.0
+    first: float | None = None
 
 
 class PendingEntry(NamedTuple):
@@ -91,14 +94,14 @@ class KeyEntries:
 
     def answer(self, key: str, article_id: str) -> StoryKeyAnswer:
         """The candidate stories for ``article_id`` at this key (its own pending entry left out)."""
-        found = [(s.weight, story, s.size, s.norm, s.last) for story, s in self.stories.items()]
+        found = [(s.weight, story, s.size, s.norm, s.last, s.first) for story, s in self.stories.items()]
         # Of the articles still in flight here, only the first: copies that arrive together then all join the story
         # the first one opens. Offered each other's stories, the later copies split among stories no one opens.
         others = [entry for entry in self.pending if entry.article != article_id and entry.story not in self.stories]
         if others:
-            found.append((others[0].weight, others[0].story, 1, 1.0, others[0].time))
+            found.append((others[0].weight, others[0].story, 1, 1.0, others[0].time, others[0].time))
         ranked = sorted(found, key=lambda c: (-c[0], c[1]))[:MAX_CANDIDATES]
-        candidates = [StoryCandidate(story, weight, size, norm, last) for weight, story, size, norm, last in ranked]
+        candidates = [StoryCandidate(story, weight, size, norm, last, first) for weight, story, size, norm, last, first in ranked]
         return StoryKeyAnswer.model_construct(key=key, spread=len(self.stories) + len(others), candidates=candidates, article_id=article_id)
 
     def hold(self, article_id: str, story_id: str, weight: float, when: float, window_seconds: float) -> KeyEntries:
@@ -116,7 +119,7 @@ class KeyEntries:
         stories = dict(self.stories)
         known = stories.get(story_id)
         if known is None:
-            stories[story_id] = StoryAtKey(weight=weight, seen=when, size=snapshot.size, norm=snapshot.norm, last=snapshot.last)
+            stories[story_id] = StoryAtKey(weight, when, snapshot.size, snapshot.norm, snapshot.last, snapshot.first)
         else:
             newer = (snapshot.size, snapshot.last) >= (known.size, known.last)
             stories[story_id] = StoryAtKey(
@@ -125,6 +128,7 @@ class KeyEntries:
                 size=snapshot.size if newer else known.size,
                 norm=snapshot.norm if newer else known.norm,
                 last=snapshot.last if newer else known.last,
+                first=earliest(known.first, snapshot.first),
             )
         recent = [*self.recent, article_id][-RECENT_ARTICLES:]
         return KeyEntries(stories=stories, pending=pending, recent=recent).pruned(window_seconds)
@@ -145,3 +149,9 @@ class KeyEntries:
 
     def empty(self) -> bool:
         return not self.stories and not self.pending
+
+
+def earliest(one: float | None, other: float | None) -> float | None:
+    """The earlier of two first-article times, either of which may be unknown."""
+    known = [t for t in (one, other) if t is not None]
+    return min(known) if known else None

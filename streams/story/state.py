@@ -74,7 +74,7 @@ class StoryState(TableValue):
         return math.sqrt(self.norm2) or 1.0
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(size=self.count, norm=self.norm, last=self.last)
+        return Snapshot(size=self.count, norm=self.norm, last=self.last, first=self.first)
 
 
 def new_state(story_id: str, when: float) -> StoryState:
