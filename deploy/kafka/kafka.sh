@@ -14,7 +14,8 @@
 # Environment:
 #   WIREWATCH_KAFKA_PORT             client port (default 9092)
 #   WIREWATCH_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
-#   WIREWATCH_KAFKA_START_TIMEOUT    seconds to wait for readiness (default 60)
+#   WIREWATCH_KAFKA_START_TIMEOUT    seconds to wait for readiness (default 180: a broker loading
+#                                    thousands of partitions, as a long-used test broker does, takes minutes)
 #   WIREWATCH_KAFKA_STATE_DIR        data/logs/pid directory
 #                                    (default <repo>/.local/kafka)
 #   WIREWATCH_KAFKA_JVM_OPTS         extra JVM options for the broker
@@ -32,7 +33,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 
 PORT=${WIREWATCH_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${WIREWATCH_KAFKA_CONTROLLER_PORT:-9093}
-START_TIMEOUT=${WIREWATCH_KAFKA_START_TIMEOUT:-60}
+START_TIMEOUT=${WIREWATCH_KAFKA_START_TIMEOUT:-180}
 STOP_TIMEOUT=30
 
 LIB_DIR=$REPO_ROOT/.local/kafka/lib
@@ -343,7 +344,7 @@ cmd_start() {
   local deadline=$((started + START_TIMEOUT))
   until port_open "$PORT" && metadata_ready "$PORT"; do
     is_our_broker "$pid" || fail_start "" "broker process $pid exited during startup"
-    ((SECONDS < deadline)) || fail_start "$pid" "broker not ready on 127.0.0.1:$PORT after ${START_TIMEOUT}s"
+    ((SECONDS < deadline)) || fail_start "$pid" "broker not ready on 127.0.0.1:$PORT after ${START_TIMEOUT}s (if its log shows it still loading partitions, raise WIREWATCH_KAFKA_START_TIMEOUT)"
     sleep 0.5
   done
 
