@@ -13,6 +13,7 @@ from streams.alert.metrics import ALERT_LATENCY, ALERTS, EVENT_GROUP_BYTES, EVEN
 from streams.alert.retention import Retention, touched_at
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
+from streams.kafka.background import survives
 from streams.kafka.health import recovered
 from streams.kafka.partitioning import key_partition
 from streams.kafka.topology import alerts_topic, entity_seen_table, event_group_table, event_groups_topic, events_topic, mentions_topic
@@ -137,6 +138,7 @@ def _report_retention() -> None:
 
 
 @worker_app.timer(interval=EXPIRY_CHECK_SECONDS)
+@survives
 async def expire_event_groups() -> None:
     """Drop the event groups not reported for WIREWATCH_EVENT_GROUP_RETENTION_DAYS."""
     sync_retention()

@@ -17,6 +17,7 @@ from streams.deliver.metrics import ALREADY_DELIVERED
 from streams.deliver.specs import destinations_for
 from streams.errors import DecodeError, DeliveryFailed, Gone
 from streams.kafka.apps import worker_app
+from streams.kafka.background import survives
 from streams.kafka.topology import (
     alerts_topic,
     delivered_table,
@@ -146,6 +147,7 @@ def _mark(alert_id: str) -> memory.DeliveredMark | None:
 
 
 @worker_app.timer(interval=settings.story_sweep_seconds)
+@survives
 async def sweep_delivered() -> None:
     """Ask every partition of record_deliveries to drop the marks older than the memory (tables change only in streams)."""
     now = utcnow()
@@ -217,6 +219,7 @@ async def _handle_digest_item(event: Any, item: DigestItem) -> None:
 
 
 @worker_app.timer(interval=settings.digest_check_seconds)
+@survives
 async def flush_digests() -> None:
     """Ask the digest agent to send every digest whose period has ended (and to drop old sent markers)."""
     now = utcnow()

@@ -14,6 +14,7 @@ from streams.clock import utcnow
 from streams.enrich.registryfeed import count_mention, keep_record, watch_records
 from streams.enrich.registrymetrics import REGISTRY_ACTIVE, REGISTRY_PUBLISHED
 from streams.kafka.apps import worker_app
+from streams.kafka.background import survives
 from streams.kafka.outbox import too_large
 from streams.kafka.topology import entities_topic, mentions_topic
 
@@ -63,6 +64,7 @@ async def publish_changed(events: list[Any]) -> None:
 
 
 @worker_app.timer(WATCH_SYNC_SECONDS)
+@survives
 async def join_watched() -> None:
     """Watched entities join the registry with their aliases and ids."""
     if not (rulebook.ready.is_set() and follower.ready.is_set()):

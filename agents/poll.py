@@ -13,6 +13,7 @@ from agents.web import register_pages
 from schemas import Article, DecodeError, FeedSource, decode, encode
 from streams.config import get_settings
 from streams.kafka.apps import poller_app
+from streams.kafka.background import survives
 from streams.kafka.client import latest_values
 from streams.kafka.deadletter import dead_letter, reference
 from streams.kafka.health import Health, recovered
@@ -307,6 +308,7 @@ def close_scheduler(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> A
 
 
 @poller_app.timer(interval=settings.poll_tick_seconds)
+@survives
 async def poll_due_feeds() -> None:
     """Each tick, start polls for the feeds that are due."""
     await scheduler.tick()

@@ -23,6 +23,7 @@ from schemas import Alert, StoryKeyAnswer, StoryKeyBatch, StoryKeyMessage, Story
 from streams.alert.queryrules import evaluate_queries, screen_article
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
+from streams.kafka.background import survives
 from streams.kafka.partitioning import key_partition, writing_for
 from streams.kafka.topology import (
     alerts_topic,
@@ -329,6 +330,7 @@ def _sweep_stories(partition: int) -> None:
 
 
 @worker_app.timer(interval=settings.story_sweep_seconds)
+@survives
 async def sweep_stories() -> None:
     """Ask every partition of the three story agents to drop what fell out of the window (tables change only in streams)."""
     now = utcnow().timestamp()

@@ -7,7 +7,7 @@ import os
 import socket
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,27 @@ def nlp() -> Any:
     from streams.enrich.model import load_model  # here, not at the top: spaCy is a slow import most tests never need
 
     return load_model(get_settings().spacy_model)
+
+
+#: what a failed test shows of each process log in its tmp_path: the lines that say what broke, and the last ones
+LOG_PROBLEMS = ("Traceback", "ERROR", "CRITICAL", "crashed", "Error:")
+LOG_PROBLEM_LINES = 40
+LOG_TAIL_LINES = 15
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """A failed test that ran processes (workers, pollers) shows what their logs say, not only that one exited."""
+    outcome = yield
+    report = outcome.get_result()
+    tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+    if report.when != "call" or not report.failed or not isinstance(tmp_path, Path):
+        return
+    for log in sorted(tmp_path.rglob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        problems = [line for line in lines if any(word in line for word in LOG_PROBLEMS)][:LOG_PROBLEM_LINES]
+        shown = [*problems, "...", *lines[-LOG_TAIL_LINES:]] if problems else lines[-LOG_TAIL_LINES:]
+        report.sections.append((f"log {log.relative_to(tmp_path)}", "\n".join(line[:300] for line in shown)))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

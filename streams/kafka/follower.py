@@ -9,6 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.config import Settings
+from streams.kafka.background import keep_following
 from streams.kafka.client import caught_up, topic_partitions
 from streams.kafka.sizes import consumer_options
 
@@ -38,6 +39,11 @@ class CompactedFollower:
         """A record :meth:`apply` refused (``record`` is aiokafka's ConsumerRecord); subclasses dead-letter it."""
 
     async def run(self) -> None:
+        """Follow the topic for as long as the process lives; after a failure (a broker away), read it again from its start
+        (every record again: ``apply`` takes a record it holds already as it is)."""
+        await keep_following(f"follow_{self.topic_suffix}", self._follow)
+
+    async def _follow(self) -> None:
         topic = self.settings.topic(self.topic_suffix)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None, **consumer_options(self.settings)

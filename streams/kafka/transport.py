@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -11,6 +12,7 @@ import faust
 from faust.serializers import codecs
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP, Message
 from mode.utils.futures import notify
 
@@ -32,8 +34,55 @@ class _Utf8(codecs.Codec):
 codecs.register("utf8", _Utf8())
 
 
+#: how long a flush waits for the next buffered write to be handed to the Kafka client before it gives up (saying so)
+FLUSH_STALL_SECONDS = 120.0
+
+
+class DrainingBuffer(ProducerBuffer):
+    """Faust's buffer of table changelog writes, whose flush returns only once every write was handed to the client.
+
+    Faust flushes the producer before it commits offsets (and when it stops), but its buffer's flush gives up as soon as
+    no write is handed over within 0.1 s, and does not count the one being handed over. On a loaded machine that
+    committed offsets whose table changes were still in the buffer, and a stop then lost them: a replay on the same
+    groups re-read state without them and raised its alerts again. Here a flush waits while writes are still moving
+    (the client's own flush, right after, waits for the broker's answers), and gives up only when nothing moved for
+    :data:`FLUSH_STALL_SECONDS`, saying how many writes were left.
+    """
+
+    handing = 0
+
+    async def _send_pending(self, fut: Any) -> None:
+        self.handing += 1
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self.handing -= 1
+
+    async def flush(self) -> None:
+        while True:
+            self.message_sent.clear()  # before looking: a write handed over after the look still wakes the wait
+            if not (self.size or self.handing):
+                return
+            if self.state != "running":  # stopping: the writes are no longer handed over (Faust's own flush raised)
+                log.warning("producer: %d table changelog writes left unsent at stop", self.size + self.handing)
+                return
+            try:
+                await asyncio.wait_for(self.message_sent.wait(), timeout=FLUSH_STALL_SECONDS)
+            except TimeoutError:
+                log.error("producer: %d table changelog writes not handed to Kafka for %.0f s; offsets are committed without them",
+                          self.size + self.handing, FLUSH_STALL_SECONDS)  # fmt: skip
+                return
+
+
 class IdempotentProducer(aiokafka_driver.Producer):
-    """Faust's producer with ``acks=all`` and idempotence on, so retries never duplicate a message."""
+    """Faust's producer with ``acks=all`` and idempotence on, so retries never duplicate a message, and a buffer of
+    table writes that a flush empties (:class:`DrainingBuffer`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        buffer = DrainingBuffer(loop=self.loop, beacon=self.beacon)
+        buffer.app = self.app
+        self.buffer = buffer
 
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
