@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import html
-from email.utils import formatdate
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -12,6 +14,37 @@ from aiohttp import web
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 FEED_FILES = sorted(path.name for path in SAMPLES.glob("*.xml"))
 WATCHLIST = SAMPLES / "watchlist.yaml"
+#: the dates of the sample feeds (RSS and Atom), as the files give them
+DATES = re.compile(r"<(pubDate|lastBuildDate|updated|published)>([^<]+)</\1>")
+#: how old the newest sample article is when the server starts: the samples are always recent news
+NEWEST_AGE = timedelta(hours=1)
+
+
+def _parse_date(element: str, text: str) -> datetime:
+    if element in ("pubDate", "lastBuildDate"):
+        return parsedate_to_datetime(text.strip())
+    return datetime.fromisoformat(text.strip())
+
+
+def _format_date(element: str, when: datetime) -> str:
+    return format_datetime(when, usegmt=True) if element in ("pubDate", "lastBuildDate") else when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def date_shift(now: datetime) -> timedelta:
+    """How far the samples' dates move so the newest is :data:`NEWEST_AGE` old at ``now`` (whole minutes).
+
+    The files carry fixed dates; served as written they would age past every rule's look-back (old news never alerts
+    as new) and the tour of `make run` would show nothing a month later.
+    """
+    dates = [_parse_date(m[1], m[2]) for path in SAMPLES.glob("*.xml") for m in DATES.finditer(path.read_text("utf-8"))]
+    newest = max(dates, default=now)
+    shift = now - NEWEST_AGE - newest
+    return timedelta(minutes=shift // timedelta(minutes=1))
+
+
+def shifted(text: str, shift: timedelta) -> str:
+    """A sample feed with every date moved by ``shift`` (their order and spacing kept)."""
+    return DATES.sub(lambda m: f"<{m[1]}>{_format_date(m[1], _parse_date(m[1], m[2]).astimezone(UTC) + shift)}</{m[1]}>", text)
 
 
 def sample_feed_urls(port: int, host: str = "127.0.0.1") -> list[str]:
@@ -33,7 +66,7 @@ async def _feed(request: web.Request) -> web.StreamResponse:
     if name not in FEED_FILES:
         raise web.HTTPNotFound(text=f"no sample feed {name}")
     path = SAMPLES / name
-    body = path.read_bytes()
+    body = shifted(path.read_text("utf-8"), request.app[SHIFT]).encode("utf-8")
     etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
     last_modified = formatdate(path.stat().st_mtime, usegmt=True)
     headers = {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": "max-age=5"}
@@ -72,8 +105,13 @@ async def _index(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-def make_app() -> web.Application:
+SHIFT = web.AppKey("shift", timedelta)
+
+
+def make_app(now: datetime | None = None) -> web.Application:
+    """The sample site, its feeds dated as if the newest article came out an hour before ``now`` (the start)."""
     app = web.Application()
+    app[SHIFT] = date_shift(now or datetime.now(tz=UTC))
     app.router.add_get("/", _index)
     app.router.add_get("/feeds/", _index)
     app.router.add_get("/feeds/{name}", _feed)

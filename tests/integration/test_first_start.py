@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
@@ -61,3 +63,24 @@ def test_the_run_banner_says_where_to_look_and_how_to_stop(tmp_path: Path) -> No
     assert "add a feed   : .venv/bin/wirewatch feeds add " in text and "add a watch  : .venv/bin/wirewatch watch add " in text
     assert "the Kafka broker keeps running until `make stop`" in text
     assert "created 40 topics" in text and "x" * 40 not in text
+
+
+def test_the_sample_feeds_are_served_as_recent_news_in_their_own_order() -> None:
+    # the files carry fixed dates: served as written, they would age past the rules' look-back and the tour would go quiet
+    later = datetime(2027, 6, 1, 12, 0, 30, tzinfo=UTC)
+    app = sampleserver.make_app(now=later)
+    served = {
+        path.name: sampleserver.shifted(path.read_text("utf-8"), app[sampleserver.SHIFT]) for path in sampleserver.SAMPLES.glob("*.xml")
+    }
+    dates = {name: [parsed(m[1], m[2]) for m in sampleserver.DATES.finditer(text)] for name, text in served.items()}
+    written = {path.name: [parsed(m[1], m[2]) for m in sampleserver.DATES.finditer(path.read_text("utf-8"))]
+               for path in sampleserver.SAMPLES.glob("*.xml")}  # fmt: skip
+    newest = max(date for values in dates.values() for date in values)
+    assert newest == datetime(2027, 6, 1, 11, 0, tzinfo=UTC)  # an hour before the start, to the minute
+    shift = newest - max(date for values in written.values() for date in values)
+    assert all([d + shift for d in written[name]] == dates[name] for name in written)  # every date moved alike
+    assert all("<item>" in text or "<entry>" in text for text in served.values())
+
+
+def parsed(element: str, text: str) -> datetime:
+    return parsedate_to_datetime(text) if element in ("pubDate", "lastBuildDate") else datetime.fromisoformat(text)
