@@ -174,6 +174,28 @@ class ReliableConsumer(aiokafka_driver.Consumer):
         await super().seek(partition, offset)
         self._restart_count(partition, offset)
 
+    async def _seek(self, partition: TP, offset: int) -> None:
+        """Seek on the consumer thread, where aiokafka's consumer and its fetcher run.
+
+        Faust calls the consumer's ``seek`` from the app's thread. aiokafka's seek deletes the partition's fetched
+        records while the fetcher, on the consumer thread, may be between reading and deleting the same entry: a
+        ``KeyError`` in ``Fetcher.fetched_records`` crashed the fetcher and so the whole worker (exit code 1) in a
+        CI run of tests/chaos/test_rebalances.py, where every rebalance seeks each partition (:meth:`resume_flow`).
+        Queued to the thread, the seek runs between the fetcher's steps, never inside one.
+        """
+
+        async def there() -> None:
+            self._thread.seek(partition, offset)
+
+        await self._thread.call_thread(there)
+
+    def _seek_soon(self, partition: TP, offset: int) -> None:
+        """:meth:`_seek` from code that cannot wait: run on the consumer thread's loop at its next step. Records fetched
+        before it applies are told apart by :meth:`_in_order` (the count restarts now, at ``offset``)."""
+        loop = self._thread.thread_loop
+        if not loop.is_closed():  # stopping: nothing is fetched any more
+            loop.call_soon_threadsafe(self._thread.seek, partition, offset)
+
     async def perform_seek(self) -> None:
         await super().perform_seek()
         streamed = {tp for tp in self.assignment() if not self._is_changelog_tp(tp)}
@@ -227,7 +249,7 @@ class ReliableConsumer(aiokafka_driver.Consumer):
         for tp in self.assignment():
             committed = self._committed_offset.get(tp)
             if committed is not None and not self._is_changelog_tp(tp):
-                self._thread.seek(tp, committed)
+                self._seek_soon(tp, committed)
                 self._restart_count(tp, committed)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
