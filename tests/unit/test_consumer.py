@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -130,29 +129,3 @@ def test_a_held_message_never_moves_a_commit_until_it_is_fetched_again(consumer:
     again.generation_id = worker_app.consumer_generation_id
     assert consumer.ack(again) is True
     assert consumer._new_offset(tp) == 32
-
-
-@pytest.mark.kafka
-def test_seeks_run_on_the_consumer_thread_where_the_fetcher_runs(consumer: ReliableConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
-    # aiokafka's fetcher runs on the consumer's thread; a seek from the app's thread raced it (KeyError in fetched_records)
-    where: list[tuple[str, TP, int]] = []
-    monkeypatch.setattr(consumer._thread, "seek", lambda tp, offset: where.append((threading.current_thread().name, tp, offset)))
-
-    async def go() -> None:
-        await consumer._thread.start()
-        try:
-            await consumer._seek(articles(3), 7)
-            consumer._committed_offset[articles(4)] = 9
-            monkeypatch.setattr(consumer, "assignment", lambda: {articles(4)})
-            consumer.resume_flow()  # seeks every stream partition back to its committed offset, from code that cannot wait
-            for _ in range(100):
-                if len(where) == 2:
-                    break
-                await asyncio.sleep(0.05)
-        finally:
-            await consumer._thread.stop()
-
-    consumer._thread.parent_loop.run_until_complete(go())  # the loop the thread reports to: the app's
-    here = threading.current_thread().name
-    assert [(tp, offset) for _, tp, offset in where] == [(articles(3), 7), (articles(4), 9)]
-    assert all(name != here for name, _, _ in where), where
