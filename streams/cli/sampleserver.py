@@ -20,14 +20,18 @@ DATES = re.compile(r"<(pubDate|lastBuildDate|updated|published)>([^<]+)</\1>")
 NEWEST_AGE = timedelta(hours=1)
 
 
+#: the elements dated as in e-mail (RFC 822, RSS); the others are ISO 8601 (Atom)
+MAIL_DATED = frozenset({"pubDate", "lastBuildDate"})
+
+
 def _parse_date(element: str, text: str) -> datetime:
-    if element in ("pubDate", "lastBuildDate"):
+    if element in MAIL_DATED:
         return parsedate_to_datetime(text.strip())
     return datetime.fromisoformat(text.strip())
 
 
 def _format_date(element: str, when: datetime) -> str:
-    return format_datetime(when, usegmt=True) if element in ("pubDate", "lastBuildDate") else when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_datetime(when, usegmt=True) if element in MAIL_DATED else when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def date_shift(now: datetime) -> timedelta:
@@ -66,8 +70,7 @@ async def _feed(request: web.Request) -> web.StreamResponse:
     if name not in FEED_FILES:
         raise web.HTTPNotFound(text=f"no sample feed {name}")
     path = SAMPLES / name
-    body = shifted(path.read_text("utf-8"), request.app[SHIFT]).encode("utf-8")
-    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+    body, etag = request.app[SERVED][name]
     last_modified = formatdate(path.stat().st_mtime, usegmt=True)
     headers = {"ETag": etag, "Last-Modified": last_modified, "Cache-Control": "max-age=5"}
     if request.headers.get("If-None-Match") == etag:
@@ -106,12 +109,18 @@ async def _index(request: web.Request) -> web.Response:
 
 
 SHIFT = web.AppKey("shift", timedelta)
+#: each feed as served (dates moved) and its ETag, made once when the site starts: polls only read them
+SERVED = web.AppKey("served", dict[str, tuple[bytes, str]])
 
 
 def make_app(now: datetime | None = None) -> web.Application:
     """The sample site, its feeds dated as if the newest article came out an hour before ``now`` (the start)."""
     app = web.Application()
     app[SHIFT] = date_shift(now or datetime.now(tz=UTC))
+    app[SERVED] = {}
+    for name in FEED_FILES:
+        body = shifted((SAMPLES / name).read_text("utf-8"), app[SHIFT]).encode("utf-8")
+        app[SERVED][name] = (body, '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
     app.router.add_get("/", _index)
     app.router.add_get("/feeds/", _index)
     app.router.add_get("/feeds/{name}", _feed)
