@@ -18,7 +18,7 @@ from typing import Any
 from benchmarks.story_week import state_over_week
 from schemas import Alert, EnrichedArticle, Mention, WatchRule
 from streams.alert.rulefile import load_rules_yaml
-from streams.cli.simulate import Simulation, article_of
+from streams.cli.simulate import Simulation, article_of, simulation_registry
 from streams.enrich.gazetteer import Watchlist
 from streams.story.decide import AGE_HALF_LIFE_HOURS, FRESHNESS_HALF_LIFE_HOURS, THRESHOLD
 from streams.story.index import StoryIndex
@@ -44,7 +44,7 @@ def enrich_lines(nlp: Any, lines: list[dict[str, Any]], golds: list[str], rules:
     from streams.enrich.step import enrich_articles
 
     articles = [article_of(line, number) for number, line in enumerate(lines, start=1)]
-    results = enrich_articles(nlp, articles, Watchlist(rules), 64)
+    results = enrich_articles(nlp, articles, Watchlist(rules), 64, registry=simulation_registry(rules))
     return [Item(r.item, r.mentions, gold) for r, gold in zip(results, golds, strict=True)]
 
 

@@ -24,7 +24,10 @@ from streams.cli.common import console
 from streams.config import get_settings
 from streams.enrich.fingerprint import source_of
 from streams.enrich.gazetteer import Watchlist
+from streams.enrich.registry import Registry, registry_of
+from streams.enrich.registryfeed import watch_records
 from streams.errors import InputError
+from streams.poll.pagetext import html_to_text
 
 log = logging.getLogger(__name__)
 __all__ = ["Simulation", "article_of", "run_simulation", "simulate"]
@@ -54,8 +57,11 @@ def article_of(obj: Any, line: int) -> Article:
     title = obj.get("title")
     if not isinstance(title, str) or not title.strip():
         raise InputError(f"line {line}: needs a non-empty string 'title'")
+    # as the poller reads a feed's fields: entities decoded, tags out ("Beyonc&#233;" is "Beyoncé"), so an archive
+    # tried here gives the words the stream would
+    title = html_to_text(title)
     url = str(obj.get("url") or "")
-    text, summary = str(obj.get("text") or ""), str(obj.get("summary") or "")
+    text, summary = html_to_text(str(obj.get("text") or "")), html_to_text(str(obj.get("summary") or ""))
     published = _time(obj.get("published"), line)
     feed = str(obj.get("feed_id") or source_of(url) or "simulate")
     article_id = str(obj.get("id") or ids.article_id(feed, None, url or None, title, published.isoformat() if published else None))
@@ -86,6 +92,14 @@ def read_lines(source: IO[bytes]) -> Iterator[tuple[int, Any]]:
                 yield number, InputError(f"line {number}: invalid JSON: {exc}")
 
 
+def simulation_registry(rules: list[WatchRule]) -> Registry:
+    """The entity registry one simulation run shares, as a worker's: the watched entities first, then what the articles
+    teach it, so "Chinese" is China and "Ferreira" is Ana Lucía Ferreira here as in the stream."""
+    registry = registry_of(get_settings())
+    watch_records(registry, rules, datetime.now(tz=UTC))
+    return registry
+
+
 def run_simulation(
     lines: Iterable[tuple[int, Any]], rules: list[WatchRule], nlp: Any, out: IO[str], stories_out: IO[str] | None, batch: int = 32,
     total: int | None = None,
@@ -95,11 +109,12 @@ def run_simulation(
 
     watchlist = Watchlist(rules)
     simulation = Simulation(rules, get_settings().new_mention_lookback_days)
+    registry = simulation_registry(rules)
     failures = 0
     pending: list[Article] = []
 
     def flush() -> None:
-        for result in enrich_articles(nlp, pending, watchlist, batch):
+        for result in enrich_articles(nlp, pending, watchlist, batch, registry=registry):
             story_id, alerts = simulation.step(result.item, result.mentions)
             if stories_out is not None:
                 stories_out.write(orjson.dumps({"id": result.item.article.id, "story_id": story_id}).decode() + "\n")

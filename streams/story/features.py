@@ -31,6 +31,9 @@ SECONDARY_WEIGHT = 0.5
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _URL_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_HASHTAG = re.compile(r"#(\w+)", re.UNICODE)
+#: where a camel-case tag's next word starts: a capital after a small letter ("BanBossy", "BringBackOurGirls")
+_CAMEL_BREAK = re.compile(r"(?<=[a-z])(?=[A-Z])")
 #: path segments of news URLs that say nothing about the story
 _URL_NOISE = frozenset({"html", "htm", "php", "asp", "aspx", "shtml", "story", "stories", "news", "article", "articles", "index",
                         "www", "com", "amp", "rss", "feed", "section", "content", "view", "post", "posts", "blog", "item"})  # fmt: skip
@@ -86,10 +89,17 @@ def _stemmer(language: str) -> Stemmer.Stemmer | None:
     return Stemmer.Stemmer(name) if name else None
 
 
+def hashtag_words(text: str) -> str:
+    """``text`` with each camel-case hashtag as its words: "#BanBossy" is "Ban Bossy", as the outlets that write it out
+    say it. A tag that starts small ("#iPhone6", a product) or has no capital inside ("#asksnowden": nothing marks
+    where its words end) stays one word."""
+    return _HASHTAG.sub(lambda m: _CAMEL_BREAK.sub(" ", m.group(1)) if m.group(1)[0].isupper() else m.group(1), text)
+
+
 def words(text: str, language: str) -> list[str]:
-    """The stemmed content words of ``text``: lower-cased, stop words, numbers and single letters out."""
+    """The stemmed content words of ``text``: hashtags split, lower-cased, stop words, numbers and single letters out."""
     stop = _stop_words(language)
-    kept = [w for w in _WORD.findall(text.casefold()) if len(w) > 1 and not w.isdigit() and w not in stop]
+    kept = [w for w in _WORD.findall(hashtag_words(text).casefold()) if len(w) > 1 and not w.isdigit() and w not in stop]
     stemmer = _stemmer(language)
     return stemmer.stemWords(kept) if stemmer else kept
 

@@ -8,7 +8,10 @@ import orjson
 from click.testing import CliRunner
 
 from schemas import Alert
+from streams.alert.rulefile import load_rules_yaml
 from streams.cli.main import main
+from streams.cli.simulate import article_of, simulation_registry
+from streams.enrich.gazetteer import watched_entity_id
 from streams.story.decide import story_id_for
 
 LINES = [
@@ -39,3 +42,18 @@ def test_simulate_prints_one_alert_per_story_and_writes_story_ids(tmp_path: Path
     assigned = [orjson.loads(line) for line in stories.read_text().splitlines()]
     assert [(row["id"], row["story_id"]) for row in assigned] == [
         ("a1", story_id_for("a1")), ("a2", story_id_for("a1")), ("a2", story_id_for("a1")), ("b1", story_id_for("b1"))]  # fmt: skip
+
+
+def test_simulate_reads_fields_as_the_poller_does() -> None:
+    # an archive's raw feed fields: character references decoded and tags dropped, as the poller's parse gives them
+    article = article_of({"id": "r1", "title": "Caf&#233; owner <b>Mar&iacute;a</b> reopens", "summary": "<p>Doors open &amp; busy.</p>",
+                          "url": "http://one.example/cafe", "published": "2026-11-27T07:30:00Z"}, 1)  # fmt: skip
+    assert article.title == "Café owner María reopens"
+    assert article.summary == article.text == "Doors open & busy."
+
+
+def test_simulation_shares_one_registry_that_starts_with_the_watched_entities() -> None:
+    rules = load_rules_yaml("watch:\n  - name: Teodor Brankovic\n    aliases: [T. Brankovic]\n    type: PERSON\n    kind: mention\n")
+    registry = simulation_registry(rules)
+    entry = registry.get(watched_entity_id(rules[0].entity))
+    assert entry is not None and entry.name == "Teodor Brankovic"

@@ -10,7 +10,7 @@ import pytest
 from schemas import EnrichedArticle, Entity
 from streams.story import decide as decide_module
 from streams.story.decide import freshness, story_id_for
-from streams.story.features import LEAD_WORDS, MAX_KEYS, features_of
+from streams.story.features import LEAD_WORDS, MAX_KEYS, features_of, words
 from streams.story.index import StoryIndex
 from streams.story.keys import MAX_STORIES, KeyEntries, Snapshot
 from streams.story.state import lifecycle, story_record
@@ -56,6 +56,12 @@ def test_only_a_title_and_a_language_the_model_does_not_read_still_cluster() -> 
     assert ids[0] == ids[1] == story_id_for("f1") and ids[2] == story_id_for("x1")
     # spaCy's English model reads none of it; Finnish stop words and Snowball's Finnish stemmer still apply
     assert features_of(finnish[0]).language == "fi" and {"w:elkhorn", "w:pato"} <= set(features_of(finnish[0]).terms)
+
+
+def test_a_camel_case_hashtag_counts_as_the_words_outlets_write_out() -> None:
+    assert words("Parents rally to #SaveRedmoorLibrary", "en") == words("Parents rally to save Redmoor library", "en")
+    # a tag that starts small is a product's name, one without a capital inside has no marked word ends: one word each
+    assert words("#iPhone6 review, #savethelibrary", "en") == ["iphone6", "review", "savethelibrari"]
 
 
 def stream() -> list[EnrichedArticle]:
