@@ -83,9 +83,14 @@ class Changes:
         self.owners[key] = event
 
     def write(self) -> None:
+        # one context per event, not per key: a batch of probes changes up to a thousand keys of one message
+        by_event: dict[int, tuple[Any, list[str]]] = {}
         for key, event in self.owners.items():
+            by_event.setdefault(id(event), (event, []))[1].append(key)
+        for event, keys in by_event.values():
             with writing_for(event):
-                self.table[key] = self.values[key].dumps()
+                for key in keys:
+                    self.table[key] = self.values[key].dumps()
 
 
 def chunks(items: list[T], size: int) -> list[list[T]]:

@@ -4,6 +4,7 @@ over a simulated week of 100,000 articles."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import random
 import re
@@ -342,11 +343,20 @@ That is about **{per_1000 / 1e6:.1f} MB per 1,000 stories** of the window (all t
 def main() -> int:
     from streams.enrich.model import load_model
 
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("articles", nargs="?", type=int, default=100_000, help="articles of the simulated week")
+    parser.add_argument("--speed", action="store_true", help="only the story stage's speed against the enrich step's")
+    parser.add_argument("--markdown", action="store_true", help="also print the Stories section of docs/benchmarks.md")
+    args = parser.parse_args()
     if not UCI.exists():
         print(f"benchmarks read real data from {DATA}; it is not there", file=sys.stderr)
         return 1
     nlp = load_model("en_core_web_sm")
     items, rules = uci_stream(nlp)
+    if args.speed:  # the speed alone: the quality figures and the week take minutes
+        rate, enrich = story_rate(items), enrich_rate(nlp)
+        print(f"story stage {rate:.0f} articles/s, enrich {enrich:.1f} articles/s (CPU, one core): {rate / enrich:.1f} x")
+        return 0
     print("headlines:", evaluate(items, rules))
     print("every article its own story:", evaluate(items, rules, singletons=True))
     for row in sweep(items, rules):
@@ -355,9 +365,9 @@ def main() -> int:
     print("summaries (BBC, artificial outlets):", evaluate(bbc, []))
     print("the same, headlines only:", evaluate(headlines_only(bbc), []))
     print(f"story stage {story_rate(items):.0f} articles/s, enrich {enrich_rate(nlp):.1f} articles/s (CPU, one core)")
-    for row in state_over_week(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000):
+    for row in state_over_week(args.articles):
         print("week:", row)
-    if "--markdown" in sys.argv:
+    if args.markdown:
         print(stories_section(nlp, enrich_rate(nlp)))
     return 0
 

@@ -114,8 +114,8 @@ class KeyEntries:
     def register(self, article_id: str, story_id: str, weight: float, when: float, snapshot: Snapshot, window_seconds: float) -> KeyEntries:
         """With the article counted in its decided story here (once: a repeated registration changes nothing)."""
         pending = [entry for entry in self.pending if entry.article != article_id]
-        if article_id in self.recent:
-            return KeyEntries(stories=self.stories, pending=pending, recent=self.recent)
+        if article_id in self.recent:  # unchanged unless it was pending: the same value, so the batch does not rewrite it
+            return self if len(pending) == len(self.pending) else KeyEntries(stories=self.stories, pending=pending, recent=self.recent)
         stories = dict(self.stories)
         known = stories.get(story_id)
         if known is None:
@@ -133,14 +133,14 @@ class KeyEntries:
         recent = [*self.recent, article_id][-RECENT_ARTICLES:]
         return KeyEntries(stories=stories, pending=pending, recent=recent).pruned(window_seconds)
 
-    def newest(self) -> float:
-        return max([s.seen for s in self.stories.values()] + [e.time for e in self.pending], default=0.0)
-
     def pruned(self, window_seconds: float, now: float | None = None) -> KeyEntries:
         """Without what is older than the window before ``now`` (default: the newest here), at most MAX_STORIES stories."""
-        horizon = max(self.newest(), now or 0.0) - window_seconds
+        # one pass over the stories' times for both the newest and the oldest: this runs on every probe and registration
+        seen = [s.seen for s in self.stories.values()]
+        newest = max(seen + [e.time for e in self.pending], default=0.0)
+        horizon = max(newest, now or 0.0) - window_seconds
         pending = [entry for entry in self.pending if entry.time >= horizon]
-        if len(self.stories) <= MAX_STORIES and all(v.seen >= horizon for v in self.stories.values()):
+        if len(seen) <= MAX_STORIES and min(seen, default=horizon) >= horizon:
             if len(pending) == len(self.pending):
                 return self  # nothing to drop (the usual case): no new value to build
             return KeyEntries(stories=self.stories, pending=pending, recent=self.recent)
