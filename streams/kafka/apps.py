@@ -6,11 +6,14 @@ import logging
 from typing import Any
 
 import faust
+from faust.types import Message
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from streams.config import Settings, get_settings
 from streams.kafka.metrics import AGENT_CRASHES
 from streams.kafka.sizes import limits
-from streams.kafka.transport import Topic, broker_url
+from streams.kafka.transport import HoldingFlowControl, ReliableConsumer, Topic, broker_url
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,15 @@ class App(faust.App):
         super().__init__(*args, **kwargs)
         #: agent name → the exception that ended it, for the life of this process
         self.crashed_agents: dict[str, str] = {}
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        """Faust's flow control, holding each message it drops from a stream's buffer (HoldingFlowControl)."""
+        return HoldingFlowControl(self._hold_dropped, loop=self.loop)
+
+    def _hold_dropped(self, message: Message) -> None:
+        if isinstance(self.consumer, ReliableConsumer):
+            self.consumer.hold(message)
 
     async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
         name = str(getattr(agent, "name", agent)).rsplit(".", 1)[-1]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from faust.types import TP, Message
 
+from streams.kafka import transport
 from streams.kafka.apps import worker_app
 from streams.kafka.topology import articles_topic, destinations_topic
 from streams.kafka.transport import ReliableConsumer
@@ -129,3 +131,75 @@ def test_a_held_message_never_moves_a_commit_until_it_is_fetched_again(consumer:
     again.generation_id = worker_app.consumer_generation_id
     assert consumer.ack(again) is True
     assert consumer._new_offset(tp) == 32
+
+
+def test_a_message_dropped_from_one_agents_buffer_is_held_not_waited_for(consumer: ReliableConsumer) -> None:
+    tp = articles(7)
+    consumer._committed_offset[tp] = 12
+
+    async def scenario() -> None:
+        # two agents read the topic: one took the message, the other's copy still waits in its buffer
+        buffered = worker_app.FlowControlQueue(maxsize=4, clear_on_resume=True)  # as a channel makes its buffer
+        dropped = message(tp, 12)
+        dropped.generation_id = worker_app.consumer_generation_id
+        dropped.incref(2)
+        consumer._unacked_messages.add(dropped)
+        buffered.put_nowait(SimpleNamespace(message=dropped))
+        worker_app.flow_control.clear()  # what a revocation or a stop does
+        assert buffered.empty()
+        assert dropped not in consumer._unacked_messages  # the wait for the streams no longer waits for it
+        dropped.ack(consumer)  # the agent that took it finishes
+        assert consumer._new_offset(tp) is None  # yet its offset is not committed: the other agent never saw it
+
+    asyncio.run(scenario())
+
+
+def test_the_last_commit_waits_for_a_commit_in_flight(consumer: ReliableConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    commits: list[str] = []
+
+    async def force_commit(*args: object, **kwargs: object) -> bool:
+        commits.append("committed")
+        return True
+
+    monkeypatch.setattr(consumer, "force_commit", force_commit)
+
+    async def scenario() -> None:
+        in_flight = asyncio.get_running_loop().create_future()
+        consumer._commit_fut = in_flight  # the periodic commit, its offsets read before the last acks
+        stock = asyncio.ensure_future(consumer.commit())
+        await asyncio.sleep(0.05)
+        consumer._commit_fut = None
+        in_flight.set_result(None)
+        assert await stock is False and commits == []  # Faust's commit waited for that one, then committed nothing
+        consumer._commit_fut = in_flight = asyncio.get_running_loop().create_future()
+        last = asyncio.ensure_future(consumer.commit_and_end_transactions())
+        await asyncio.sleep(0.05)
+        assert not last.done()
+        consumer._commit_fut = None
+        in_flight.set_result(None)
+        await last
+        assert commits == ["committed"]  # then commits what is acked now
+
+    asyncio.run(scenario())
+
+
+def test_the_wait_for_the_streams_ends_when_no_ack_comes(
+    consumer: ReliableConsumer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(transport, "ACK_STALL_SECONDS", 0.2)
+    commits: list[str] = []
+
+    async def commit(*args: object, **kwargs: object) -> bool:
+        commits.append("commit")
+        return False
+
+    async def no_ack_comes(timeout: float) -> None:
+        await asyncio.sleep(0.05)
+
+    monkeypatch.setattr(consumer, "commit", commit)
+    monkeypatch.setattr(consumer, "_wait_for_ack", no_ack_comes)
+    stuck = message(articles(0), 5)  # referenced, never acked: nothing will ever ack it
+    consumer._unacked_messages.add(stuck)
+    asyncio.run(consumer.wait_empty())
+    assert not consumer._unacked_messages
+    assert commits and "not acked" in caplog.text and "5)" in caplog.text
