@@ -25,7 +25,7 @@ from streams.enrich.headline import headline_entities, model_view
 from streams.enrich.normal import name_key
 from streams.enrich.parsed import ParsedDoc, sentence_at, sentence_bounds
 from streams.enrich.places import place_of
-from streams.enrich.registry import Registry
+from streams.enrich.registry import Entry, Registry
 from streams.enrich.resolve import resolve_entities
 
 
@@ -74,9 +74,16 @@ def _known(resolution: Resolution | None) -> Any:
         if resolution is None:
             return False
         found = resolution.registry.lookup("name", name_key(name))
-        return any(resolution.registry.active(entry, resolution.when) for entry in found)
+        return any(resolution.registry.active(entry, resolution.when) and not _other_case(name, entry) for entry in found)
 
     return known
+
+
+def _other_case(name: str, entry: Entry) -> bool:
+    """Whether the registry knows ``name``, a capitalised word, only in capitals ("EPIC", "US" for a title-case
+    headline's "Epic", "Us"): the acronym is no evidence that the headline's word is a name."""
+    spellings = {entry.name, *entry.variants}
+    return name not in spellings and not name.isupper() and all(spelling.isupper() for spelling in spellings)
 
 
 def located(events: list[Event], entities: list[Entity]) -> list[Event]:
