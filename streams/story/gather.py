@@ -123,7 +123,9 @@ def conclude(
         story_id, opened, vector = state.story_id, False, {}
     item = work.item.model_copy(update={"story_id": story_id})
     feed_date = work.item.article.feed_date
-    mentions = [mention.model_copy(update={"story_id": story_id, "feed_date": feed_date}) for mention in work.mentions]
+    linked = list(decision.linked) if decision is not None else []
+    mentions = [mention.model_copy(update={"story_id": story_id, "feed_date": feed_date, "linked_story_ids": linked})
+                for mention in work.mentions]  # fmt: skip
     update = StoryUpdate(story_id=story_id, opened=opened, article=story_article(item, features), vector=vector, time=features.time)
     done = ArticleStory(time=state.time, keys=state.keys, story_id=story_id, opened=opened)
     return done, Outcome(item, mentions, update, decision, features)
