@@ -127,6 +127,7 @@ def decide(
     threshold: float = THRESHOLD,
     half_life_hours: float = FRESHNESS_HALF_LIFE_HOURS,
     age_half_life_hours: float = AGE_HALF_LIFE_HOURS,
+    link_seconds: float = LINK_SECONDS,
 ) -> Decision:
     """The story of an article from its keys' answers; deterministic: ties go to the smaller story id."""
     vector = key_weights(features, answers, stories_in_window)
@@ -156,13 +157,15 @@ def decide(
             best, best_score = story, score
     limit = (LEAD_THRESHOLD if features.lead else threshold) * density(len(features.keys), features.lead_keys)
     if best is not None and best_score >= limit:
-        return Decision(best, False, best_score, trimmed(vector), best, concurrent(best, scores, freshest, limit))
+        return Decision(best, False, best_score, trimmed(vector), best, concurrent(best, scores, freshest, limit, link_seconds))
     return Decision(own, True, best_score, trimmed(vector), best)
 
 
-def concurrent(best: str, scores: dict[str, float], snapshots: dict[str, StoryCandidate], limit: float) -> tuple[str, ...]:
+def concurrent(
+    best: str, scores: dict[str, float], snapshots: dict[str, StoryCandidate], limit: float, link_seconds: float = LINK_SECONDS
+) -> tuple[str, ...]:
     """The stories besides ``best`` the article would have joined (score at least ``limit``), opened within
-    LINK_SECONDS of ``best``: the same burst split in two by arrival order. A story whose first time is not known is
+    ``link_seconds`` of ``best``: the same burst split in two by arrival order. A story whose first time is not known is
     not linked (its age cannot be told)."""
     first = snapshots[best].first
     if first is None:
@@ -171,7 +174,7 @@ def concurrent(best: str, scores: dict[str, float], snapshots: dict[str, StoryCa
         story
         for story in sorted(scores)
         if story != best and scores[story] >= limit and snapshots[story].first is not None
-        and abs(float(snapshots[story].first or 0.0) - first) <= LINK_SECONDS
+        and abs(float(snapshots[story].first or 0.0) - first) <= link_seconds
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from streams.kafka.tablevalue import TableValue
 from streams.story.decide import (
     AGE_HALF_LIFE_HOURS,
     FRESHNESS_HALF_LIFE_HOURS,
+    LINK_SECONDS,
     THRESHOLD,
     Decision,
     decide,
@@ -111,13 +112,14 @@ def conclude(
     threshold: float = THRESHOLD,
     half_life_hours: float = FRESHNESS_HALF_LIFE_HOURS,
     age_half_life_hours: float = AGE_HALF_LIFE_HOURS,
+    link_seconds: float = LINK_SECONDS,
 ) -> tuple[ArticleStory, Outcome]:
     """Decide (or recall) the story of the article ``work`` carries; the state keeps only the decision."""
     assert work.item is not None  # noqa: S101 - callers conclude with the article's own work
     features = features_of(work.item)
     decision: Decision | None = None
     if state.story_id is None:
-        decision = decide(features, state.answers, stories_in_window, threshold, half_life_hours, age_half_life_hours)
+        decision = decide(features, state.answers, stories_in_window, threshold, half_life_hours, age_half_life_hours, link_seconds)
         story_id, opened, vector = decision.story_id, decision.opened, decision.vector
     else:
         story_id, opened, vector = state.story_id, False, {}

@@ -245,4 +245,10 @@ def test_stories_opened_further_apart_than_a_burst_are_not_linked() -> None:
     index.add(item("m2", "Asian shares slide ahead of Bank of Japan", 40, "b.example"))
     both = index.add(item("m3", "Wall Street slips, Asian shares slide on weak China exports", 41, "c.example")).outcome
     assert both.decision is not None and not both.decision.opened and both.decision.linked == ()
+    # and no window, no link (what the benchmark's sweep starts from)
+    unlinked = StoryIndex(link_seconds=0)
+    for n, title in enumerate(["Wall Street slips on weak China exports", "Asian shares slide ahead of Bank of Japan"]):
+        unlinked.add(item(f"m{n + 1}", title, n, f"h{n}.example"))
+    late = unlinked.add(item("m3", "Wall Street slips, Asian shares slide on weak China exports", 2, "c.example")).outcome
+    assert late.decision is not None and not late.decision.opened and late.decision.linked == ()
     assert decide_module.LINK_SECONDS == 300  # the documented choice (docs/benchmarks.md, "Stories")
