@@ -177,6 +177,9 @@ class Mention(Record):
     out_of_scope: list[str] = Field(default_factory=list)
     #: the article's ``feed_date`` (set by the story stage): an undated mention in a feed built long ago is old news
     feed_date: datetime | None = None
+    #: stories opened in the same burst as ``story_id`` that the article would have joined too (set by the story
+    #: stage): a name that alerted on one of them counts ``story_id`` as that story, so the split raises one alert
+    linked_story_ids: list[str] = Field(default_factory=list)
 
 
 class EntityRecord(Record):

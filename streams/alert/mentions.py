@@ -70,6 +70,9 @@ class EntitySeen(TableValue):
     buckets: dict[str, int] = Field(default_factory=dict)
     #: rule id → when a spike rule last fired (its cooldown)
     last_fired: dict[str, datetime] = Field(default_factory=dict)
+    #: story id → the story the entity counts it as: a story opened in the same burst as one the entity was already
+    #: in, linked by an article that would have joined either (``Mention.linked_story_ids``); kept while that story is
+    links: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def migrate(cls, obj: dict[str, Any], version: int) -> dict[str, Any]:
@@ -161,6 +164,8 @@ class Placement:
     when: datetime
     #: this article is earlier than the one the story's alerts quoted: they are updated to quote it
     earlier: bool = False
+    #: the article's own story (``story_id`` is the story it counts as; they differ for a linked story)
+    own: str = ""
 
 
 def quoted(mention: Mention) -> Mention:
@@ -199,7 +204,8 @@ def place(
     default_lookback: int,
 ) -> Placement | None:
     """The mention's story mark after it; None when the article was counted before (a replay, a new revision)."""
-    story_id = mention.story_id or story_id_for(mention.article_id)
+    own = mention.story_id or story_id_for(mention.article_id)
+    story_id = counted_as(mention, seen)
     source = fingerprint.source_of(mention.url) or mention.feed_id
     known = seen.stories.get(story_id)
     lookback = timedelta(days=max([r.lookback_days or default_lookback for r in rules] or [default_lookback]))
@@ -207,13 +213,13 @@ def place(
     if known is None:
         mark = StoryMark(first=when, last=when, previous=previous, first_article=mention.article_id, articles=[mention.article_id],
                          sources=[source] if source else [], suspect=suspect, quote=quoted(mention), quote_time=when)  # fmt: skip
-        return Placement(story_id, mark, True, 0, when)
+        return Placement(story_id, mark, True, 0, when, own=own)
     if mention.article_id in known.articles:
         return None  # counted before: a replay or a new revision
     articles = [*known.articles, mention.article_id][-MAX_ARTICLES:]
     if suspect:
         # old news joining a story is remembered (a replay stays a replay) but is neither a new source nor its quote
-        return Placement(story_id, known.model_copy(update={"articles": articles}), False, len(known.sources), when)
+        return Placement(story_id, known.model_copy(update={"articles": articles}), False, len(known.sources), when, own=own)
     sources = known.sources
     if source and source not in sources and len(sources) < MAX_SOURCES:
         sources = [*sources, source]
@@ -223,7 +229,26 @@ def place(
     earlier = quote is not None and quote_time is not None and (when, mention.article_id) < (quote_time, quote.article_id)
     if earlier or known.quote is None:
         update |= {"quote": quoted(mention), "quote_time": when}
-    return Placement(story_id, known.model_copy(update=update), False, len(known.sources), when, earlier)
+    return Placement(story_id, known.model_copy(update=update), False, len(known.sources), when, earlier, own)
+
+
+def counted_as(mention: Mention, seen: EntitySeen) -> str:
+    """The story the entity counts the mention in: its own, unless that one is linked to a story the entity is in.
+
+    The story stage links two stories opened in the same burst when an article would have joined either
+    (streams/story/decide.py, LINK_SECONDS): one story split in two by the order its first articles came in. A name
+    already in one of them counts the other as the same story, so its rules alert once and the split's articles are
+    updates of that alert. A name new to both stays in the article's own story.
+    """
+    story_id = mention.story_id or story_id_for(mention.article_id)
+    story_id = seen.links.get(story_id, story_id)
+    if story_id in seen.stories:
+        return story_id
+    for linked in mention.linked_story_ids:
+        target = seen.links.get(linked, linked)
+        if target in seen.stories:
+            return target
+    return story_id
 
 
 def count_story(seen: EntitySeen, rules: list[WatchRule], placement: Placement) -> EntitySeen:
@@ -266,6 +291,9 @@ def remember(seen: EntitySeen, placement: Placement, mark: StoryMark, last_fired
     when = placement.when
     stories = {sid: m for sid, m in seen.stories.items() if when - m.last <= STORY_MEMORY}
     stories[placement.story_id] = mark
+    links = {sid: target for sid, target in seen.links.items() if target in stories}
+    if placement.own and placement.own != placement.story_id:
+        links[placement.own] = placement.story_id
     return seen.model_copy(
         update={
             "last_seen": max(seen.last_seen, when),
@@ -273,6 +301,7 @@ def remember(seen: EntitySeen, placement: Placement, mark: StoryMark, last_fired
             "mentions": seen.mentions + 1,
             "stories": stories,
             "last_fired": last_fired,
+            "links": links,
         }
     )
 

@@ -45,6 +45,13 @@ ISF_ADD = 1.0
 ISF_FLOOR = 0.1
 #: terms an article's vector keeps (the heaviest) when it is added to its story's centroid
 VECTOR_TERMS = 24
+#: two stories whose first articles are at most this far apart are *concurrent*: opened in the same burst, each by an
+#: article that came before the words the two share did. An article that would join either (both above its threshold)
+#: links the one it does not join to the one it joins (:attr:`Decision.linked`), and a name that alerted on one counts
+#: the other as the same story (streams/alert/mentions.py). Stories opened further apart are not linked: a name is in
+#: many stories of a day, and the age factor already tells a new development from an old one. Chosen on the dev set
+#: (docs/benchmarks.md, "Stories": 1 to 30 minutes give the same figures there, an hour links different stories)
+LINK_SECONDS = 5 * 60.0
 
 
 def story_id_for(article_id: str) -> str:
@@ -109,6 +116,8 @@ class Decision:
     vector: dict[str, float]
     #: the best candidate's story and score even when below the threshold (for logs and tuning)
     nearest: str | None = None
+    #: other stories the article would have joined too, opened within LINK_SECONDS of the one it joined (sorted)
+    linked: tuple[str, ...] = ()
 
 
 def decide(
@@ -118,6 +127,7 @@ def decide(
     threshold: float = THRESHOLD,
     half_life_hours: float = FRESHNESS_HALF_LIFE_HOURS,
     age_half_life_hours: float = AGE_HALF_LIFE_HOURS,
+    link_seconds: float = LINK_SECONDS,
 ) -> Decision:
     """The story of an article from its keys' answers; deterministic: ties go to the smaller story id."""
     vector = key_weights(features, answers, stories_in_window)
@@ -136,17 +146,36 @@ def decide(
             if known is None or (candidate.size, candidate.last) > (known.size, known.last):
                 freshest[candidate.story] = candidate
     best, best_score = None, 0.0
+    scores: dict[str, float] = {}
     for story in sorted(dots):
         snap = freshest[story]
         score = dots[story] / max(snap.norm, 1e-9) * freshness(features.time, snap.last, half_life_hours)
         if not features.lead:  # headlines only: what the age factor was tuned on (see AGE_HALF_LIFE_HOURS)
             score *= age(features.time, snap.first, age_half_life_hours)
+        scores[story] = score
         if score > best_score:
             best, best_score = story, score
-    limit = LEAD_THRESHOLD if features.lead else threshold
-    if best is not None and best_score >= limit * density(len(features.keys), features.lead_keys):
-        return Decision(best, False, best_score, trimmed(vector), best)
+    limit = (LEAD_THRESHOLD if features.lead else threshold) * density(len(features.keys), features.lead_keys)
+    if best is not None and best_score >= limit:
+        return Decision(best, False, best_score, trimmed(vector), best, concurrent(best, scores, freshest, limit, link_seconds))
     return Decision(own, True, best_score, trimmed(vector), best)
+
+
+def concurrent(
+    best: str, scores: dict[str, float], snapshots: dict[str, StoryCandidate], limit: float, link_seconds: float = LINK_SECONDS
+) -> tuple[str, ...]:
+    """The stories besides ``best`` the article would have joined (score at least ``limit``), opened within
+    ``link_seconds`` of ``best``: the same burst split in two by arrival order. A story whose first time is not known is
+    not linked (its age cannot be told)."""
+    first = snapshots[best].first
+    if first is None:
+        return ()
+    return tuple(
+        story
+        for story in sorted(scores)
+        if story != best and scores[story] >= limit and snapshots[story].first is not None
+        and abs(float(snapshots[story].first or 0.0) - first) <= link_seconds
+    )  # fmt: skip
 
 
 def trimmed(vector: dict[str, float]) -> dict[str, float]:

@@ -25,6 +25,7 @@ from streams.kafka.tablevalue import TableValue
 from streams.story.decide import (
     AGE_HALF_LIFE_HOURS,
     FRESHNESS_HALF_LIFE_HOURS,
+    LINK_SECONDS,
     THRESHOLD,
     Decision,
     decide,
@@ -111,19 +112,22 @@ def conclude(
     threshold: float = THRESHOLD,
     half_life_hours: float = FRESHNESS_HALF_LIFE_HOURS,
     age_half_life_hours: float = AGE_HALF_LIFE_HOURS,
+    link_seconds: float = LINK_SECONDS,
 ) -> tuple[ArticleStory, Outcome]:
     """Decide (or recall) the story of the article ``work`` carries; the state keeps only the decision."""
     assert work.item is not None  # noqa: S101 - callers conclude with the article's own work
     features = features_of(work.item)
     decision: Decision | None = None
     if state.story_id is None:
-        decision = decide(features, state.answers, stories_in_window, threshold, half_life_hours, age_half_life_hours)
+        decision = decide(features, state.answers, stories_in_window, threshold, half_life_hours, age_half_life_hours, link_seconds)
         story_id, opened, vector = decision.story_id, decision.opened, decision.vector
     else:
         story_id, opened, vector = state.story_id, False, {}
     item = work.item.model_copy(update={"story_id": story_id})
     feed_date = work.item.article.feed_date
-    mentions = [mention.model_copy(update={"story_id": story_id, "feed_date": feed_date}) for mention in work.mentions]
+    linked = list(decision.linked) if decision is not None else []
+    mentions = [mention.model_copy(update={"story_id": story_id, "feed_date": feed_date, "linked_story_ids": linked})
+                for mention in work.mentions]  # fmt: skip
     update = StoryUpdate(story_id=story_id, opened=opened, article=story_article(item, features), vector=vector, time=features.time)
     done = ArticleStory(time=state.time, keys=state.keys, story_id=story_id, opened=opened)
     return done, Outcome(item, mentions, update, decision, features)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from schemas import EnrichedArticle, Mention, Story, StoryKeyAnswer, StoryKeyMessage, StoryUpdate, StoryWork
 from streams.story import gather
-from streams.story.decide import AGE_HALF_LIFE_HOURS, FRESHNESS_HALF_LIFE_HOURS, THRESHOLD
+from streams.story.decide import AGE_HALF_LIFE_HOURS, FRESHNESS_HALF_LIFE_HOURS, LINK_SECONDS, THRESHOLD
 from streams.story.gather import ArticleStory, OpenedStories, Outcome
 from streams.story.keys import KeyEntries, Snapshot
 from streams.story.state import StoryState, add_article, new_state, story_record
@@ -35,6 +35,7 @@ class StoryIndex:
     threshold: float = THRESHOLD
     half_life_hours: float = FRESHNESS_HALF_LIFE_HOURS
     age_half_life_hours: float = AGE_HALF_LIFE_HOURS
+    link_seconds: float = LINK_SECONDS
     keys: dict[str, KeyEntries] = field(default_factory=dict)
     articles: dict[str, ArticleStory] = field(default_factory=dict)
     stories: dict[str, StoryState] = field(default_factory=dict)
@@ -52,7 +53,8 @@ class StoryIndex:
             state = answered
         assert ready  # noqa: S101 - every key answered in-process
         stories_in_window = self.opened.count(state.time, self.window_seconds) * self.partitions
-        done, outcome = gather.conclude(state, work, stories_in_window, self.threshold, self.half_life_hours, self.age_half_life_hours)
+        done, outcome = gather.conclude(state, work, stories_in_window, self.threshold, self.half_life_hours, self.age_half_life_hours,
+                                        self.link_seconds)  # fmt: skip
         self.articles[item.article.id] = done
         if outcome.decision is not None and outcome.decision.opened:
             self.opened = self.opened.opened(outcome.features.time, self.window_seconds)

@@ -223,3 +223,32 @@ def test_key_entries_carry_the_story_first_time_and_read_entries_without_it() ->
     # a value stored before the first time was kept (story tuples of five) still decodes, its first unknown
     old = KeyEntries.loads(b'{"stories": {"s1": [1.0, 90.0, 2, 1.4, 90.0]}, "recent": ["a1"], "schema_version": 1}')
     assert old.stories["s1"].first is None and old.answer("w:dam", "a3").candidates[0].first is None
+
+
+def test_an_article_that_would_join_two_stories_of_one_burst_links_them() -> None:
+    # two stories opened by headlines sharing no word, then one headline that would join either (the same market day
+    # split by the order its first reports came in): it joins one and links the other
+    index = StoryIndex()
+    index.add(item("m1", "Wall Street slips on weak China exports", 0, "a.example"))
+    index.add(item("m2", "Asian shares slide ahead of Bank of Japan", 1, "b.example"))
+    both = index.add(item("m3", "Wall Street slips, Asian shares slide on weak China exports", 2, "c.example")).outcome
+    assert both.decision is not None and not both.decision.opened
+    joined, other = both.decision.story_id, ({story_id_for("m1"), story_id_for("m2")} - {both.decision.story_id}).pop()
+    assert both.decision.linked == (other,)
+    assert joined in (story_id_for("m1"), story_id_for("m2"))
+
+
+def test_stories_opened_further_apart_than_a_burst_are_not_linked() -> None:
+    # the same three headlines, the second story opened 40 minutes after the first: another development, not a split
+    index = StoryIndex()
+    index.add(item("m1", "Wall Street slips on weak China exports", 0, "a.example"))
+    index.add(item("m2", "Asian shares slide ahead of Bank of Japan", 40, "b.example"))
+    both = index.add(item("m3", "Wall Street slips, Asian shares slide on weak China exports", 41, "c.example")).outcome
+    assert both.decision is not None and not both.decision.opened and both.decision.linked == ()
+    # and no window, no link (what the benchmark's sweep starts from)
+    unlinked = StoryIndex(link_seconds=0)
+    for n, title in enumerate(["Wall Street slips on weak China exports", "Asian shares slide ahead of Bank of Japan"]):
+        unlinked.add(item(f"m{n + 1}", title, n, f"h{n}.example"))
+    late = unlinked.add(item("m3", "Wall Street slips, Asian shares slide on weak China exports", 2, "c.example")).outcome
+    assert late.decision is not None and not late.decision.opened and late.decision.linked == ()
+    assert decide_module.LINK_SECONDS == 300  # the documented choice (docs/benchmarks.md, "Stories")

@@ -12,6 +12,7 @@ from streams.alert.mentions import evaluate_mention
 from streams.alert.rulefile import make_rule
 from streams.cli.simulate import Simulation
 from streams.enrich.gazetteer import Watchlist, watched_entity_id
+from streams.story.decide import story_id_for
 from tests import factories
 from tests.factories import story_mention as mention
 
@@ -94,3 +95,52 @@ def test_replay_of_a_story_raises_no_alert_message() -> None:
         seen, raised = evaluate_mention(item, seen, [rule], T0, 30)
         replayed += raised
     assert replayed == []
+
+
+def test_a_name_in_two_linked_stories_of_one_burst_alerts_once_and_updates() -> None:
+    rule = factories.watch_rule()
+    seen, first = evaluate_mention(mention("a1", T0, story_id="s-a"), None, [rule], T0, 30)
+    # the next article joins another story of the same burst and would have joined s-a too: an update of s-a's alert
+    later = T0 + timedelta(minutes=1)
+    seen, second = evaluate_mention(mention("a2", later, story_id="s-b", linked_story_ids=["s-a"]), seen, [rule], later, 30)
+    # a later article of s-b carries no link itself: the name remembers that s-b counts as s-a
+    seen, third = evaluate_mention(mention("a3", later, story_id="s-b"), seen, [rule], later, 30)
+    assert [(a.update, a.story_id, a.source_count) for a in first + second + third] == [(False, "s-a", 1), (True, "s-a", 2),
+                                                                                        (True, "s-a", 3)]  # fmt: skip
+    assert {a.id for a in first + second + third} == {ids.story_alert_id(rule.id, "s-a")}
+    assert seen.links == {"s-b": "s-a"} and set(seen.stories) == {"s-a"}
+
+
+def test_a_link_does_not_silence_a_name_new_to_both_stories_nor_another_name() -> None:
+    rule, other = factories.watch_rule(), factories.watch_rule("Rui Costa")
+    # the name was in neither linked story: its first mention alerts on the article's own story
+    _, fresh = evaluate_mention(mention("a2", T0, story_id="s-b", linked_story_ids=["s-a"]), None, [rule], T0, 30)
+    assert [(a.update, a.story_id) for a in fresh] == [(False, "s-b")]
+    # a name first mentioned in a story that already alerted for another name gets its own alert (one per rule, story)
+    seen_ana, _ = evaluate_mention(mention("a1", T0, story_id="s-a"), None, [rule], T0, 30)
+    costa = mention("a3", T0, story_id="s-a", entity_id=watched_entity_id(other.entity), name="Rui Costa", watch_ids=[other.id])
+    _, own = evaluate_mention(costa, None, [other], T0, 30)
+    assert [(a.rule_id, a.update, a.story_id) for a in own] == [(other.id, False, "s-a")] and "s-a" in seen_ana.stories
+
+
+def test_simulate_links_a_split_burst_so_the_name_alerts_once() -> None:
+    # the story stage's link reaches the rules through the mentions, as in the workers: one market day opened as two
+    # stories (their first headlines share no word, the second names nobody); the name alerts on the first, and its
+    # mention in the second story, by an article that would have joined the first too, is an update of that alert
+    rule = factories.watch_rule()
+    simulation = Simulation([rule])
+    titles = [
+        "Ana Lima says Wall Street slips on weak China exports",
+        "Asian shares slide ahead of Bank of Japan",
+        "Ana Lima: Asian shares slide, Wall Street slips on weak China exports",
+        "Ana Lima on Asian shares slide ahead of Japan",
+    ]
+    raised = []
+    for n, title in enumerate(titles):
+        when = T0 + timedelta(minutes=n)
+        article = factories.article(f"m{n}", title=title, url=f"https://s{n}.example/{n}", published=when, fetched=when)
+        mentions = [mention(f"m{n}", when, watch_ids=[rule.id], url=article.url)] if "Ana Lima" in title else []
+        raised += simulation.step(factories.enriched(article), mentions)[1]
+    assert [(a.update, a.story_id, a.source_count) for a in raised] == [(False, story_id_for("m0"), 1),
+                                                                        (True, story_id_for("m0"), 2),
+                                                                        (True, story_id_for("m0"), 3)]  # fmt: skip
