@@ -16,6 +16,7 @@ from streams.alert.rulebook import RuleBook
 from streams.alert.rulefile import check_rule_limits
 from streams.config import get_settings
 from streams.deliver.specs import validate_destination
+from streams.enrich.child import ChildPipeline
 from streams.enrich.model import load_model
 from streams.kafka.apps import worker_app
 from streams.kafka.deadletter import dead_letter
@@ -59,6 +60,17 @@ rulebook = RuleBook(settings, check_rule if delivering else None, dead_letter_ru
 nlp_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlp")
 
 
+def open_nlp() -> Any:
+    """The spaCy pipeline of this worker: in a child process in the ``all`` role, whose event loop also runs the
+    story, alert, delivery and storage agents (one interpreter lock for both held it at about half of bare
+    nlp.pipe's rate on the shared two-core machine, benchmarks/bench_enrich.py); in this process in the ``nlp`` role, whose loop has little else to do."""
+    if settings.worker_role != "all":
+        return load_model(settings.spacy_model)
+    child = ChildPipeline(settings.spacy_model)
+    child.open()
+    return child
+
+
 class Resources:
     """What the agents share and open lazily: the spaCy pipeline and the sink."""
 
@@ -70,7 +82,7 @@ class Resources:
         async with self.lock:
             if self.nlp is None:
                 loop = asyncio.get_running_loop()
-                self.nlp = await loop.run_in_executor(nlp_executor, load_model, settings.spacy_model)
+                self.nlp = await loop.run_in_executor(nlp_executor, open_nlp)
         return self.nlp
 
     async def get_sink(self) -> Sink:

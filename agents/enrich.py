@@ -23,7 +23,7 @@ from agents.registry import follower, resolver
 from schemas import Article, StoryWork, encode
 from streams.alert.queryrules import out_of_scope
 from streams.enrich.metrics import ARTICLES_ENRICHED, ENTITIES, EVENTS, NLP_SECONDS
-from streams.enrich.step import Enriched, enrich_articles
+from streams.enrich.step import Enriched, enrich_articles, start_parsing
 from streams.errors import MessageTooLarge
 from streams.kafka.apps import worker_app
 from streams.kafka.outbox import too_large
@@ -151,6 +151,7 @@ async def _enrich_or_split(loop: asyncio.AbstractEventLoop, nlp: Any, decoded: l
     articles = [article for _, article in decoded]
     started = loop.time()
     limit = sizes.message - max(key_bytes(article.id) for article in articles) - STORY_WORK_MARGIN
+    start_parsing(nlp, articles, settings.enrich_batch_size)
     try:
         results = await loop.run_in_executor(
             nlp_executor, enrich_articles, nlp, articles, rulebook.watchlist, settings.enrich_batch_size, limit, resolver

@@ -54,12 +54,21 @@ def bare_docs_per_second(articles: list[Article], batch_size: int) -> tuple[floa
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a live process has used so far (every thread)."""
+    """User and system CPU time a live process and its live children have used so far (every thread)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + sum(cpu_seconds(child) for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (the ``all`` worker's spaCy child, streams/enrich/child.py)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in task.read_text().split()]
+    return found
 
 
 def broker_pid() -> int | None:
@@ -94,11 +103,11 @@ async def wait_assigned(ports: list[int], timeout: float = 120.0) -> None:
 
 
 def peak_rss_mb(pid: int) -> float:
-    """The high-water mark of a live process's resident memory."""
+    """The high-water mark of a live process's resident memory, plus its live children's."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+                return int(line.split()[1]) / 1024 + sum(peak_rss_mb(child) for child in children(pid))
     except OSError:
         pass
     return 0.0

@@ -9,6 +9,7 @@
      ├── DecodeError (ValueError) ......... a topic or table value that is not a valid record (dead-lettered)
      ├── BrokerUnavailable ................ no Kafka broker answers at the configured address
      ├── ModelNotInstalled ................ the spaCy pipeline is not installed
+ ├── ChildDied ........................ the spaCy child process ended while parsing (the batch is retried)
      ├── FetchError ....................... an HTTP request that gave no usable body (``kind`` labels metrics)
      ├── BlockedAddress (OSError) ......... a connection the address guard refused (raised in the socket factory)
      ├── FeedError ........................ bytes that are not a usable feed
@@ -52,6 +53,10 @@ class RegistryError(InputError):
 
 class RuleError(InputError):
     """A watch rule that cannot be made from what was given."""
+
+
+class ChildDied(WirewatchError):
+    """The child process that parses for the worker ended while a batch waited for it (killed, out of memory)."""
 
 
 class DecodeError(WirewatchError, ValueError):

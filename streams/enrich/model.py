@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+import orjson
 import spacy
 from spacy.language import Language
 
@@ -30,11 +31,22 @@ def _line_breaks(doc: Any) -> Any:
     return doc
 
 
-def load_model(name: str) -> Any:
-    """Load the spaCy pipeline ``name`` (or its other name) with line breaks as sentence ends, or say how to install it."""
+def package_components(package: str) -> list[str]:
+    """Every component an installed pipeline package declares (its meta.json), to load it without any."""
+    meta = orjson.loads((spacy.util.get_package_path(package) / "meta.json").read_bytes())
+    return [str(name) for name in meta.get("components", meta.get("pipeline", []))]
+
+
+def load_model(name: str, components: bool = True) -> Any:
+    """Load the spaCy pipeline ``name`` (or its other name) with line breaks as sentence ends, or say how to install it.
+
+    Without ``components`` only its vocabulary, settings and meta are loaded: enough to read docs parsed elsewhere
+    (streams/enrich/child.py).
+    """
     for candidate in (name, MODEL_ALIASES.get(name)):
         if candidate and importlib.util.find_spec(candidate) is not None:
-            nlp = spacy.load(candidate, exclude=list(UNUSED_COMPONENTS))
+            unused = UNUSED_COMPONENTS if components else package_components(candidate)
+            nlp = spacy.load(candidate, exclude=list(unused))
             if "parser" in nlp.pipe_names:
                 nlp.add_pipe(LINE_BREAKS, before="parser")
             nlp.meta["wirewatch_name"] = candidate

@@ -17,6 +17,7 @@ from schemas import Article, EnrichedArticle, Entity, Event, Mention
 from streams import ids
 from streams.clock import utcnow
 from streams.enrich.bounds import SENTENCE_MAX_CHARS, fit_enriched
+from streams.enrich.child import ChildPipeline
 from streams.enrich.entities import canonical_entities
 from streams.enrich.events import extract_events
 from streams.enrich.fingerprint import sketch
@@ -125,19 +126,32 @@ def chunks(text: str, size: int) -> list[str]:
     return pieces
 
 
-def parsed_docs(nlp: Any, texts: list[str], batch_size: int = 16) -> Iterator[Any]:
-    """One spaCy doc per text through ``nlp.pipe``; a text over :data:`CHUNK_CHARS` (or ``nlp.max_length``) is parsed
-    in :func:`chunks` and joined back with ``Doc.from_docs``, so its offsets, entities and sentences are those of
-    the whole text, as if spaCy had read it in one go."""
+def model_pieces(nlp: Any, texts: list[str]) -> tuple[list[int], list[str]]:
+    """What spaCy reads of ``texts``: each text's :func:`chunks` as model views (capital-letter runs re-cased,
+    offsets unchanged: streams/enrich/headline.py), and the index of the text each piece belongs to."""
     size = max(1, min(CHUNK_CHARS, int(nlp.max_length) - 1))
     owners: list[int] = []
     pieces: list[str] = []
     for index, text in enumerate(texts):
         for piece in chunks(text, size):
             owners.append(index)
-            pieces.append(piece)
-    # the model reads each piece's model view (capital-letter runs re-cased, offsets unchanged: streams/enrich/headline.py)
-    docs = zip(owners, nlp.pipe(map(model_view, pieces), batch_size=batch_size), strict=True)
+            pieces.append(model_view(piece))
+    return owners, pieces
+
+
+def start_parsing(nlp: Any, articles: list[Article], batch_size: int = 16) -> None:
+    """Have a child-process pipeline start parsing ``articles`` now, so the child works while earlier batches are
+    extracted; :func:`enrich_articles` on the same articles then reads its docs (nothing to do in-process)."""
+    if isinstance(nlp, ChildPipeline):
+        nlp.prefetch(model_pieces(nlp, [analysed_text(article) for article in articles])[1], batch_size)
+
+
+def parsed_docs(nlp: Any, texts: list[str], batch_size: int = 16) -> Iterator[Any]:
+    """One spaCy doc per text through ``nlp.pipe``; a text over :data:`CHUNK_CHARS` (or ``nlp.max_length``) is parsed
+    in :func:`chunks` and joined back with ``Doc.from_docs``, so its offsets, entities and sentences are those of
+    the whole text, as if spaCy had read it in one go."""
+    owners, pieces = model_pieces(nlp, texts)
+    docs = zip(owners, nlp.pipe(pieces, batch_size=batch_size), strict=True)
     for _, group in groupby(docs, key=lambda pair: pair[0]):
         parts = [doc for _, doc in group]
         yield parts[0] if len(parts) == 1 else Doc.from_docs(parts, ensure_whitespace=False)
