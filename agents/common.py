@@ -63,7 +63,8 @@ nlp_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlp")
 def open_nlp() -> Any:
     """The spaCy pipeline of this worker: in a child process in the ``all`` role, whose event loop also runs the
     story, alert, delivery and storage agents (one interpreter lock for both held it at about half of bare
-    nlp.pipe's rate on the shared two-core machine, benchmarks/bench_enrich.py); in this process in the ``nlp`` role, whose loop has little else to do."""
+    nlp.pipe's rate on the shared two-core machine, benchmarks/bench_enrich.py); in this process in the ``nlp``
+    role, whose loop has little else to do."""
     if settings.worker_role != "all":
         return load_model(settings.spacy_model)
     child = ChildPipeline(settings.spacy_model)
