@@ -183,6 +183,38 @@ def test_the_last_commit_waits_for_a_commit_in_flight(consumer: ReliableConsumer
     asyncio.run(scenario())
 
 
+def test_a_commit_cancelled_midway_still_commits_the_acks_it_took(consumer: ReliableConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    tp = articles(2)
+    consumer._committed_offset[tp] = 0
+    consumer._acked[tp].extend(range(10))
+    asked: list[dict[TP, int]] = []
+
+    async def nothing() -> None:
+        return None
+
+    async def broker_commit(offsets: dict[TP, int]) -> bool:  # the broker's answer takes a while
+        asked.append(dict(offsets))
+        await asyncio.sleep(0.1)
+        return True
+
+    monkeypatch.setattr(consumer, "_commit", broker_commit)
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+    monkeypatch.setattr(worker_app.producer, "flush", nothing)
+
+    async def scenario() -> None:
+        # Faust's fetch loop commits inline every broker_commit_every acks; a stopping worker cancels that loop
+        inline = asyncio.ensure_future(consumer.commit())
+        await asyncio.sleep(0.02)
+        assert asked == [{tp: 10}]  # the acks were taken out of the count and the broker asked
+        inline.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await inline
+        await consumer.commit_and_end_transactions()  # the last commit, after the streams are drained
+        assert consumer._committed_offset[tp] == 10  # stock Faust left it at 0, with the acks 0-9 gone
+
+    consumer.loop.run_until_complete(scenario())  # Faust's commit makes its future on the consumer's own loop
+
+
 def test_the_wait_for_the_streams_ends_when_no_ack_comes(
     consumer: ReliableConsumer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
