@@ -212,7 +212,13 @@ def test_a_commit_cancelled_midway_still_commits_the_acks_it_took(consumer: Reli
         await consumer.commit_and_end_transactions()  # the last commit, after the streams are drained
         assert consumer._committed_offset[tp] == 10  # stock Faust left it at 0, with the acks 0-9 gone
 
-    consumer.loop.run_until_complete(scenario())  # Faust's commit makes its future on the consumer's own loop
+    # Faust's commit makes its future on the consumer's own loop: a fresh one, as earlier tests may have closed it
+    loop = asyncio.new_event_loop()
+    monkeypatch.setattr(consumer, "_loop", loop)
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
 
 
 def test_the_wait_for_the_streams_ends_when_no_ack_comes(
