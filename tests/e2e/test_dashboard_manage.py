@@ -27,9 +27,28 @@ from tests.integration.test_feeds_add_check import FIXTURES, JSON_FEED, PAGE
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.timeout(600)]
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
+
+
+def replaced(element: Any) -> Any:
+    """A wait condition: the page holding `element` has gone. Chromium reports an element of a page that is being
+    torn down either as stale or, mid-navigation, as an inspector error about a node outside the document; both mean
+    the old page is gone (Selenium's own `staleness_of` knows only the first)."""
+
+    def gone(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" not in str(error):
+                raise
+            return True
+        return False
+
+    return gone
 
 
 def state(settings: Settings, topic: str) -> dict[str, dict[str, Any]]:
@@ -93,7 +112,7 @@ def test_manage_page_in_headless_chromium(
         outcome before that finds the old page's element, stale once the new page loads."""
         page = browser.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(browser, 120).until(expected_conditions.staleness_of(page))
+        WebDriverWait(browser, 120).until(replaced(page))
         WebDriverWait(browser, 120).until(lambda driver: driver.execute_script("return document.readyState") == "complete")
 
     def shot(name: str) -> None:
