@@ -27,6 +27,7 @@ from streams.cli.common import marked
 from streams.config import ROOT, Settings, get_settings
 from streams.kafka.admin import delete_topics, ensure_topics
 from streams.kafka.client import compacted_state, publish, read_topic
+from streams.lifetime import die_with_parent
 from streams.poll.health import feed_state_topic
 from streams.poll.notices import FeedNotices
 
@@ -70,7 +71,14 @@ def start_processes(env: dict[str, str], log_dir: Path) -> list[subprocess.Popen
         log = (log_dir / f"{role}.log").open("ab")
         processes.append(
             subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "streams.cli", role], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+                [sys.executable, "-m", "streams.cli", role],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+                # a `wirewatch run` killed outright (SIGKILL, out of memory) still stops its poller and worker
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - a prctl call, no lock taken between fork and exec
             )
         )
     return processes

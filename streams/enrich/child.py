@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import signal
-import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -18,6 +16,7 @@ from spacy.tokens import DocBin
 
 from streams.enrich.model import load_model
 from streams.errors import ChildDied
+from streams.lifetime import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +27,13 @@ GROUP_TEXTS = 4
 #: batches parsed ahead at most: the agent's batches in flight (WIREWATCH_ENRICH_CONCURRENCY) and a spare
 PREFETCH_MAX = 4
 
-#: Linux's prctl option that sends the child a signal when the thread that started it ends (prctl(2))
-_PR_SET_PDEATHSIG = 1
-
 _nlp: Any = None
 
 
 def _start_child(name: str) -> None:
     """In the child: die with the worker, leave SIGTERM and Ctrl-C to it (it drains, then closes us), load the model."""
     global _nlp
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent(signal.SIGKILL)  # it ignores SIGTERM, below
     # a SIGTERM to the worker's process group must not end a parse the worker is waiting for while it drains
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

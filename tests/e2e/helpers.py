@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.config import Settings
 from streams.kafka.client import compacted_state, read_topic, topic_partitions
+from streams.lifetime import die_with_parent
 from streams.poll.health import feed_state_topic, table_key
 from tests.conftest import free_port
 
@@ -147,7 +148,13 @@ def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Com
 def start(role: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", role], env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        [sys.executable, "-m", "streams.cli", role],
+        env=env,
+        cwd=ROOT,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - an interrupted test run leaves no worker behind
     )
 
 

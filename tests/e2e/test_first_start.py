@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from streams.config import ROOT, Settings
 from tests.conftest import free_port
 from tests.e2e.helpers import http_get, stack_env, wait_for
+from tests.unit.test_nlp_child import alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -53,3 +57,33 @@ def test_cold_start_console_is_quiet_and_explains_itself(kafka_settings: Setting
         assert worker_only not in poller_metrics
     for poller_only in (b"wirewatch_polls_total", b"wirewatch_fetch_seconds", b"wirewatch_articles_published", b"wirewatch_feeds"):
         assert poller_only not in worker_metrics
+
+
+@pytest.mark.timeout(600)
+def test_a_run_killed_outright_stops_its_poller_and_worker(kafka_settings: Settings, tmp_path: Path) -> None:
+    """SIGKILL (or the out-of-memory killer) gives `wirewatch run` no chance to stop its children: Linux sends them
+    SIGTERM instead (streams/lifetime.py), so they drain and exit rather than run on, unseen, holding their ports."""
+    worker_port, poller_port = free_port(), free_port()
+    env = stack_env(kafka_settings, {"WIREWATCH_WEB_PORT": str(worker_port), "WIREWATCH_POLLER_WEB_PORT": str(poller_port)})
+    with (tmp_path / "console.txt").open("wb") as handle:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "run", "--samples-port", str(free_port())],
+            env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    children: list[int] = []
+    try:
+        for port in (worker_port, poller_port):
+            url = f"http://127.0.0.1:{port}/metrics"
+            wait_for(f"the page on port {port}", lambda url=url: http_get(url)[0] == 200, 300, processes=[run])
+        children = [int(pid) for task in Path(f"/proc/{run.pid}/task").glob("*/children") for pid in task.read_text().split()]
+        assert len(children) == 2, children
+        run.kill()
+        run.wait(30)
+        killed = time.monotonic()
+        wait_for("the poller and the worker to exit", lambda: not any(alive(pid) for pid in children), 120)
+        print(f"poller and worker exited {time.monotonic() - killed:.1f} s after `wirewatch run` was killed")
+    finally:
+        run.kill()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
