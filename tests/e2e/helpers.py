@@ -192,6 +192,15 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, ended but not yet reaped by init, counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def rss(pid: int) -> int:
     """Resident set size of process ``pid`` in bytes, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

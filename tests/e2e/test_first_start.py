@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_enrich import children as live_children
 from streams.config import ROOT, Settings
 from tests.conftest import free_port
-from tests.e2e.helpers import http_get, stack_env, wait_for
-from tests.unit.test_nlp_child import alive
+from tests.e2e.helpers import alive, http_get, stack_env, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -75,7 +75,7 @@ def test_a_run_killed_outright_stops_its_poller_and_worker(kafka_settings: Setti
         for port in (worker_port, poller_port):
             url = f"http://127.0.0.1:{port}/metrics"
             wait_for(f"the page on port {port}", lambda url=url: http_get(url)[0] == 200, 300, processes=[run])
-        children = [int(pid) for task in Path(f"/proc/{run.pid}/task").glob("*/children") for pid in task.read_text().split()]
+        children = live_children(run.pid)
         assert len(children) == 2, children
         run.kill()
         run.wait(30)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from streams.config import ROOT
-from tests.unit.test_nlp_child import alive
+from tests.e2e.helpers import alive, wait_for
 
 # the child records the signal that ends it in the file named by its argument, after writing "ready" there
 CHILD = """
@@ -30,11 +29,8 @@ time.sleep(600)
 """
 
 
-def wait_for_text(path: Path, text: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not (path.exists() and path.read_text() == text):
-        time.sleep(0.05)
-    assert path.read_text() == text
+def reads(path: Path, text: str) -> bool:
+    return path.exists() and path.read_text() == text
 
 
 def test_a_parent_killed_outright_takes_its_child_along_with_sigterm(tmp_path: Path) -> None:
@@ -43,13 +39,11 @@ def test_a_parent_killed_outright_takes_its_child_along_with_sigterm(tmp_path: P
     try:
         assert parent.stdout is not None
         pid = int(parent.stdout.readline())
-        wait_for_text(record, "ready")
+        wait_for("the child to set its handler", lambda: reads(record, "ready"), 60, interval=0.05)
         parent.kill()
         parent.wait(30)
-        wait_for_text(record, "SIGTERM")  # the way `make stop` stops a worker: it drains first
-        deadline = time.monotonic() + 30
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(pid), "the child must not outlive its parent"
+        # SIGTERM, the way `make stop` stops a worker: it drains first
+        wait_for("the child to record SIGTERM", lambda: reads(record, "SIGTERM"), 60, interval=0.05)
+        wait_for("the child to end with its parent", lambda: not alive(pid), 30, interval=0.1)
     finally:
         parent.kill()

@@ -17,6 +17,7 @@ from streams.config import get_settings
 from streams.enrich.child import ChildPipeline
 from streams.enrich.step import extract_texts
 from streams.errors import ChildDied
+from tests.e2e.helpers import alive, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,18 +100,6 @@ def test_the_child_ignores_sigterm_and_dies_with_its_worker(tmp_path: Path) -> N
         assert alive(pid), "the child must leave SIGTERM to its worker"
         worker.kill()
         worker.wait(30)
-        deadline = time.monotonic() + 30
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not alive(pid), "the child must not outlive its worker"
+        wait_for("the child to end with its worker", lambda: not alive(pid), 30, interval=0.2)
     finally:
         worker.kill()
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, ended but not yet reaped by init, counts as ended)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
