@@ -38,6 +38,9 @@ def load_rules_yaml(data: str) -> list[WatchRule]:
     ``magnitude_kind``/``magnitude_min``; every other key of :data:`RULE_OPTIONS` is passed through.
     """
     doc = load_yaml(data, "watchlist") or {}
+    if isinstance(doc, dict) and (extra := sorted(str(key) for key in doc if key != "watch")):
+        # a misspelt or guessed section ("rules:", "watchlist:") would otherwise load as an empty watchlist
+        raise RuleError(f"unknown top-level key(s) {', '.join(extra)}: a watchlist file holds its entries under 'watch:'")
     entries = doc.get("watch", []) if isinstance(doc, dict) else doc
     if not isinstance(entries, list):
         raise RuleError("a watchlist file holds a list of entries under 'watch:'")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,10 +113,14 @@ def run_simulation(
     registry = simulation_registry(rules)
     failures = 0
     pending: list[Article] = []
+    seen = Counter[str]()  # articles, stories, alerts, updates: the summary line at the end
+    stories: set[str] = set()
 
     def flush() -> None:
         for result in enrich_articles(nlp, pending, watchlist, batch, registry=registry):
             story_id, alerts = simulation.step(result.item, result.mentions)
+            stories.add(story_id)
+            seen.update(articles=1, alerts=sum(not a.update for a in alerts), updates=sum(a.update for a in alerts))
             if stories_out is not None:
                 stories_out.write(orjson.dumps({"id": result.item.article.id, "story_id": story_id}).decode() + "\n")
             for alert in alerts:
@@ -138,6 +143,9 @@ def run_simulation(
             progress.advance(task)
         if pending:
             flush()
+    skipped = f"; {failures:,} line(s) skipped" if failures else ""
+    console.print(f"simulated {seen['articles']:,} article(s) in {len(stories):,} stories: {seen['alerts']:,} alert(s) and "
+                  f"{seen['updates']:,} update(s) from {len(rules):,} rule(s){skipped}")  # fmt: skip
     return 1 if failures else 0
 
 
@@ -157,6 +165,8 @@ def simulate(articles: Path, watchlist_file: Path, stories_file: Path | None) ->
         rules = load_rules_yaml(watchlist_file.read_text("utf-8"))
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"{watchlist_file}: {exc}") from exc
+    if not rules:
+        console.print(f"[yellow]warning:[/] {watchlist_file} has no watch rules: no alert can fire (stories are still assigned)")
     nlp = load_model(get_settings().spacy_model)
     source = sys.stdin.buffer if str(articles) == "-" else articles.open("rb")
     total = None if str(articles) == "-" else sum(1 for line in articles.open("rb") if line.strip())

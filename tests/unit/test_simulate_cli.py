@@ -35,6 +35,9 @@ def test_simulate_prints_one_alert_per_story_and_writes_story_ids(tmp_path: Path
     result = CliRunner().invoke(main, ["simulate", str(source), "--watchlist", str(watchlist), "--stories", str(stories)])
     assert result.exit_code == 1, result.output  # two unusable lines
     assert "line 4: needs a non-empty string 'title'" in result.stderr and "line 6: invalid JSON" in result.stderr
+    # the repeat of a2 is an article of the run too (it is assigned its story again, and raises nothing)
+    summary = "simulated 4 article(s) in 2 stories: 1 alert(s) and 1 update(s) from 1 rule(s); 2 line(s) skipped"
+    assert summary in " ".join(result.stderr.split())  # the console wraps at its width
     alerts = [Alert.model_validate_json(line) for line in result.stdout.splitlines()]
     # the update counts the second outlet and still quotes the story's earliest mention (the same alert in any order)
     assert [(a.article_id, a.update, a.source_count) for a in alerts] == [("a1", False, 1), ("a1", True, 2)]
@@ -57,3 +60,20 @@ def test_simulation_shares_one_registry_that_starts_with_the_watched_entities() 
     registry = simulation_registry(rules)
     entry = registry.get(watched_entity_id(rules[0].entity))
     assert entry is not None and entry.name == "Teodor Brankovic"
+
+
+def test_a_watchlist_without_rules_is_refused_or_warned_about(tmp_path: Path) -> None:
+    source = tmp_path / "articles.jsonl"
+    source.write_bytes(orjson.dumps(LINES[0]) + b"\n")
+    guessed = tmp_path / "guessed.yaml"
+    guessed.write_text("rules:\n  - name: Teodor Brankovic\n", "utf-8")  # a section name guessed wrong: not an empty watchlist
+    result = CliRunner().invoke(main, ["simulate", str(source), "--watchlist", str(guessed)])
+    said = " ".join(result.stderr.split())  # the console wraps at its width
+    assert result.exit_code != 0 and "unknown top-level key(s) rules" in said and "under 'watch:'" in said
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("watch: []\n", "utf-8")
+    stories = tmp_path / "stories.jsonl"
+    result = CliRunner().invoke(main, ["simulate", str(source), "--watchlist", str(empty), "--stories", str(stories)])
+    assert result.exit_code == 0, result.output
+    assert "has no watch rules: no alert can fire" in " ".join(result.stderr.split()) and result.stdout == ""
+    assert [orjson.loads(line)["id"] for line in stories.read_text().splitlines()] == ["a1"]  # still clustered
