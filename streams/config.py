@@ -245,6 +245,18 @@ class Settings(BaseSettings):
         # `WIREWATCH_DATABASE_URL=` (compose passes empty variables through) means unset, not a URL of nothing
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        # "sqlite:///x.db" is a habit from other tools: say where SQLite is set instead of failing at the first query
+        # a libpq "host=... dbname=..." string has no scheme and stays allowed
+        text = value.get_secret_value() if value is not None else ""
+        scheme = text.split("://", 1)[0].lower() if "://" in text else "postgresql"
+        if scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"a PostgreSQL URL (postgresql://user:pass@host:port/db), not {scheme[:20]!r}: "
+                             "for SQLite leave it unset and set WIREWATCH_SQLITE_PATH")  # fmt: skip
+        return value
+
     @field_validator("fetch_allow_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:

@@ -121,3 +121,22 @@ def test_numbers_out_of_range_are_named_with_their_variable(monkeypatch: pytest.
 def test_alert_schema_requires_ids() -> None:
     with pytest.raises(DecodeError, match="Alert"):
         decode(Alert, b'{"schema_version": 1}')
+
+
+@pytest.mark.parametrize("url", ["sqlite:///data/wirewatch.db", "mysql://u:secret@h/db"])
+def test_database_url_other_than_postgres_says_where_sqlite_is_set(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.delenv("WIREWATCH_CONFIG", raising=False)
+    monkeypatch.setenv("WIREWATCH_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(InputError, match="WIREWATCH_SQLITE_PATH") as caught:
+            get_settings()
+        assert "secret" not in str(caught.value)
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("url", ["postgres://u:p@h/db", "host=127.0.0.1 dbname=wirewatch"])
+def test_database_url_accepts_libpq_forms(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("WIREWATCH_DATABASE_URL", url)
+    assert Settings().database_url is not None
