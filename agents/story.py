@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from agents.common import Outbox, decode_or_dead_letter, guarded, health, hold, on_partition, rulebook, settings, sizes
 from schemas import Alert, StoryKeyAnswer, StoryKeyBatch, StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
-from streams.alert.queryrules import evaluate_queries, screen_article
+from streams.alert.queryrules import QuerySeen, evaluate_query, query_messages, screen_article
 from streams.clock import utcnow
 from streams.kafka.apps import worker_app
 from streams.kafka.background import survives
@@ -29,6 +29,7 @@ from streams.kafka.topology import (
     alerts_topic,
     enriched_topic,
     mentions_topic,
+    query_seen_table,
     stories_topic,
     story_article_table,
     story_key_table,
@@ -209,14 +210,16 @@ async def _after(articles: Changes, opened: Changes, article_id: str, state: Art
                   outcome.item.article.published, extra={"article_id": outcome.item.article.id})  # fmt: skip
     # query rules and scopes need the article's text, which only this stage and enrich hold (docs/design.md)
     hits, mentions, outside = screen_article(outcome.item, outcome.mentions, rulebook.queries)
-    changes: dict[str, Any] = {"query_hits": hits} if hits else {}
-    if outside:  # breaking rules fire where the story is, which never sees the text: their verdict travels with it
-        changes["out_of_scope"] = outside
-    update = outcome.update.model_copy(update=changes) if changes else outcome.update
+    # breaking rules fire where the story is, which never sees the text: their verdict travels with it
+    update = outcome.update.model_copy(update={"out_of_scope": outside}) if outside else outcome.update
     await outbox.send(enriched_topic, outcome.item.article.id, encode(outcome.item))
     for mention in mentions:
         await outbox.send(mentions_topic, mention.entity_id, encode(mention))
     await outbox.send(story_updates_topic, update.story_id, encode(update))
+    # a query rule is counted where its memory is, as a name is: so it can count a linked story as the one it matched
+    linked = outcome.decision.linked if outcome.decision is not None else ()
+    for rule_id, match in query_messages(update, hits, linked):
+        await outbox.send(story_updates_topic, rule_id, encode(match))
 
 
 def _sweep_articles(partition: int) -> None:
@@ -270,15 +273,26 @@ async def keys_batch(events: list[Any], outbox: Outbox) -> None:
 
 def _sweep_keys(partition: int) -> None:
     now = newest.get(("match_story_keys", partition), 0.0)
-    for key in [k for k in list(story_key_table.keys()) if on_partition(k, partition)]:
-        raw = story_key_table.get(key)
+
+    def prune(raw: bytes) -> tuple[KeyEntries, bool]:
+        pruned = KeyEntries.loads(raw).pruned(WINDOW, now)
+        return pruned, not pruned.empty()
+
+    _prune(story_key_table, partition, prune)
+
+
+def _prune(table: Any, partition: int, prune: Callable[[bytes], tuple[Any, bool]]) -> None:
+    """Every value of ``partition`` in ``table`` pruned: ``prune`` gives the value to write (None: unchanged) and whether
+    anything is left (else the key is deleted)."""
+    for key in [k for k in list(table.keys()) if on_partition(k, partition)]:
+        raw = table.get(key)
         if raw is None:
             continue
-        pruned = KeyEntries.loads(raw).pruned(WINDOW, now)
-        if pruned.empty():
-            del story_key_table[key]
-        else:
-            story_key_table[key] = pruned.dumps()
+        value, left = prune(raw)
+        if not left:
+            del table[key]
+        elif value is not None:
+            table[key] = value.dumps()
 
 
 @worker_app.agent(story_updates_topic)
@@ -289,6 +303,7 @@ async def track_stories(stream):  # type: ignore[no-untyped-def]
 
 async def track_batch(events: list[Any], outbox: Outbox) -> None:
     stories = Changes(story_table, StoryState.loads)
+    queries = Changes(query_seen_table, QuerySeen.loads)
     keyed: dict[int, list[StoryKeyMessage]] = defaultdict(list)
     alerts: list[Alert] = []
     sweeps: list[int] = []
@@ -301,6 +316,11 @@ async def track_batch(events: list[Any], outbox: Outbox) -> None:
             continue
         if update.article is None:
             continue
+        if update.kind == "query":
+            alerts.extend(_count_query(queries, update, event))
+            continue
+        for rule_id, match in query_messages(update, update.query_hits, ()):  # written by a worker before query messages
+            await outbox.send(story_updates_topic, rule_id, encode(match))
         current = stories.get(update.story_id) or new_state(update.story_id, update.article.time)
         state = add_article(current, update, WINDOW)
         if state is None:
@@ -309,16 +329,16 @@ async def track_batch(events: list[Any], outbox: Outbox) -> None:
         now = utcnow()
         lookback = settings.new_mention_lookback_days
         fired, raised = evaluate_breaking(state, rulebook.watchlist.breaking_rules(), update.article, now, lookback, update.out_of_scope)
-        state, matched = evaluate_queries(state.model_copy(update={"fired": fired}), update.query_hits, rulebook.watchlist.rules,
-                                          update.article, now, lookback)  # fmt: skip
-        raised = [*raised, *matched]
+        state = state.model_copy(update={"fired": fired})
         stories.put(update.story_id, state, event)
         alerts.extend(raised)
         for message in registrations(update, state.snapshot()):
             keyed[key_partition(message.key, settings.partitions)].append(message)
     stories.write()
+    queries.write()
     for partition in sweeps:
         _sweep_stories(partition)
+        _sweep_queries(partition)
     for story_id in stories.owners:  # the story as the batch left it: the topic is compacted, one record is enough
         await outbox.send(stories_topic, story_id, encode(story_record(stories.values[story_id])))
     await send_batched(outbox, story_keys_topic, keyed, KEY_MESSAGES_PER_SEND, lambda chunk: StoryKeyBatch(messages=chunk), "registrations")
@@ -332,6 +352,31 @@ def _sweep_stories(partition: int) -> None:
         raw = story_table.get(key)
         if raw is not None and StoryState.loads(raw).last < horizon:
             del story_table[key]
+
+
+def _count_query(queries: Changes, update: StoryUpdate, event: Any) -> list[Alert]:
+    """A query rule's match counted in the rule's memory (the message is keyed by the rule's id), and its alerts."""
+    if not update.query_hits or update.article is None:
+        return []
+    hit = update.query_hits[0]
+    _seen("track_stories", event.message.partition, update.article.time)
+    current = queries.get(hit.rule_id)
+    seen, alerts = evaluate_query(current, hit, rulebook.watchlist.rules.get(hit.rule_id), update.article, update.story_id,
+                                  update.linked_story_ids, utcnow(), settings.new_mention_lookback_days)  # fmt: skip
+    if seen is not current and seen.stories:
+        queries.put(hit.rule_id, seen, event)
+    return alerts
+
+
+def _sweep_queries(partition: int) -> None:
+    now = newest.get(("track_stories", partition), 0.0)
+
+    def prune(raw: bytes) -> tuple[QuerySeen | None, bool]:
+        seen = QuerySeen.loads(raw)
+        pruned = seen.pruned(now)
+        return (pruned if pruned is not seen else None), bool(pruned.stories)  # None: unchanged, not written again
+
+    _prune(query_seen_table, partition, prune)
 
 
 @worker_app.timer(interval=settings.story_sweep_seconds)

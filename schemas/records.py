@@ -438,17 +438,21 @@ class QueryHit(Record):
 
 
 class StoryUpdate(Record):
-    """One more article for a story (``wirewatch.storyupdates``, keyed by story id), or a sweep of the partition."""
+    """One more article for a story (``wirewatch.storyupdates``, keyed by story id), a query rule's match of an article
+    (``query``, keyed by rule id: the rule's memory is there), or a sweep of the partition."""
 
-    kind: Literal["article", "sweep"] = "article"
+    kind: Literal["article", "sweep", "query"] = "article"
     story_id: str = ""
     opened: bool = False
     article: StoryArticle | None = None
     #: the article's unit vector over its keys (what the centroid adds and the keys register)
     vector: dict[str, float] = Field(default_factory=dict)
     time: float = 0.0
-    #: the query rules the article matches (evaluated where its text is; fired once per story where the story is)
+    #: ``query``: the rule's match (one); ``article``: only from workers before query rules followed linked stories,
+    #: which counted them with the story (such a message's matches are sent on as ``query`` messages)
     query_hits: list[QueryHit] = Field(default_factory=list)
+    #: ``query``: the stories opened in the same burst the article would have joined too (``Mention.linked_story_ids``)
+    linked_story_ids: list[str] = Field(default_factory=list)
     #: scoped rules whose scopes or exclusions the article fails (found where its text is): no breaking rule fires on it
     out_of_scope: list[str] = Field(default_factory=list)
 

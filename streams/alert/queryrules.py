@@ -1,16 +1,20 @@
-"""Query rules fired once per story, where the story state is: the article's matches (found where its text is) in,
-alerts out, the first when the story's matching sources reach ``min_sources``, an ``update`` for each later one."""
+"""Query rules fired once per story: an article's matches are found where its text is (the story stage), then each
+is counted where its rule's memory is (keyed by rule id), the first alert when the story's matching sources reach
+``min_sources``, an ``update`` for each later one; stories split by arrival order count as one, as for names."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from schemas import Alert, EnrichedArticle, Mention, MentionSpan, QueryHit, StoryArticle, WatchRule
+from pydantic import BaseModel, Field
+
+from schemas import Alert, EnrichedArticle, Mention, MentionSpan, QueryHit, StoryArticle, StoryUpdate, WatchRule
 from streams import ids
+from streams.alert.mentions import MAX_ARTICLES, MAX_SOURCES, STORY_MEMORY
 from streams.alert.queryindex import Evidence, QueryIndex, QueryMatch, doc_of, in_scope
+from streams.kafka.tablevalue import TableValue
 from streams.story.breaking import old_news
-from streams.story.state import MAX_SOURCES, StoryState
 
 
 def scoped(rules: Iterable[WatchRule]) -> list[WatchRule]:
@@ -54,39 +58,84 @@ def hit_of(match: QueryMatch) -> QueryHit:
     )
 
 
-def evaluate_queries(
-    state: StoryState,
-    hits: list[QueryHit],
-    rules: dict[str, WatchRule],
+class QueryMark(BaseModel):
+    """One story as a query rule remembers it: the matching articles and their sources, and whether it alerted."""
+
+    first: float
+    last: float
+    articles: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    fired: bool = False
+
+
+class QuerySeen(TableValue):
+    """What the story stage remembers of one query rule (a value of the query-seen table, keyed by rule id)."""
+
+    #: story id → the rule's mark on it, kept for STORY_MEMORY after the story's last matching article
+    stories: dict[str, QueryMark] = Field(default_factory=dict)
+    #: story id → the story the rule counts it as: a story opened in the same burst as one the rule already matched,
+    #: linked by an article that would have joined either (as EntitySeen.links for a name)
+    links: dict[str, str] = Field(default_factory=dict)
+
+    def pruned(self, now: float) -> QuerySeen:
+        """Without the stories quiet for longer than STORY_MEMORY before ``now`` (unix seconds), nor links to them."""
+        horizon = now - STORY_MEMORY.total_seconds()
+        stories = {sid: mark for sid, mark in self.stories.items() if mark.last >= horizon}
+        if len(stories) == len(self.stories):
+            return self
+        return self.model_copy(update={"stories": stories, "links": {s: t for s, t in self.links.items() if t in stories}})
+
+
+def counted_as(seen: QuerySeen, story_id: str, linked: Iterable[str]) -> str:
+    """The story the rule counts the article in: its own, unless that one is linked to a story the rule matched
+    (see :func:`streams.alert.mentions.counted_as`, the same for names)."""
+    story_id = seen.links.get(story_id, story_id)
+    if story_id in seen.stories:
+        return story_id
+    for other in linked:
+        target = seen.links.get(other, other)
+        if target in seen.stories:
+            return target
+    return story_id
+
+
+def evaluate_query(
+    seen: QuerySeen | None,
+    hit: QueryHit,
+    rule: WatchRule | None,
     article: StoryArticle,
+    story_id: str,
+    linked: Iterable[str],
     now: datetime,
     default_lookback_days: int,
-) -> tuple[StoryState, list[Alert]]:
-    """The story with the article's query matches counted, and the alerts they raise (call once per new article)."""
-    if not hits:
-        return state, []
-    sources = dict(state.query_sources)
-    fired = list(state.query_fired)
+) -> tuple[QuerySeen, list[Alert]]:
+    """The rule's memory with the article's match counted in its story, and the alert it raises: the first when the
+    story's matching sources reach ``min_sources``, then an ``update`` for each new source (call once per match)."""
+    seen = seen if seen is not None else QuerySeen()
+    if rule is None or rule.kind != "query" or not rule.enabled:
+        return seen, []  # removed or changed since the article was matched
+    counted = counted_as(seen, story_id, linked)
+    mark = seen.stories.get(counted) or QueryMark(first=article.time, last=article.time)
+    if article.id in mark.articles:
+        return seen, []  # counted before: a replay or a new revision
     alerts: list[Alert] = []
-    source = article.source or article.feed_id
-    for hit in hits:
-        rule = rules.get(hit.rule_id)
-        if rule is None or rule.kind != "query" or not rule.enabled:
-            continue  # removed or changed since the article was matched
-        if old_news(article, rule, default_lookback_days):
-            continue  # old news stays old: it neither fires the rule nor counts as a source for it
-        known = sources.get(rule.id, [])
-        grew = bool(source) and source not in known and len(known) < MAX_SOURCES
-        if grew:
-            known = [*known, source]
-        sources[rule.id] = known
-        if rule.id in fired:
-            if grew:
-                alerts.append(query_alert(rule, state.id, hit, article, known, now, update=True))
-        elif len(known) >= rule.min_sources:
-            fired.append(rule.id)
-            alerts.append(query_alert(rule, state.id, hit, article, known, now, update=False))
-    return state.model_copy(update={"query_sources": sources, "query_fired": fired}), alerts
+    update: dict[str, object] = {"articles": [*mark.articles, article.id][-MAX_ARTICLES:]}
+    # old news stays old: it is remembered (a replay stays a replay) but neither fires the rule nor counts as a source
+    if not old_news(article, rule, default_lookback_days):
+        source = article.source or article.feed_id
+        grew = bool(source) and source not in mark.sources and len(mark.sources) < MAX_SOURCES
+        sources = [*mark.sources, source] if grew else mark.sources
+        update |= {"sources": sources, "first": min(mark.first, article.time), "last": max(mark.last, article.time)}
+        if mark.fired and grew:
+            alerts.append(query_alert(rule, counted, hit, article, sources, now, update=True))
+        elif not mark.fired and len(sources) >= rule.min_sources:
+            update["fired"] = True
+            alerts.append(query_alert(rule, counted, hit, article, sources, now, update=False))
+    links = dict(seen.links)
+    if counted != story_id:
+        links[story_id] = counted
+    changed = seen.model_copy(update={"stories": {**seen.stories, counted: mark.model_copy(update=update)}, "links": links})
+    return changed.pruned(max(article.time, mark.last)), alerts
 
 
 def query_alert(
@@ -119,3 +168,19 @@ def query_alert(
         detected=now,
         latency_seconds=max(0.0, (now - fetched).total_seconds()),
     )
+
+
+def query_messages(update: StoryUpdate, hits: Iterable[QueryHit], linked: Iterable[str]) -> list[tuple[str, StoryUpdate]]:
+    """The article's matches as messages to where each rule's memory is: (rule id, the message keyed by it)."""
+    if update.article is None:
+        return []
+    linked = list(linked)
+    return [
+        (
+            hit.rule_id,
+            StoryUpdate(
+                kind="query", story_id=update.story_id, article=update.article, time=update.time, query_hits=[hit], linked_story_ids=linked
+            ),
+        )  # fmt: skip
+        for hit in hits
+    ]

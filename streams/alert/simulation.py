@@ -1,4 +1,4 @@
-"""The workers' steps after enrichment in one process, without Kafka: stories, mention rules, breaking rules.
+"""The workers' steps after enrichment in one process, without Kafka: stories, mention, query and breaking rules.
 
 ``wirewatch simulate`` runs it over a file of articles (clustering them itself); ``watch test``, ``watch add --try``
 and the dashboard's preview run it over the sink's stored articles, in the stories the story stage gave them.
@@ -7,14 +7,25 @@ and the dashboard's preview run it over the sink's stored articles, in the stori
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from schemas import Alert, EnrichedArticle, Mention, WatchRule
 from streams.alert.mentions import EntitySeen, evaluate_mention
 from streams.alert.queryindex import QueryIndex
-from streams.alert.queryrules import evaluate_queries, screen_article
+from streams.alert.queryrules import QuerySeen, evaluate_query, screen_article
 from streams.story.breaking import evaluate_breaking
 from streams.story.decide import story_id_for
 from streams.story.index import StoryIndex
+
+
+class Stepped(NamedTuple):
+    """What one article did in a simulation."""
+
+    story_id: str
+    alerts: list[Alert]
+    #: the stories opened in the same burst the article would have joined too: a rule that alerted on one of them counts
+    #: the article's story as that one (streams/story/decide.py, LINK_SECONDS)
+    linked: tuple[str, ...] = ()
 
 
 @dataclass
@@ -25,13 +36,15 @@ class Simulation:
     lookback_days: int = 30
     index: StoryIndex = field(default_factory=StoryIndex)
     seen: dict[str, EntitySeen] = field(default_factory=dict)
+    query_seen: dict[str, QuerySeen] = field(default_factory=dict)
     queries: QueryIndex = field(init=False)
 
     def __post_init__(self) -> None:
         self.queries = QueryIndex(self.rules)
 
-    def step(self, item: EnrichedArticle, mentions: list[Mention]) -> tuple[str, list[Alert]]:
-        """One enriched article: its story id and the alerts it raises (``detected`` is the article's fetch time)."""
+    def step(self, item: EnrichedArticle, mentions: list[Mention]) -> Stepped:
+        """One enriched article: its story id, the alerts it raises (``detected`` is the article's fetch time), and the
+        stories it linked."""
         result = self.index.add(item, mentions)
         by_id = {rule.id: rule for rule in self.rules}
         hits, screened, outside = screen_article(result.outcome.item, result.outcome.mentions, self.queries)
@@ -42,12 +55,16 @@ class Simulation:
             fired, raised = evaluate_breaking(result.state, breaking, result.outcome.update.article, now, self.lookback_days, outside)
             self.index.stories[result.state.id] = result.state.model_copy(update={"fired": fired})
             alerts += raised
-        if hits and result.story is not None and result.outcome.update.article is not None:  # a new article of its story
-            story, raised = evaluate_queries(self.index.stories[result.outcome.update.story_id], hits, by_id,
-                                             result.outcome.update.article, now, self.lookback_days)  # fmt: skip
-            self.index.stories[story.id] = story
+        article, story_id = result.outcome.update.article, result.outcome.update.story_id
+        linked = result.outcome.decision.linked if result.outcome.decision is not None else ()
+        for hit in hits:  # counted per rule, as the workers count them (agents/story.py)
+            if article is None:
+                break
+            seen = self.query_seen.get(hit.rule_id)
+            seen, raised = evaluate_query(seen, hit, by_id.get(hit.rule_id), article, story_id, linked, now, self.lookback_days)
+            self.query_seen[hit.rule_id] = seen
             alerts += raised
-        return result.outcome.item.story_id or "", alerts
+        return Stepped(result.outcome.item.story_id or "", alerts, linked)
 
     def step_in_story(self, item: EnrichedArticle, mentions: list[Mention], story_id: str | None) -> tuple[str, list[Alert]]:
         """One enriched article already assigned to ``story_id`` (by the workers' story stage, as the sink stored it):

@@ -118,11 +118,12 @@ def run_simulation(
 
     def flush() -> None:
         for result in enrich_articles(nlp, pending, watchlist, batch, registry=registry):
-            story_id, alerts = simulation.step(result.item, result.mentions)
+            story_id, alerts, linked = simulation.step(result.item, result.mentions)
             stories.add(story_id)
             seen.update(articles=1, alerts=sum(not a.update for a in alerts), updates=sum(a.update for a in alerts))
             if stories_out is not None:
-                stories_out.write(orjson.dumps({"id": result.item.article.id, "story_id": story_id}).decode() + "\n")
+                row = {"id": result.item.article.id, "story_id": story_id} | ({"linked": list(linked)} if linked else {})
+                stories_out.write(orjson.dumps(row).decode() + "\n")
             for alert in alerts:
                 out.write(alert.model_dump_json() + "\n")
         pending.clear()

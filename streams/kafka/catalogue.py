@@ -66,9 +66,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     ),  # fmt: skip
     TopicSpec(
         "storyupdates",
-        "story id",
+        "story id (query rule id for a rule's match)",
         "StoryUpdate",
-        "one more article for a story",
+        "one more article for a story, or a query rule's match of one",
         False,
         ("assign_stories",),
         ("track_stories",),
@@ -163,6 +163,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     TableSpec("worker", "story-articles", "article id", "ArticleStory", "storywork", "assign_stories"),
     TableSpec("worker", "story-keys", "candidate key", "KeyEntries", "storykeys", "match_story_keys"),
     TableSpec("worker", "stories", "story id", "StoryState", "storyupdates", "track_stories"),
+    TableSpec("worker", "query-seen", "query rule id", "QuerySeen", "storyupdates", "track_stories"),
     TableSpec("worker", "alerts-delivered", "alert id", "DeliveredMark", "delivered", "record_deliveries, deliver_alerts"),
 )
 

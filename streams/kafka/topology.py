@@ -69,6 +69,10 @@ story_key_table = _table(worker_app, "story-keys")
 #: story id → StoryState (headline, counts, sources, centroid, lifecycle); co-partitioned with wirewatch.storyupdates
 story_table = _table(worker_app, "stories")
 
+#: query rule id → QuerySeen (the stories it matched and alerted on); co-partitioned with wirewatch.storyupdates, whose
+#: query messages are keyed by rule id
+query_seen_table = _table(worker_app, "query-seen")
+
 #: alert id → DeliveredMark (the source counts delivered, and when); co-partitioned with wirewatch.delivered, which is keyed
 #: like wirewatch.alerts, so the delivery agent of an alerts partition holds the marks of its alerts
 delivered_table = _table(worker_app, "alerts-delivered")

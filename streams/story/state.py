@@ -64,10 +64,6 @@ class StoryState(TableValue):
     hours: dict[str, int] = Field(default_factory=dict)
     #: breaking rule id → when it last alerted on this story (its cooldown)
     fired: dict[str, float] = Field(default_factory=dict)
-    #: query rule id → the sources of the story's articles that match it (its min_sources), at most MAX_SOURCES
-    query_sources: dict[str, list[str]] = Field(default_factory=dict)
-    #: query rules that alerted on this story (once per story; later matching sources are updates)
-    query_fired: list[str] = Field(default_factory=list)
 
     @property
     def norm(self) -> float:

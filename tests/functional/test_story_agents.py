@@ -12,7 +12,7 @@ import pytest
 
 import agents.common as common
 import agents.story as story
-from schemas import EnrichedArticle, StoryWork, encode
+from schemas import EnrichedArticle, StoryKeyBatch, StoryUpdate, StoryWork, encode
 from streams.alert.rulefile import make_rule
 from streams.kafka.partitioning import key_partition
 from streams.story.decide import story_id_for
@@ -33,13 +33,20 @@ def wired(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         monkeypatch.setattr(story, name, recorder)
     for name in ("assign_batch", "keys_batch", "track_batch"):  # count what each agent's batches took (see settled)
         monkeypatch.setattr(story, name, counted(getattr(story, name), name))
-    for table in ("story_article_table", "story_key_table", "story_table"):
+    for table in ("story_article_table", "story_key_table", "story_table", "query_seen_table"):
         monkeypatch.setattr(story, table, {})  # the Faust table's mapping interface, without a changelog
+    monkeypatch.setattr(story, "newest", {})  # the sweeps' clock, per test
     monkeypatch.setattr(common, "deadletter_topic", Recorder())
     common.rulebook.watchlist.put(make_rule("*", [], kind="breaking", spike_min_mentions=3, spike_window_minutes=120))
+    common.rulebook.apply(QUERY.id, encode(QUERY))
     common.rulebook.ready.set()
     yield recorders
     common.rulebook.watchlist = type(common.rulebook.watchlist)()
+    common.rulebook.queries.remove(QUERY.id)
+
+
+#: a query rule matching the three outlets' story (each names Elkhorn) and not the other
+QUERY = make_rule("", [], kind="query", query="Elkhorn")
 
 
 #: messages each agent's batches took so far (the agents batch: a put returns before its batch is processed)
@@ -112,15 +119,34 @@ async def test_agents_give_the_stories_of_the_index_and_publish_everything(wired
         stories = drain(wired["stories_topic"])
         assert [key for key, _ in stories] == expected  # one record per article of a story, keyed by story id
         assert stories[-1][1]["article_count"] == 3 and stories[-1][1]["source_count"] == 3
-        breaking = drain(wired["alerts_topic"])
-        assert [(value["kind"], value["story_id"], value["source_count"]) for _, value in breaking] == [("breaking", expected[0], 3)]
+        alerts = [(value["kind"], value["story_id"], value["source_count"], value["update"]) for _, value in drain(wired["alerts_topic"])]
+        first = expected[0]
+        assert sorted(alerts) == [("breaking", first, 3, False), ("query", first, 1, False), ("query", first, 2, True),
+                                  ("query", first, 3, True)]  # fmt: skip
         # a replay of every article: the same stories, no probe, no new story record, no alert
         for one in articles:
             await deliver(assign, "assign_batch", one.article.id, work(one))
             await shuttle(wired, assign, keys, track)
         assert [value["story_id"] for _, value in drain(wired["enriched_topic"])] == expected
         assert drain(wired["stories_topic"]) == [] and drain(wired["alerts_topic"]) == []
-    assert set(story.story_table) == {expected[0], expected[1]}
+        assert set(story.story_table) == {expected[0], expected[1]}
+        assert set(story.query_seen_table) == {QUERY.id}  # the rule's memory, keyed by its id on its partition
+        # the sweep keeps the rule's memory while its story may still grow, and drops it a week after its last match
+        partition = key_partition(QUERY.id, common.settings.partitions)
+        await deliver(track, "track_batch", f"~sweep:{partition}", encode(StoryUpdate(kind="sweep")), partition)
+        await settled()
+        assert set(story.query_seen_table) == {QUERY.id}
+        story.newest[("track_stories", partition)] += 8 * 86_400
+        await deliver(track, "track_batch", f"~sweep:{partition}", encode(StoryUpdate(kind="sweep")), partition)
+        await settled()
+        assert story.query_seen_table == {}
+        # the keys' sweep: entries older than the window are pruned, and a key left without one is deleted
+        held = {key for key in story.story_key_table if key_partition(key, common.settings.partitions) == partition}
+        assert held
+        story.newest[("match_story_keys", partition)] = story.newest.get(("match_story_keys", partition), 0.0) + 4 * 86_400
+        await deliver(keys, "keys_batch", f"~sweep:{partition}", encode(StoryKeyBatch(kind="sweep")), partition)
+        await settled()
+        assert not held & set(story.story_key_table)
 
 
 async def test_articles_in_flight_together_find_each_other(wired: dict[str, Any]) -> None:

@@ -93,7 +93,7 @@ def alerts_of(articles: list[Article], rules: list[WatchRule]) -> tuple[dict[str
         mention = factories.mention(article.id, fetched=article.fetched, published=article.published, url=article.url,
                                     feed_id=article.feed_id, title=article.title, sentence=article.text,
                                     watch_ids=watching)  # fmt: skip
-        story, raised = simulation.step(factories.enriched(article), [mention])
+        story, raised, _ = simulation.step(factories.enriched(article), [mention])
         stories.add(story)
         out[article.guid or ""] = raised
     return out, stories

@@ -10,13 +10,12 @@ from click.testing import CliRunner
 
 from schemas import Article, EnrichedArticle, Entity, Mention, MentionSpan, QueryHit, StoryArticle, WatchedEntity, WatchRule, encode
 from streams.alert.queryindex import QueryIndex
-from streams.alert.queryrules import evaluate_queries, screen_article
+from streams.alert.queryrules import QuerySeen, evaluate_query, screen_article
 from streams.alert.rulebook import RuleBook
 from streams.alert.rulefile import load_rules_yaml, make_rule
 from streams.cli.main import main
 from streams.config import Settings
 from streams.errors import RuleError
-from streams.story.state import new_state
 from tests.factories import mention
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -79,22 +78,44 @@ def hit(rule: WatchRule) -> QueryHit:
 
 def test_a_query_rule_fires_once_per_story_when_enough_sources_match() -> None:
     rule = make_rule("", [], kind="query", query="icahn", min_sources=2, destinations=["console"], digest="daily")
-    rules = {rule.id: rule}
-    state = new_state("s1", NOW.timestamp())
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(1, "a.example"), NOW, 30)
+    seen, alerts = evaluate_query(None, hit(rule), rule, story_article(1, "a.example"), "s1", [], NOW, 30)
     assert alerts == []  # one source so far
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(2, "a.example"), NOW, 30)
+    seen, alerts = evaluate_query(seen, hit(rule), rule, story_article(2, "a.example"), "s1", [], NOW, 30)
     assert alerts == []  # the same source again
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(3, "b.example"), NOW, 30)
-    assert [(a.kind, a.update, a.source_count, a.digest) for a in alerts] == [("query", False, 2, "daily")]
+    seen, alerts = evaluate_query(seen, hit(rule), rule, story_article(3, "b.example"), "s1", [], NOW, 30)
+    assert [(a.kind, a.update, a.source_count, a.digest, a.story_id) for a in alerts] == [("query", False, 2, "daily", "s1")]
     assert alerts[0].evidence == "**Carl Icahn** bought eBay." and alerts[0].highlights[0].text == "Carl Icahn"
     first = alerts[0].id
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(4, "c.example"), NOW, 30)
+    seen, alerts = evaluate_query(seen, hit(rule), rule, story_article(4, "c.example"), "s1", [], NOW, 30)
     assert [(a.id, a.update, a.source_count) for a in alerts] == [(first, True, 3)]
-    state, alerts = evaluate_queries(state, [hit(rule)], rules, story_article(5, "c.example"), NOW, 30)
+    seen, alerts = evaluate_query(seen, hit(rule), rule, story_article(5, "c.example"), "s1", [], NOW, 30)
     assert alerts == []
-    other, alerts = evaluate_queries(new_state("s2", 0), [hit(rule)], {}, story_article(6, "d.example"), NOW, 30)
-    assert alerts == [] and other.query_fired == []  # a rule removed since the match
+    again, alerts = evaluate_query(seen, hit(rule), rule, story_article(4, "d.example"), "s1", [], NOW, 30)
+    assert alerts == [] and again is seen  # article 4 again (a replay or a new revision) is counted once
+    other, alerts = evaluate_query(seen, hit(rule), None, story_article(6, "d.example"), "s2", [], NOW, 30)
+    assert alerts == [] and "s2" not in other.stories  # a rule removed since the match
+    restored = QuerySeen.loads(seen.dumps())
+    assert restored.stories["s1"].sources == ["a.example", "b.example", "c.example"] and restored.stories["s1"].fired
+
+
+def test_a_story_split_in_one_burst_alerts_a_query_rule_once() -> None:
+    # the story stage opened s1 and s2 for one piece of news a minute apart; article 3 would have joined either
+    rule = make_rule("", [], kind="query", query="icahn")
+    seen, alerts = evaluate_query(None, hit(rule), rule, story_article(1, "a.example"), "s1", [], NOW, 30)
+    assert [(a.update, a.story_id) for a in alerts] == [(False, "s1")]
+    first = alerts[0].id
+    seen, alerts = evaluate_query(seen, hit(rule), rule, story_article(3, "c.example"), "s2", ["s1"], NOW, 30)
+    assert [(a.id, a.update, a.story_id, a.source_count) for a in alerts] == [(first, True, "s1", 2)]
+    # the link is kept: s2's later articles count in s1 without naming it
+    seen, alerts = evaluate_query(seen, hit(rule), rule, story_article(4, "d.example"), "s2", [], NOW, 30)
+    assert [(a.id, a.update, a.source_count) for a in alerts] == [(first, True, 3)]
+    # a story the rule never matched is its own story, linked or not
+    seen, alerts = evaluate_query(seen, hit(rule), rule, story_article(5, "e.example"), "s3", ["s9"], NOW, 30)
+    assert [(a.update, a.story_id) for a in alerts] == [(False, "s3")]
+    # a week later s1 is forgotten, and its links with it
+    later = story_article(6, "f.example").model_copy(update={"time": NOW.timestamp() + 8 * 86_400})
+    seen, _ = evaluate_query(seen, hit(rule), rule, later, "s4", [], NOW + timedelta(days=8), 30)
+    assert set(seen.stories) == {"s4"} and seen.links == {}
 
 
 def enriched(text: str, url: str = "https://www.bbc.co.uk/news/1", language: str | None = "en") -> EnrichedArticle:

@@ -10,7 +10,7 @@ import pytest
 
 from schemas import FeedSource, QueryHit, StoryArticle
 from streams.alert.mentions import evaluate_mention
-from streams.alert.queryrules import evaluate_queries
+from streams.alert.queryrules import evaluate_query
 from streams.alert.rulefile import make_rule
 from streams.clock import suspect_date
 from streams.config import Settings
@@ -132,11 +132,11 @@ def test_query_and_breaking_rules_never_fire_on_a_suspect_date(published: dateti
     hit = QueryHit(rule_id=query.id, sentence="Mill closes")
     state = new_state("s1", T0.timestamp()).model_copy(update={"sources": {"s1.example": T0.timestamp()}, "last": T0.timestamp()})
     fresh = story_article(1, T0 - timedelta(hours=1))
-    assert len(evaluate_queries(state, [hit], {query.id: query}, fresh, T0, 30)[1]) == 1
+    assert len(evaluate_query(None, hit, query, fresh, "s1", [], T0, 30)[1]) == 1
     assert len(evaluate_breaking(state, [breaking], fresh, T0, 30)[1]) == 1
     old = story_article(1, published, feed_date)
-    counted, alerts = evaluate_queries(state, [hit], {query.id: query}, old, T0, 30)
-    assert alerts == [] and counted.query_sources == {}  # not even a source toward min_sources
+    counted, alerts = evaluate_query(None, hit, query, old, "s1", [], T0, 30)
+    assert alerts == [] and counted.stories["s1"].sources == []  # not even a source toward min_sources
     assert evaluate_breaking(state, [breaking], old, T0, 30)[1] == []
 
 
