@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from agents.common import decode_or_dead_letter, health, publish, rulebook, settings
+from agents.common import bounded, decode_or_dead_letter, health, publish, rulebook, settings
 from schemas import Alert, Event, Mention, encode
 from streams.alert.events import EventGroup, evaluate_event, event_matches, group_key
 from streams.alert.mentions import EntitySeen, evaluate_mention
@@ -54,7 +54,7 @@ async def raise_alerts(stream):  # type: ignore[no-untyped-def]
             seen, alerts = evaluate_mention(mention, seen, rules, utcnow(), settings.new_mention_lookback_days)
             for alert in alerts:
                 await _send(alert)
-            entity_seen_table[mention.entity_id] = seen.dumps()
+            entity_seen_table[mention.entity_id] = bounded("entity-seen", mention.entity_id, seen)[1]
         health.done("raise_alerts")
 
 

@@ -7,13 +7,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from agents.web import register_pages
 from schemas import DecodeError, WatchRule, decode, encode
 from schemas.records import R
+from streams.alert.metrics import STORIES_FORGOTTEN
 from streams.alert.rulebook import RuleBook
 from streams.alert.rulefile import check_rule_limits
+from streams.alert.storymemory import StoryMemory
 from streams.config import get_settings
 from streams.deliver.specs import validate_destination
 from streams.enrich.child import ChildPipeline
@@ -189,3 +191,18 @@ async def guarded(agent: str, events: list[Any]) -> AsyncIterator[None]:
 async def follow_rules() -> None:
     """Keep the watchlist in step with ``wirewatch.rules``."""
     await rulebook.run()
+
+
+M = TypeVar("M", bound=StoryMemory)
+
+
+def bounded(table: str, key: str, value: M) -> tuple[M, bytes]:
+    """``value`` cut to half a message, so its changelog write fits one with room to grow, and its JSON; what it forgot
+    counted and logged."""
+    kept, dropped, data = value.within(sizes.message // 2 - len(key.encode()))
+    if dropped:
+        STORIES_FORGOTTEN.labels(table).inc(dropped)
+        log.warning("%s %s: its memory of stories outgrew half a message (WIREWATCH_MAX_MESSAGE_BYTES); forgot the %d least "
+                    "recently active (a later article of one alerts again under the same id, not pushed twice)",
+                    table, key, dropped)  # fmt: skip
+    return kept, data

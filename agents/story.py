@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from agents.common import Outbox, decode_or_dead_letter, guarded, health, hold, on_partition, rulebook, settings, sizes
+from agents.common import Outbox, bounded, decode_or_dead_letter, guarded, health, hold, on_partition, rulebook, settings, sizes
 from schemas import Alert, StoryKeyAnswer, StoryKeyBatch, StoryKeyMessage, StoryUpdate, StoryWork, decode, encode
 from streams.alert.queryrules import QuerySeen, evaluate_query, query_messages, screen_article
 from streams.clock import utcnow
@@ -364,7 +364,7 @@ def _count_query(queries: Changes, update: StoryUpdate, event: Any) -> list[Aler
     seen, alerts = evaluate_query(current, hit, rulebook.watchlist.rules.get(hit.rule_id), update.article, update.story_id,
                                   update.linked_story_ids, utcnow(), settings.new_mention_lookback_days)  # fmt: skip
     if seen is not current and seen.stories:
-        queries.put(hit.rule_id, seen, event)
+        queries.put(hit.rule_id, bounded("query-seen", hit.rule_id, seen)[0], event)
     return alerts
 
 

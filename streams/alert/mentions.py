@@ -21,10 +21,10 @@ from pydantic import BaseModel, Field
 
 from schemas import Alert, Mention, MentionSpan, WatchRule
 from streams import ids
+from streams.alert.storymemory import StoryMemory
 from streams.clock import SuspectReason, dated_ahead, suspect_date
 from streams.enrich import fingerprint
 from streams.enrich.gazetteer import watched_entity_id
-from streams.kafka.tablevalue import TableValue
 from streams.story.decide import story_id_for
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class StoryMark(BaseModel):
     quote_time: datetime | None = None
 
 
-class EntitySeen(TableValue):
+class EntitySeen(StoryMemory):
     """What the alert agent remembers of one entity (a value of the entity-seen table)."""
 
     #: 2: stories keyed by story id, bounded by time (version 1 kept copies matched per entity, bounded by count)

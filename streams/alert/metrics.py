@@ -15,3 +15,8 @@ EVENT_GROUPS_DROPPED = Counter(
     "Event groups dropped from the table, by reason (budget: memory bound; age: retention)",
     ["reason"],
 )
+STORIES_FORGOTTEN = Counter(
+    "wirewatch_story_memory_trimmed_total",
+    "Stories a name's or a query rule's memory forgot to stay within half a message, least recently active first",
+    ["table"],
+)

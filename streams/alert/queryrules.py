@@ -13,7 +13,7 @@ from schemas import Alert, EnrichedArticle, Mention, MentionSpan, QueryHit, Stor
 from streams import ids
 from streams.alert.mentions import MAX_ARTICLES, MAX_SOURCES, STORY_MEMORY
 from streams.alert.queryindex import Evidence, QueryIndex, QueryMatch, doc_of, in_scope
-from streams.kafka.tablevalue import TableValue
+from streams.alert.storymemory import StoryMemory
 from streams.story.breaking import old_news
 
 
@@ -68,7 +68,7 @@ class QueryMark(BaseModel):
     fired: bool = False
 
 
-class QuerySeen(TableValue):
+class QuerySeen(StoryMemory):
     """What the story stage remembers of one query rule (a value of the query-seen table, keyed by rule id)."""
 
     #: story id → the rule's mark on it, kept for STORY_MEMORY after the story's last matching article

@@ -7,7 +7,8 @@ lines of a file destination (Slack, e-mail and console cannot deduplicate on ``w
 
 WIREWATCH_REPLAY_ARTICLES articles (600 by default, for CI; 1200 for the full figure): N / COPIES invented stories
 naming the watched person, each carried by COPIES outlets (the story stage may split copies that arrive together, so
-there can be more alerting stories than that), every tenth with a protest for the event rule, and a breaking rule.
+there can be more alerting stories than that), every tenth with a protest for the event rule, a breaking rule and a
+query rule.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ def test_replay_on_the_same_consumer_groups_changes_nothing(kafka_settings: Sett
             make_rule(WATCHED, [], "PERSON", None, "mention", destinations=destinations),
             make_rule("Protests", [], kind="event", event_types=["PROTEST"], destinations=destinations),
             make_rule("*", [], kind="breaking", destinations=destinations),  # any story with three outlets in the hour
+            make_rule("", [], kind="query", query=f'"{WATCHED}" AND plan', destinations=destinations),  # counted by rule id
         ]
         asyncio.run(publish(settings, "rules", [(rule.id, rule) for rule in rules]))
         articles = story_articles(N)
@@ -163,11 +165,12 @@ def test_replay_on_the_same_consumer_groups_changes_nothing(kafka_settings: Sett
         messages, deliveries, written = alert_messages(settings), len(hook.received), lines(alerts_file)
         db = settings.sqlite_path
         stories = count(db, f"SELECT count(DISTINCT json_extract(body, '$.story_id')) FROM alerts WHERE rule_id = '{rules[0].id}'")
-        kinds = {kind: count(db, f"SELECT count(*) FROM alerts WHERE kind = '{kind}'") for kind in ("mention", "event", "breaking")}
+        kinds = {kind: count(db, f"SELECT count(*) FROM alerts WHERE kind = '{kind}'")
+                 for kind in ("mention", "event", "breaking", "query")}  # fmt: skip
         alerts = sum(kinds.values())
         print(f"first run: {messages} alert messages, {alerts} alerts {kinds} ({stories} alerting stories of the mention rule), "
               f"{deliveries} webhook deliveries, {written} file lines")  # fmt: skip
-        assert stories > 0 and kinds["breaking"] > 0
+        assert stories > 0 and kinds["breaking"] > 0 and kinds["query"] > 0
         assert deliveries == alerts and written >= alerts  # each alert pushed once; the file also gets the updates
 
         groups = reset_to_earliest(settings)

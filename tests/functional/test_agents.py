@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 import agents.alert as alert
 import agents.common as common
 import agents.poll as poll
 from schemas import FeedSource, encode
+from streams.config import Settings
+from streams.kafka.sizes import limits
 from streams.kafka.topology import entity_seen_table
 from streams.poll.state import FeedState
 from tests.factories import T, mention, watch_rule
@@ -41,6 +46,28 @@ async def test_raise_alerts_once_per_entity(sent: dict[str, Recorder]) -> None:
     # the repeated a1 is not counted twice; without a story stage each article is a story of its own
     assert state["mentions"] == 3 and state["schema_version"] == 2
     assert sorted(mark["first_article"] for mark in state["stories"].values()) == ["a1", "a2", "a3"]
+
+
+async def test_a_name_in_very_many_stories_keeps_its_table_value_within_half_a_message(
+    sent: dict[str, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "sizes", limits(Settings(max_message_bytes=64 * 1024)))  # the smallest limit allowed
+    rule = watch_rule("Rui Costa", kind="mention")
+    common.rulebook.watchlist.put(rule)
+    common.rulebook.ready.set()
+    forgotten = REGISTRY.get_sample_value("wirewatch_story_memory_trimmed_total", {"table": "entity-seen"}) or 0.0
+    try:
+        async with alert.raise_alerts.test_context() as agent:
+            for n in range(80):  # 80 stories of its own, each a new article naming the name
+                item = mention(f"c{n}", T + timedelta(minutes=n), id=f"m-c{n}", entity_id="e-costa", watch_ids=[rule.id], title="t",
+                               url=f"http://outlet{n}.example/{n}")  # fmt: skip
+                await agent.put(key="e-costa", value=encode(item))
+    finally:
+        common.rulebook.watchlist.remove(rule.id)
+    assert len([value for _, value in sent["alerts"].sent if not value["update"]]) == 80  # one alert per story, none lost
+    value = entity_seen_table["e-costa"]
+    assert len(value) <= 32 * 1024 and 0 < len(orjson.loads(value)["stories"]) < 80
+    assert (REGISTRY.get_sample_value("wirewatch_story_memory_trimmed_total", {"table": "entity-seen"}) or 0.0) > forgotten
 
 
 async def test_track_feeds_adds_changes_and_removes(sent: dict[str, Recorder]) -> None:

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas import Entity
+from schemas import Entity, QueryHit, StoryArticle
 from streams import ids
 from streams.alert.mentions import evaluate_mention
+from streams.alert.queryrules import evaluate_query
 from streams.alert.rulefile import make_rule
 from streams.cli.simulate import Simulation
 from streams.enrich.gazetteer import Watchlist, watched_entity_id
@@ -144,3 +145,38 @@ def test_simulate_links_a_split_burst_so_the_name_alerts_once() -> None:
     assert [(a.update, a.story_id, a.source_count) for a in raised] == [(False, story_id_for("m0"), 1),
                                                                         (True, story_id_for("m0"), 2),
                                                                         (True, story_id_for("m0"), 3)]  # fmt: skip
+
+
+def test_a_name_in_very_many_stories_forgets_the_least_recent_to_fit_half_a_message() -> None:
+    # a name in 300 stories of one week (or a feed inventing them): its memory would outgrow a Kafka message
+    rule = factories.watch_rule(kind="mention")
+    seen = None
+    for n in range(300):
+        when = T0 + timedelta(minutes=20 * n)
+        seen, _ = evaluate_mention(mention(f"a{n}", when, story_id=f"s{n}"), seen, [rule], when, 30)
+    assert seen is not None
+    same, dropped, data = seen.within(len(seen.dumps()))
+    assert same is seen and dropped == 0 and data == seen.dumps()  # within its budget it is left as it is
+    budget = len(seen.dumps()) // 3
+    kept, dropped, data = seen.within(budget)
+    assert len(data) <= budget and data == kept.dumps() and dropped == 300 - len(kept.stories) > 0
+    assert set(kept.stories) == {f"s{n}" for n in range(300 - len(kept.stories), 300)}  # the most recently active kept
+    # the newest story still counts as alerted; a forgotten one alerts again under its old id (delivery does not push twice)
+    when = T0 + timedelta(minutes=20 * 300)
+    _, again = evaluate_mention(mention("b1", when, story_id="s299"), kept, [rule], when, 30)
+    assert [a.update for a in again] == [True]
+    _, again = evaluate_mention(mention("b2", when, story_id="s0"), kept, [rule], when, 30)
+    assert [(a.update, a.id) for a in again] == [(False, ids.story_alert_id(rule.id, "s0"))]
+
+
+def test_a_query_rule_memory_drops_links_to_the_stories_it_forgot() -> None:
+    rule = make_rule("", [], kind="query", query="icahn")
+    hit = QueryHit(rule_id=rule.id, sentence="Carl Icahn bought eBay.")
+    seen = None
+    for n in range(50):
+        article = StoryArticle(id=f"a{n}", title="t", url=f"https://s{n}.example/", feed_id="f", source=f"s{n}.example",
+                               time=T0.timestamp() + 60 * n, language="en", fetched=T0)  # fmt: skip
+        seen, _ = evaluate_query(seen, hit, rule, article, f"s{n}", [f"s{n - 1}"] if n == 1 else [], T0, 30)
+    assert seen is not None and seen.links == {"s1": "s0"}  # the second story counted as the first
+    kept, dropped, _ = seen.within(len(seen.dumps()) // 2)
+    assert dropped > 0 and "s0" not in kept.stories and kept.links == {}

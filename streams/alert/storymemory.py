@@ -1,0 +1,45 @@
+"""Table values that remember stories (a name's, a query rule's), bounded in bytes so one always fits a message."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import orjson
+from pydantic import Field
+
+from streams.kafka.tablevalue import TableValue
+
+#: a value over its budget is cut to this share of it, so the next few stories do not cut it again at once
+TRIM_TO = 0.75
+
+
+class StoryMemory(TableValue):
+    """A table value with ``stories`` (story id → a mark with its ``last`` time) and ``links`` between them.
+
+    Its stories are bounded by time (kept 7 days after their last article), which bounds a name's memory only as well
+    as the stream's rate does: a name in a thousand stories a week (or a feed inventing them) would outgrow a Kafka
+    message, and its changelog write would fail. :meth:`within` drops the least recently active stories first.
+    A story dropped that gets another article alerts again under the same id, which the delivery stage, remembering
+    deliveries for 7 days by id (streams/deliver/memory.py), does not push twice.
+    """
+
+    stories: dict[str, Any] = Field(default_factory=dict)
+    links: dict[str, str] = Field(default_factory=dict)
+
+    def within(self, max_bytes: int) -> tuple[Self, int, bytes]:
+        """The value cut to fit ``max_bytes`` of JSON (to TRIM_TO of it when over), how many stories were dropped, and
+        the JSON of what is kept (what a table write needs: the value is dumped once when nothing is dropped)."""
+        data = self.dumps()
+        if len(data) <= max_bytes:
+            return self, 0, data
+        excess = len(data) - int(max_bytes * TRIM_TO)
+        dropped: set[str] = set()
+        for story_id in sorted(self.stories, key=lambda sid: (self.stories[sid].last, sid)):
+            if excess <= 0:
+                break
+            excess -= len(orjson.dumps({story_id: self.stories[story_id].model_dump(mode="json", exclude_defaults=True)}))
+            dropped.add(story_id)
+        stories = {sid: mark for sid, mark in self.stories.items() if sid not in dropped}
+        links = {sid: target for sid, target in self.links.items() if target in stories and sid not in dropped}
+        kept = self.model_copy(update={"stories": stories, "links": links})
+        return kept, len(dropped), kept.dumps()
