@@ -97,7 +97,8 @@ class StoryView(View):
         found = await sink.story(story_id[:64])
         if found is None:
             return self.html("<!DOCTYPE html><p>no such story</p>", status=404)
-        return self.html(render_story(*found), headers={"Content-Security-Policy": DASHBOARD_CSP})
+        linked = await sink.linked_stories(found[0])
+        return self.html(render_story(*found, linked), headers={"Content-Security-Policy": DASHBOARD_CSP})
 
 
 #: the longest period a dashboard preview reads (each request re-reads the articles naming the rule)

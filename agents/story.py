@@ -40,11 +40,11 @@ from streams.kafka.topology import (
 )
 from streams.story import gather
 from streams.story.breaking import evaluate_breaking
-from streams.story.gather import ArticleStory, OpenedStories
+from streams.story.gather import ArticleStory, OpenedStories, link_messages
 from streams.story.index import registrations
 from streams.story.keys import KeyEntries, Snapshot
 from streams.story.metrics import ARTICLES_ASSIGNED, STORIES_OPENED
-from streams.story.state import StoryState, add_article, new_state, story_record
+from streams.story.state import StoryState, add_article, link, new_state, story_record
 
 log = logging.getLogger(__name__)
 WINDOW = settings.story_window_hours * 3600.0
@@ -216,9 +216,10 @@ async def _after(articles: Changes, opened: Changes, article_id: str, state: Art
     for mention in mentions:
         await outbox.send(mentions_topic, mention.entity_id, encode(mention))
     await outbox.send(story_updates_topic, update.story_id, encode(update))
+    for message in link_messages(update):
+        await outbox.send(story_updates_topic, message.story_id, encode(message))
     # a query rule is counted where its memory is, as a name is: so it can count a linked story as the one it matched
-    linked = outcome.decision.linked if outcome.decision is not None else ()
-    for rule_id, match in query_messages(update, hits, linked):
+    for rule_id, match in query_messages(update, hits, update.linked_story_ids):
         await outbox.send(story_updates_topic, rule_id, encode(match))
 
 
@@ -313,6 +314,12 @@ async def track_batch(events: list[Any], outbox: Outbox) -> None:
             continue
         if update.kind == "sweep":
             sweeps.append(event.message.partition)
+            continue
+        if update.kind == "link":
+            known = stories.get(update.story_id)  # a story swept since is not linked again
+            linked = link(known, update.linked_story_ids) if known is not None else None
+            if linked is not None:
+                stories.put(update.story_id, linked, event)
             continue
         if update.article is None:
             continue

@@ -331,6 +331,9 @@ class Story(Record):
     velocity: int = 0
     #: articles per hour over the 24 hours up to last_seen, oldest first
     per_hour: list[int] = Field(default_factory=list)
+    #: stories opened within minutes of this one that an article would have joined as well as the one it joined: the
+    #: same news split by the order its first articles came in (rules count them as one story), at most 8
+    linked_story_ids: list[str] = Field(default_factory=list)
 
 
 class StoryCandidate(NamedTuple):
@@ -438,10 +441,11 @@ class QueryHit(Record):
 
 
 class StoryUpdate(Record):
-    """One more article for a story (``wirewatch.storyupdates``, keyed by story id), a query rule's match of an article
-    (``query``, keyed by rule id: the rule's memory is there), or a sweep of the partition."""
+    """One more article for a story (``wirewatch.storyupdates``, keyed by story id), a link of a story to another of its
+    burst (``link``), a query rule's match of an article (``query``, keyed by rule id: the rule's memory is there), or
+    a sweep of the partition."""
 
-    kind: Literal["article", "sweep", "query"] = "article"
+    kind: Literal["article", "sweep", "query", "link"] = "article"
     story_id: str = ""
     opened: bool = False
     article: StoryArticle | None = None
@@ -451,7 +455,8 @@ class StoryUpdate(Record):
     #: ``query``: the rule's match (one); ``article``: only from workers before query rules followed linked stories,
     #: which counted them with the story (such a message's matches are sent on as ``query`` messages)
     query_hits: list[QueryHit] = Field(default_factory=list)
-    #: ``query``: the stories opened in the same burst the article would have joined too (``Mention.linked_story_ids``)
+    #: ``article`` and ``query``: the stories opened in the same burst the article would have joined too
+    #: (``Mention.linked_story_ids``); ``link``: the story the keyed one is linked to
     linked_story_ids: list[str] = Field(default_factory=list)
     #: scoped rules whose scopes or exclusions the article fails (found where its text is): no breaking rule fires on it
     out_of_scope: list[str] = Field(default_factory=list)

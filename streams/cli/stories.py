@@ -9,9 +9,12 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from schemas import Story
 from streams.cli.common import console, out, print_json, run_async
 from streams.cli.data import _with_sink
 from streams.clock import human_ago, utcnow
+from streams.store.base import Sink
+from streams.store.queries import StoryArticleRow
 
 
 @click.command()
@@ -57,15 +60,16 @@ def _say_older(start: datetime) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def story(story_id: str, as_json: bool) -> None:
     """One story (its id or a unique prefix of it): headline, counts, entities and its articles by outlet."""
-    found = run_async(_with_sink(lambda sink: sink.story(story_id.strip())))
+    found = run_async(_with_sink(lambda sink: _story_and_linked(sink, story_id.strip())))
     if found is None:
         if as_json:
             print_json(None)
         console.print(f"no stored story matches {story_id!r} (or the prefix is not unique)")
         sys.exit(1)
-    record, articles = found
+    record, articles, linked = found
     if as_json:
-        print_json({"story": record.model_dump(mode="json"), "articles": [vars(row) for row in articles]})
+        print_json({"story": record.model_dump(mode="json"), "articles": [vars(row) for row in articles],
+                    "linked": [other.model_dump(mode="json") for other in linked]})  # fmt: skip
         return
     out.print(f"[bold]{escape(record.headline)}[/]")
     counts = f"{record.article_count} article(s) from {record.source_count} source(s), {record.lifecycle}"
@@ -73,7 +77,15 @@ def story(story_id: str, as_json: bool) -> None:
     out.print(escape(f"story {record.id}: {counts}, {record.velocity} in the last hour; {times}"))
     if record.top_entities:
         out.print(escape("names " + ", ".join(f"{e.name} ({e.articles})" for e in record.top_entities)))
+    for other in linked:  # rules count the stories of one burst as one: an alert may count sources of both
+        out.print(escape(f"same news, opened apart in the same minutes: story {other.id[:10]} {other.headline!r} "
+                         f"({other.article_count} article(s))"))  # fmt: skip
     table = Table("time", "outlet", "title", title="articles by outlet")
     for row in sorted(articles, key=lambda r: (r.source, r.time)):
         table.add_row(row.time[:16], escape(row.source), escape(row.title))
     out.print(table)
+
+
+async def _story_and_linked(sink: Sink, story_id: str) -> tuple[Story, list[StoryArticleRow], list[Story]] | None:
+    found = await sink.story(story_id)
+    return None if found is None else (*found, await sink.linked_stories(found[0]))

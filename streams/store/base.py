@@ -49,6 +49,11 @@ class Sink(ABC):
     async def story(self, story_id: str, limit: int = 200) -> tuple[Story, list[StoryArticleRow]] | None:
         """A story and its stored articles, oldest first; None when no story has this id (or a unique prefix of it)."""
 
+    async def linked_stories(self, story: Story) -> list[Story]:
+        """The stored stories ``story`` is linked to (the same news, opened apart in one burst), in its order."""
+        found = [await self.story(other, 0) for other in story.linked_story_ids]
+        return [pair[0] for pair in found if pair is not None and pair[0].id in story.linked_story_ids]
+
     @abstractmethod
     async def counts(self) -> dict[str, int]: ...
 

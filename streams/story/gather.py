@@ -128,9 +128,17 @@ def conclude(
     linked = list(decision.linked) if decision is not None else []
     mentions = [mention.model_copy(update={"story_id": story_id, "feed_date": feed_date, "linked_story_ids": linked})
                 for mention in work.mentions]  # fmt: skip
-    update = StoryUpdate(story_id=story_id, opened=opened, article=story_article(item, features), vector=vector, time=features.time)
+    update = StoryUpdate(story_id=story_id, opened=opened, article=story_article(item, features), vector=vector, time=features.time,
+                         linked_story_ids=linked)  # fmt: skip
     done = ArticleStory(time=state.time, keys=state.keys, story_id=story_id, opened=opened)
     return done, Outcome(item, mentions, update, decision, features)
+
+
+def link_messages(update: StoryUpdate) -> list[StoryUpdate]:
+    """For each story the article would have joined too, a ``link`` message to it (keyed by its id): the link is
+    named on both stories' records, whichever one a rule alerted on."""
+    return [StoryUpdate(kind="link", story_id=other, linked_story_ids=[update.story_id], time=update.time)
+            for other in update.linked_story_ids]  # fmt: skip
 
 
 def story_article(item: EnrichedArticle, features: StoryFeatures) -> StoryArticle:

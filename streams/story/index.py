@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from schemas import EnrichedArticle, Mention, Story, StoryKeyAnswer, StoryKeyMessage, StoryUpdate, StoryWork
 from streams.story import gather
 from streams.story.decide import AGE_HALF_LIFE_HOURS, FRESHNESS_HALF_LIFE_HOURS, LINK_SECONDS, THRESHOLD
-from streams.story.gather import ArticleStory, OpenedStories, Outcome
+from streams.story.gather import ArticleStory, OpenedStories, Outcome, link_messages
 from streams.story.keys import KeyEntries, Snapshot
-from streams.story.state import StoryState, add_article, new_state, story_record
+from streams.story.state import StoryState, add_article, link, new_state, story_record
 
 
 @dataclass
@@ -60,6 +60,11 @@ class StoryIndex:
             self.opened = self.opened.opened(outcome.features.time, self.window_seconds)
         self.newest = max(self.newest, outcome.features.time)
         story_state, record = self.update(outcome.update)
+        for message in link_messages(outcome.update):  # what the story agent does with them on the other partitions
+            other = self.stories.get(message.story_id)
+            linked = link(other, message.linked_story_ids) if other is not None else None
+            if linked is not None:
+                self.stories[message.story_id] = linked
         return Step(outcome, story_state, record)
 
     def answer(self, probe: StoryKeyMessage) -> StoryKeyAnswer:

@@ -29,6 +29,7 @@ MAX_ENTITIES = 64  # entities counted per story
 HOURS_SHOWN = 24  # hourly counts on the Story record (the sparkline)
 FADING_IDLE_SECONDS = 6 * 3600  # a story without an article for this long is fading
 NEW_SECONDS = 3600  # a story younger than this is new
+MAX_LINKED = 8  # stories of the same burst a story names (a split is into two or three; more is a crowd of one minute)
 
 
 class Headline(BaseModel):
@@ -64,6 +65,8 @@ class StoryState(TableValue):
     hours: dict[str, int] = Field(default_factory=dict)
     #: breaking rule id → when it last alerted on this story (its cooldown)
     fired: dict[str, float] = Field(default_factory=dict)
+    #: stories of the same burst an article would have joined too, either way (the first MAX_LINKED)
+    linked: list[str] = Field(default_factory=list)
 
     @property
     def norm(self) -> float:
@@ -121,8 +124,20 @@ def add_article(state: StoryState, update: StoryUpdate, window_seconds: float) -
             "entities": entities,
             "languages": languages,
             "hours": hours,
+            "linked": with_links(state.linked, state.id, update.linked_story_ids),
         }
     )
+
+
+def link(state: StoryState, others: list[str]) -> StoryState | None:
+    """The story linked to ``others`` too (a ``link`` message); None when that changes nothing."""
+    linked = with_links(state.linked, state.id, others)
+    return state.model_copy(update={"linked": linked}) if linked != state.linked else None
+
+
+def with_links(linked: list[str], story_id: str, others: list[str]) -> list[str]:
+    """A story's linked stories with ``others`` added (never itself), the first MAX_LINKED kept, in the order seen."""
+    return list(dict.fromkeys(s for s in [*linked, *others] if s != story_id))[:MAX_LINKED]
 
 
 def centrality(vector: dict[str, float], centroid: dict[str, float], norm: float) -> float:
@@ -188,4 +203,5 @@ def story_record(state: StoryState, now: float | None = None) -> Story:
         lifecycle=lifecycle(state, at),
         velocity=velocity(state, at),
         per_hour=hourly(state, at),
+        linked_story_ids=list(state.linked),
     )

@@ -6,10 +6,11 @@ import base64
 import hashlib
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from prometheus_client import REGISTRY
 
@@ -176,8 +177,8 @@ def stories_html(stories: list[Story]) -> str:
     )
 
 
-def render_story(story: Story, articles: list[StoryArticleRow]) -> str:
-    """A story's page: its headline and figures, then its articles grouped by outlet (everything escaped)."""
+def render_story(story: Story, articles: list[StoryArticleRow], linked: Sequence[Story] = ()) -> str:
+    """A story's page: its headline and figures, the stories of its burst, its articles by outlet (everything escaped)."""
     e = html.escape
     by_outlet: dict[str, list[StoryArticleRow]] = {}
     for row in sorted(articles, key=lambda r: (r.source, r.time)):
@@ -202,8 +203,26 @@ def render_story(story: Story, articles: list[StoryArticleRow]) -> str:
         ),  # fmt: skip
         entities=entities,
         spark=sparkline_svg(story.per_hour, "articles"),
+        linked=_linked(story, linked),
         sections=sections,
     )
+
+
+def _linked(story: Story, linked: Sequence[Story]) -> str:
+    """The stories of the same burst (an article would have joined either): rules count them as one, so an alert may
+    count sources of both."""
+    if not story.linked_story_ids:
+        return ""
+    e = html.escape
+    known = {other.id: other for other in linked}
+    items = "".join(
+        f'<li><a href="{e(quote(sid, safe=""))}">{e(known[sid].headline)}</a> ({known[sid].article_count} articles from '
+        f"{known[sid].source_count} sources)</li>"
+        if sid in known
+        else f"<li>story {e(sid)} (not stored)</li>"
+        for sid in story.linked_story_ids
+    )
+    return f"<p>The same news, opened as another story in the same minutes (rules count them as one):</p><ul>{items}</ul>"
 
 
 def render_dashboard(data: DashboardData) -> str:
@@ -395,7 +414,7 @@ STORY_PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{style}</style></head>
 <body><p><a href="../dashboard">← dashboard</a></p>
-<h1>{headline}</h1><p><small>story {id}</small></p><p>{figures}</p><p>{spark}</p><p>names: {entities}</p>
+<h1>{headline}</h1><p><small>story {id}</small></p><p>{figures}</p><p>{spark}</p><p>names: {entities}</p>{linked}
 <h2>Articles by outlet</h2>{sections}
 </body></html>
 """

@@ -18,7 +18,7 @@ from streams.kafka.partitioning import key_partition
 from streams.story.decide import story_id_for
 from streams.story.index import StoryIndex
 from tests.recorder import Recorder
-from tests.unit.test_stories import stream
+from tests.unit.test_stories import item, stream
 
 TOPICS = ("story_keys_topic", "story_work_topic", "story_updates_topic", "enriched_topic", "mentions_topic", "stories_topic",
           "alerts_topic")  # fmt: skip
@@ -170,3 +170,22 @@ async def test_a_bad_message_is_dead_lettered_and_the_sweep_keeps_what_is_in_the
         await settled()
     assert len(dead.sent) == 1 and "StoryWork" in dead.sent[0][1]["error"]  # type: ignore[attr-defined]
     assert len(drain(wired["story_keys_topic"])) >= 3  # the good article still sent its probes
+
+
+async def test_a_burst_split_in_two_is_linked_on_both_stories_records(wired: dict[str, Any]) -> None:
+    # one market day opened as two stories (their first headlines share no word); the third article would join either
+    titles = ["Wall Street slips on weak China exports", "Asian shares slide ahead of Bank of Japan",
+              "Asian shares slide, Wall Street slips on weak China exports"]  # fmt: skip
+    articles = [item(f"m{n}", title, n, f"s{n}.example") for n, title in enumerate(titles)]
+    async with story.assign_stories.test_context() as assign, story.match_story_keys.test_context() as keys, \
+            story.track_stories.test_context() as track:  # fmt: skip
+        for one in articles:
+            await deliver(assign, "assign_batch", one.article.id, work(one))
+            await shuttle(wired, assign, keys, track)
+    first, second = story_id_for("m0"), story_id_for("m1")
+    records = {key: value for key, value in drain(wired["stories_topic"])}  # the latest record of each story
+    assert records[first]["linked_story_ids"] == [second] and records[second]["linked_story_ids"] == [first]
+    index = StoryIndex()  # the one-process index links them the same way
+    for one in articles:
+        index.add(one)
+    assert index.stories[first].linked == [second] and index.stories[second].linked == [first]

@@ -201,15 +201,21 @@ async def test_cli_stories_story_and_search_grouped_by_story(backend: tuple[Sink
     basra = Story(id="story-basra", headline="Velayati in Basra <port>", url="http://outlet0.example/basra", article_id="v0",
                   first_seen=NOW - timedelta(hours=2), last_seen=NOW, article_count=3, source_count=3, lifecycle="growing",
                   velocity=2, per_hour=[0] * 22 + [1, 2])  # fmt: skip
-    await sink.write_stories([basra])
+    # the same news opened as a second story in the same minutes, linked from the first
+    split = basra.model_copy(update={"id": "story-split", "headline": "Iranian adviser visits Basra", "article_count": 1,
+                                     "source_count": 1})  # fmt: skip
+    await sink.write_stories([basra.model_copy(update={"linked_story_ids": ["story-split"]}), split])
     listed = wirewatch(env, "stories", "--since", "6h", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [(s["id"], s["article_count"]) for s in orjson.loads(listed.stdout)] == [("story-basra", 3)]
+    assert [(s["id"], s["article_count"]) for s in orjson.loads(listed.stdout)] == [("story-basra", 3), ("story-split", 1)]
     table = wirewatch(env, "stories", "--since", "6h")
     assert table.returncode == 0 and "Velayati in Basra <port>" in table.stdout and "growing" in table.stdout
     one = wirewatch(env, "story", "story-ba")
     assert one.returncode == 0, one.stderr
     assert "articles by outlet" in one.stdout and "outlet1.example" in one.stdout and "3 article(s) from 3 source(s)" in one.stdout
+    assert "same news, opened apart in the same minutes: story story-spli 'Iranian adviser visits Basra' (1 article(s))" in one.stdout
+    as_json = orjson.loads(wirewatch(env, "story", "story-basra", "--json").stdout)
+    assert [other["id"] for other in as_json["linked"]] == ["story-split"] and as_json["story"]["linked_story_ids"] == ["story-split"]
     assert wirewatch(env, "story", "nothing-like-it").returncode == 1
     grouped = wirewatch(env, "search", "Basra")
     assert grouped.returncode == 0 and "3 article(s) in 1 story" in grouped.stdout and "and 2 more outlets" in grouped.stdout

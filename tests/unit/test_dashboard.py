@@ -138,3 +138,9 @@ def test_top_stories_panel_and_story_page_escape_everything() -> None:
     assert "<h3>one.example (2)</h3>" in story_page and "<h3>two.example (1)</h3>" in story_page
     assert "&lt;i&gt;First&lt;/i&gt;" in story_page and "<i>First</i>" not in story_page
     assert "5 articles from 3 sources; growing, 3 in the last hour" in story_page
+    assert "The same news" not in story_page  # no linked story, no section
+    # a story of the same burst (stored) and one not stored: linked by id, each headline escaped
+    split = story.model_copy(update={"id": "s/2", "headline": "Floods <below> the dam", "article_count": 2, "source_count": 2})
+    linked_page = render_story(story.model_copy(update={"linked_story_ids": ["s/2", "s9"]}), rows, [split])
+    assert '<a href="s%2F2">Floods &lt;below&gt; the dam</a> (2 articles from 2 sources)' in linked_page
+    assert "<li>story s9 (not stored)</li>" in linked_page and "rules count them as one" in linked_page

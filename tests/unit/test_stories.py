@@ -13,7 +13,7 @@ from streams.story.decide import freshness, story_id_for
 from streams.story.features import LEAD_WORDS, MAX_KEYS, features_of, words
 from streams.story.index import StoryIndex
 from streams.story.keys import MAX_STORIES, KeyEntries, Snapshot
-from streams.story.state import lifecycle, story_record
+from streams.story.state import MAX_LINKED, StoryState, lifecycle, link, new_state, story_record
 from tests import factories
 
 T0 = datetime(2026, 11, 2, 8, tzinfo=UTC)
@@ -252,3 +252,13 @@ def test_stories_opened_further_apart_than_a_burst_are_not_linked() -> None:
     late = unlinked.add(item("m3", "Wall Street slips, Asian shares slide on weak China exports", 2, "c.example")).outcome
     assert late.decision is not None and not late.decision.opened and late.decision.linked == ()
     assert decide_module.LINK_SECONDS == 300  # the documented choice (docs/benchmarks.md, "Stories")
+
+
+def test_a_story_names_at_most_eight_linked_stories_never_itself_and_a_link_twice_changes_nothing() -> None:
+    state = new_state("s0", 0.0)
+    linked = link(state, ["s0", "s1", "s2", "s1"])
+    assert linked is not None and linked.linked == ["s1", "s2"]
+    assert link(linked, ["s2"]) is None  # known already: nothing to write, no record to publish
+    crowded = link(linked, [f"x{n}" for n in range(20)])
+    assert crowded is not None and crowded.linked == ["s1", "s2", *(f"x{n}" for n in range(6))] and len(crowded.linked) == MAX_LINKED
+    assert StoryState.loads(crowded.dumps()).linked == crowded.linked

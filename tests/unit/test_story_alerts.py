@@ -14,6 +14,7 @@ from streams.alert.rulefile import make_rule
 from streams.cli.simulate import Simulation
 from streams.enrich.gazetteer import Watchlist, watched_entity_id
 from streams.story.decide import story_id_for
+from streams.story.state import story_record
 from tests import factories
 from tests.factories import story_mention as mention
 
@@ -145,6 +146,9 @@ def test_simulate_links_a_split_burst_so_the_name_alerts_once() -> None:
     assert [(a.update, a.story_id, a.source_count) for a in raised] == [(False, story_id_for("m0"), 1),
                                                                         (True, story_id_for("m0"), 2),
                                                                         (True, story_id_for("m0"), 3)]  # fmt: skip
+    # both stories' records name the other, whichever one a reader opens from an alert
+    first, second = (simulation.index.stories[story_id_for(m)] for m in ("m0", "m1"))
+    assert story_record(first).linked_story_ids == [second.id] and story_record(second).linked_story_ids == [first.id]
 
 
 def test_a_name_in_very_many_stories_forgets_the_least_recent_to_fit_half_a_message() -> None:
