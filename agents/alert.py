@@ -54,7 +54,7 @@ async def raise_alerts(stream):  # type: ignore[no-untyped-def]
             seen, alerts = evaluate_mention(mention, seen, rules, utcnow(), settings.new_mention_lookback_days)
             for alert in alerts:
                 await _send(alert)
-            entity_seen_table[mention.entity_id] = bounded("entity-seen", mention.entity_id, seen)[1]
+            entity_seen_table[mention.entity_id] = bounded("entity-seen", mention.entity_id, seen)
         health.done("raise_alerts")
 
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from agents.web import register_pages
 from schemas import DecodeError, WatchRule, decode, encode
@@ -193,16 +193,13 @@ async def follow_rules() -> None:
     await rulebook.run()
 
 
-M = TypeVar("M", bound=StoryMemory)
-
-
-def bounded(table: str, key: str, value: M) -> tuple[M, bytes]:
-    """``value`` cut to half a message, so its changelog write fits one with room to grow, and its JSON; what it forgot
+def bounded(table: str, key: str, value: StoryMemory) -> bytes:
+    """The JSON of ``value`` cut to half a message, so its changelog write fits one with room to grow; what it forgot
     counted and logged."""
-    kept, dropped, data = value.within(sizes.message // 2 - len(key.encode()))
+    _, dropped, data = value.within(sizes.message // 2 - len(key.encode()))
     if dropped:
         STORIES_FORGOTTEN.labels(table).inc(dropped)
         log.warning("%s %s: its memory of stories outgrew half a message (WIREWATCH_MAX_MESSAGE_BYTES); forgot the %d least "
                     "recently active (a later article of one alerts again under the same id, not pushed twice)",
                     table, key, dropped)  # fmt: skip
-    return kept, data
+    return data

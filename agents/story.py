@@ -68,8 +68,10 @@ class Changes:
     """The table values one batch read and changed, each written once at the end, to the changelog partition of the
     event that last changed it (one of the partition the key belongs to)."""
 
-    def __init__(self, table: Any, load: Callable[[bytes], Any]) -> None:
+    def __init__(self, table: Any, load: Callable[[bytes], Any], dump: Callable[[str, Any], bytes] | None = None) -> None:
+        # dump: how a value is written (default: its dumps()); the query memory is cut to its bound there, once a batch
         self.table, self.load = table, load
+        self.dump = dump or (lambda _key, value: value.dumps())
         self.values: dict[str, Any] = {}
         self.owners: dict[str, Any] = {}
 
@@ -91,7 +93,7 @@ class Changes:
         for event, keys in by_event.values():
             with writing_for(event):
                 for key in keys:
-                    self.table[key] = self.values[key].dumps()
+                    self.table[key] = self.dump(key, self.values[key])
 
 
 def chunks(items: list[T], size: int) -> list[list[T]]:
@@ -219,7 +221,7 @@ async def _after(articles: Changes, opened: Changes, article_id: str, state: Art
     for message in link_messages(update):
         await outbox.send(story_updates_topic, message.story_id, encode(message))
     # a query rule is counted where its memory is, as a name is: so it can count a linked story as the one it matched
-    for rule_id, match in query_messages(update, hits, update.linked_story_ids):
+    for rule_id, match in query_messages(update, hits):
         await outbox.send(story_updates_topic, rule_id, encode(match))
 
 
@@ -304,7 +306,7 @@ async def track_stories(stream):  # type: ignore[no-untyped-def]
 
 async def track_batch(events: list[Any], outbox: Outbox) -> None:
     stories = Changes(story_table, StoryState.loads)
-    queries = Changes(query_seen_table, QuerySeen.loads)
+    queries = Changes(query_seen_table, QuerySeen.loads, lambda rule_id, seen: bounded("query-seen", rule_id, seen))
     keyed: dict[int, list[StoryKeyMessage]] = defaultdict(list)
     alerts: list[Alert] = []
     sweeps: list[int] = []
@@ -316,8 +318,7 @@ async def track_batch(events: list[Any], outbox: Outbox) -> None:
             sweeps.append(event.message.partition)
             continue
         if update.kind == "link":
-            known = stories.get(update.story_id)  # a story swept since is not linked again
-            linked = link(known, update.linked_story_ids) if known is not None else None
+            linked = link(stories.get(update.story_id), update.linked_story_ids)
             if linked is not None:
                 stories.put(update.story_id, linked, event)
             continue
@@ -326,7 +327,7 @@ async def track_batch(events: list[Any], outbox: Outbox) -> None:
         if update.kind == "query":
             alerts.extend(_count_query(queries, update, event))
             continue
-        for rule_id, match in query_messages(update, update.query_hits, ()):  # written by a worker before query messages
+        for rule_id, match in query_messages(update, update.query_hits):  # written by a worker before query messages
             await outbox.send(story_updates_topic, rule_id, encode(match))
         current = stories.get(update.story_id) or new_state(update.story_id, update.article.time)
         state = add_article(current, update, WINDOW)
@@ -355,15 +356,12 @@ async def track_batch(events: list[Any], outbox: Outbox) -> None:
 
 def _sweep_stories(partition: int) -> None:
     horizon = newest.get(("track_stories", partition), 0.0) - WINDOW
-    for key in [k for k in list(story_table.keys()) if on_partition(k, partition)]:
-        raw = story_table.get(key)
-        if raw is not None and StoryState.loads(raw).last < horizon:
-            del story_table[key]
+    _prune(story_table, partition, lambda raw: (None, StoryState.loads(raw).last >= horizon))
 
 
 def _count_query(queries: Changes, update: StoryUpdate, event: Any) -> list[Alert]:
     """A query rule's match counted in the rule's memory (the message is keyed by the rule's id), and its alerts."""
-    if not update.query_hits or update.article is None:
+    if not update.query_hits or update.article is None:  # for the type: the caller skips messages without an article
         return []
     hit = update.query_hits[0]
     _seen("track_stories", event.message.partition, update.article.time)
@@ -371,7 +369,7 @@ def _count_query(queries: Changes, update: StoryUpdate, event: Any) -> list[Aler
     seen, alerts = evaluate_query(current, hit, rulebook.watchlist.rules.get(hit.rule_id), update.article, update.story_id,
                                   update.linked_story_ids, utcnow(), settings.new_mention_lookback_days)  # fmt: skip
     if seen is not current and seen.stories:
-        queries.put(hit.rule_id, bounded("query-seen", hit.rule_id, seen)[0], event)
+        queries.put(hit.rule_id, seen, event)
     return alerts
 
 

@@ -240,15 +240,7 @@ def counted_as(mention: Mention, seen: EntitySeen) -> str:
     already in one of them counts the other as the same story, so its rules alert once and the split's articles are
     updates of that alert. A name new to both stays in the article's own story.
     """
-    story_id = mention.story_id or story_id_for(mention.article_id)
-    story_id = seen.links.get(story_id, story_id)
-    if story_id in seen.stories:
-        return story_id
-    for linked in mention.linked_story_ids:
-        target = seen.links.get(linked, linked)
-        if target in seen.stories:
-            return target
-    return story_id
+    return seen.counted_as(mention.story_id or story_id_for(mention.article_id), mention.linked_story_ids)
 
 
 def count_story(seen: EntitySeen, rules: list[WatchRule], placement: Placement) -> EntitySeen:

@@ -86,19 +86,6 @@ class QuerySeen(StoryMemory):
         return self.model_copy(update={"stories": stories, "links": {s: t for s, t in self.links.items() if t in stories}})
 
 
-def counted_as(seen: QuerySeen, story_id: str, linked: Iterable[str]) -> str:
-    """The story the rule counts the article in: its own, unless that one is linked to a story the rule matched
-    (see :func:`streams.alert.mentions.counted_as`, the same for names)."""
-    story_id = seen.links.get(story_id, story_id)
-    if story_id in seen.stories:
-        return story_id
-    for other in linked:
-        target = seen.links.get(other, other)
-        if target in seen.stories:
-            return target
-    return story_id
-
-
 def evaluate_query(
     seen: QuerySeen | None,
     hit: QueryHit,
@@ -114,7 +101,7 @@ def evaluate_query(
     seen = seen if seen is not None else QuerySeen()
     if rule is None or rule.kind != "query" or not rule.enabled:
         return seen, []  # removed or changed since the article was matched
-    counted = counted_as(seen, story_id, linked)
+    counted = seen.counted_as(story_id, linked)
     mark = seen.stories.get(counted) or QueryMark(first=article.time, last=article.time)
     if article.id in mark.articles:
         return seen, []  # counted before: a replay or a new revision
@@ -170,17 +157,10 @@ def query_alert(
     )
 
 
-def query_messages(update: StoryUpdate, hits: Iterable[QueryHit], linked: Iterable[str]) -> list[tuple[str, StoryUpdate]]:
+def query_messages(update: StoryUpdate, hits: Iterable[QueryHit]) -> list[tuple[str, StoryUpdate]]:
     """The article's matches as messages to where each rule's memory is: (rule id, the message keyed by it)."""
     if update.article is None:
         return []
-    linked = list(linked)
-    return [
-        (
-            hit.rule_id,
-            StoryUpdate(
-                kind="query", story_id=update.story_id, article=update.article, time=update.time, query_hits=[hit], linked_story_ids=linked
-            ),
-        )  # fmt: skip
-        for hit in hits
-    ]
+    return [(hit.rule_id, StoryUpdate(kind="query", story_id=update.story_id, article=update.article, time=update.time,
+                                      query_hits=[hit], linked_story_ids=update.linked_story_ids))
+            for hit in hits]  # fmt: skip

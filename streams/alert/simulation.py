@@ -12,7 +12,7 @@ from typing import NamedTuple
 from schemas import Alert, EnrichedArticle, Mention, WatchRule
 from streams.alert.mentions import EntitySeen, evaluate_mention
 from streams.alert.queryindex import QueryIndex
-from streams.alert.queryrules import QuerySeen, evaluate_query, screen_article
+from streams.alert.queryrules import QuerySeen, evaluate_query, query_messages, screen_article
 from streams.story.breaking import evaluate_breaking
 from streams.story.decide import story_id_for
 from streams.story.index import StoryIndex
@@ -55,16 +55,14 @@ class Simulation:
             fired, raised = evaluate_breaking(result.state, breaking, result.outcome.update.article, now, self.lookback_days, outside)
             self.index.stories[result.state.id] = result.state.model_copy(update={"fired": fired})
             alerts += raised
-        article, story_id = result.outcome.update.article, result.outcome.update.story_id
-        linked = result.outcome.decision.linked if result.outcome.decision is not None else ()
-        for hit in hits:  # counted per rule, as the workers count them (agents/story.py)
-            if article is None:
-                break
-            seen = self.query_seen.get(hit.rule_id)
-            seen, raised = evaluate_query(seen, hit, by_id.get(hit.rule_id), article, story_id, linked, now, self.lookback_days)
-            self.query_seen[hit.rule_id] = seen
+        update = result.outcome.update
+        for rule_id, match in query_messages(update, hits):  # counted per rule, as the workers count them (agents/story.py)
+            assert match.article is not None  # noqa: S101 - query_messages sends only articles
+            seen, raised = evaluate_query(self.query_seen.get(rule_id), match.query_hits[0], by_id.get(rule_id), match.article,
+                                          update.story_id, update.linked_story_ids, now, self.lookback_days)  # fmt: skip
+            self.query_seen[rule_id] = seen
             alerts += raised
-        return Stepped(result.outcome.item.story_id or "", alerts, linked)
+        return Stepped(result.outcome.item.story_id or "", alerts, tuple(update.linked_story_ids))
 
     def step_in_story(self, item: EnrichedArticle, mentions: list[Mention], story_id: str | None) -> tuple[str, list[Alert]]:
         """One enriched article already assigned to ``story_id`` (by the workers' story stage, as the sink stored it):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Self
 
 import orjson
@@ -25,6 +26,18 @@ class StoryMemory(TableValue):
 
     stories: dict[str, Any] = Field(default_factory=dict)
     links: dict[str, str] = Field(default_factory=dict)
+
+    def counted_as(self, story_id: str, linked: Iterable[str]) -> str:
+        """The story an article of ``story_id`` counts in: its own, unless that one is linked (now, by ``linked``, the
+        stories of its burst it would have joined too; or before, in ``links``) to a story remembered here."""
+        story_id = self.links.get(story_id, story_id)
+        if story_id in self.stories:
+            return story_id
+        for other in linked:
+            target = self.links.get(other, other)
+            if target in self.stories:
+                return target
+        return story_id
 
     def within(self, max_bytes: int) -> tuple[Self, int, bytes]:
         """The value cut to fit ``max_bytes`` of JSON (to TRIM_TO of it when over), how many stories were dropped, and

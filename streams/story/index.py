@@ -61,8 +61,7 @@ class StoryIndex:
         self.newest = max(self.newest, outcome.features.time)
         story_state, record = self.update(outcome.update)
         for message in link_messages(outcome.update):  # what the story agent does with them on the other partitions
-            other = self.stories.get(message.story_id)
-            linked = link(other, message.linked_story_ids) if other is not None else None
+            linked = link(self.stories.get(message.story_id), message.linked_story_ids)
             if linked is not None:
                 self.stories[message.story_id] = linked
         return Step(outcome, story_state, record)

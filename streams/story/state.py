@@ -129,8 +129,11 @@ def add_article(state: StoryState, update: StoryUpdate, window_seconds: float) -
     )
 
 
-def link(state: StoryState, others: list[str]) -> StoryState | None:
-    """The story linked to ``others`` too (a ``link`` message); None when that changes nothing."""
+def link(state: StoryState | None, others: list[str]) -> StoryState | None:
+    """The story linked to ``others`` too (a ``link`` message); None when that changes nothing or the story is not
+    known (swept since, or never here)."""
+    if state is None:
+        return None
     linked = with_links(state.linked, state.id, others)
     return state.model_copy(update={"linked": linked}) if linked != state.linked else None
 
