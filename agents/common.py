@@ -15,7 +15,7 @@ from schemas.records import R
 from streams.alert.metrics import STORIES_FORGOTTEN
 from streams.alert.rulebook import RuleBook
 from streams.alert.rulefile import check_rule_limits
-from streams.alert.storymemory import StoryMemory
+from streams.alert.storymemory import StoryMemory, memory_budget
 from streams.config import get_settings
 from streams.deliver.specs import validate_destination
 from streams.enrich.child import ChildPipeline
@@ -196,7 +196,7 @@ async def follow_rules() -> None:
 def bounded(table: str, key: str, value: StoryMemory) -> bytes:
     """The JSON of ``value`` cut to half a message, so its changelog write fits one with room to grow; what it forgot
     counted and logged."""
-    _, dropped, data = value.within(sizes.message // 2 - len(key.encode()))
+    _, dropped, data = value.within(memory_budget(sizes.message, key))
     if dropped:
         STORIES_FORGOTTEN.labels(table).inc(dropped)
         log.warning("%s %s: its memory of stories outgrew half a message (WIREWATCH_MAX_MESSAGE_BYTES); forgot the %d least "

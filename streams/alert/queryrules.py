@@ -58,14 +58,27 @@ def hit_of(match: QueryMatch) -> QueryHit:
     )
 
 
+class QueryQuote(BaseModel):
+    """What a query rule's alerts on a story quote: the story's earliest matching article seen, and its match."""
+
+    article: StoryArticle
+    hit: QueryHit
+
+    def before(self, article: StoryArticle) -> bool:
+        """Whether this quote stays ahead of ``article``: earlier, or as early with the smaller id (as mention alerts)."""
+        return (self.article.time, self.article.id) <= (article.time, article.id)
+
+
 class QueryMark(BaseModel):
-    """One story as a query rule remembers it: the matching articles and their sources, and whether it alerted."""
+    """One story as a query rule remembers it: the matching articles and their sources, whether it alerted, its quote."""
 
     first: float
     last: float
     articles: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     fired: bool = False
+    #: None in a mark written before quotes were kept: it learns one from its next article, without an update for it
+    quote: QueryQuote | None = None
 
 
 class QuerySeen(StoryMemory):
@@ -97,7 +110,11 @@ def evaluate_query(
     default_lookback_days: int,
 ) -> tuple[QuerySeen, list[Alert]]:
     """The rule's memory with the article's match counted in its story, and the alert it raises: the first when the
-    story's matching sources reach ``min_sources``, then an ``update`` for each new source (call once per match)."""
+    story's matching sources reach ``min_sources``, then an ``update`` for each new source (call once per match).
+
+    Every alert of the story quotes its earliest matching article seen (by time, then id), whichever arrived first, as
+    mention alerts do; an earlier article arriving later updates the alert to quote it, even when it adds no source.
+    """
     seen = seen if seen is not None else QuerySeen()
     if rule is None or rule.kind != "query" or not rule.enabled:
         return seen, []  # removed or changed since the article was matched
@@ -113,11 +130,16 @@ def evaluate_query(
         grew = bool(source) and source not in mark.sources and len(mark.sources) < MAX_SOURCES
         sources = [*mark.sources, source] if grew else mark.sources
         update |= {"sources": sources, "first": min(mark.first, article.time), "last": max(mark.last, article.time)}
-        if mark.fired and grew:
-            alerts.append(query_alert(rule, counted, hit, article, sources, now, update=True))
+        quote = mark.quote
+        earlier = quote is not None and not quote.before(article)
+        if quote is None or earlier:
+            quote = QueryQuote(article=article.model_copy(update={"entities": []}), hit=hit)
+            update["quote"] = quote
+        if mark.fired and (grew or earlier):
+            alerts.append(query_alert(rule, counted, quote, sources, now, update=True))
         elif not mark.fired and len(sources) >= rule.min_sources:
             update["fired"] = True
-            alerts.append(query_alert(rule, counted, hit, article, sources, now, update=False))
+            alerts.append(query_alert(rule, counted, quote, sources, now, update=False))
     links = dict(seen.links)
     if counted != story_id:
         links[story_id] = counted
@@ -125,10 +147,10 @@ def evaluate_query(
     return changed.pruned(max(article.time, mark.last)), alerts
 
 
-def query_alert(
-    rule: WatchRule, story_id: str, hit: QueryHit, article: StoryArticle, sources: list[str], now: datetime, update: bool
-) -> Alert:
-    """The alert of a query rule on a story; its id derives from the rule and the story, as every story alert's does."""
+def query_alert(rule: WatchRule, story_id: str, quote: QueryQuote, sources: list[str], now: datetime, update: bool) -> Alert:
+    """The alert of a query rule on a story, quoting ``quote``; its id derives from the rule and the story, as every story
+    alert's does, and its sources are sorted, so neither depends on the order the articles arrived in."""
+    article, hit = quote.article, quote.hit
     fetched = article.fetched or datetime.fromtimestamp(article.time, tz=UTC)
     marked = Evidence(hit.sentence, tuple((h.start, h.end) for h in hit.highlights)).marked()
     return Alert(
@@ -146,7 +168,7 @@ def query_alert(
         highlights=list(hit.highlights),
         story_id=story_id,
         source_count=max(1, len(sources)),
-        sources=list(sources),
+        sources=sorted(sources),
         update=update,
         destinations=list(rule.destinations),
         digest=rule.digest,

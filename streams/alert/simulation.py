@@ -7,15 +7,22 @@ and the dashboard's preview run it over the sink's stored articles, in the stori
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from schemas import Alert, EnrichedArticle, Mention, WatchRule
 from streams.alert.mentions import EntitySeen, evaluate_mention
 from streams.alert.queryindex import QueryIndex
 from streams.alert.queryrules import QuerySeen, evaluate_query, query_messages, screen_article
+from streams.alert.storymemory import StoryMemory, memory_budget
+from streams.config import Settings
 from streams.story.breaking import evaluate_breaking
 from streams.story.decide import story_id_for
 from streams.story.index import StoryIndex
+
+M = TypeVar("M", bound=StoryMemory)
+
+#: the workers' message limit unless told otherwise (WIREWATCH_MAX_MESSAGE_BYTES): a name's memory is cut to half of it
+DEFAULT_MESSAGE_BYTES: int = Settings.model_fields["max_message_bytes"].default
 
 
 class Stepped(NamedTuple):
@@ -30,11 +37,17 @@ class Stepped(NamedTuple):
 
 @dataclass
 class Simulation:
-    """The workers' steps after enrichment, in one process: stories (StoryIndex), mention rules, breaking rules."""
+    """The workers' steps after enrichment, in one process: stories (StoryIndex), mention rules, breaking rules.
+
+    A name's and a query rule's memory of stories is cut to half of ``message_bytes`` as the workers' table writes cut
+    it (agents/common.py, ``bounded``), so a name in very many stories alerts here as it would there."""
 
     rules: list[WatchRule]
     lookback_days: int = 30
     index: StoryIndex = field(default_factory=StoryIndex)
+    message_bytes: int = DEFAULT_MESSAGE_BYTES
+    #: stories the names' and query rules' memories forgot to stay within half a message (the workers log each)
+    forgotten: int = 0
     seen: dict[str, EntitySeen] = field(default_factory=dict)
     query_seen: dict[str, QuerySeen] = field(default_factory=dict)
     queries: QueryIndex = field(init=False)
@@ -60,7 +73,7 @@ class Simulation:
             assert match.article is not None  # noqa: S101 - query_messages sends only articles
             seen, raised = evaluate_query(self.query_seen.get(rule_id), match.query_hits[0], by_id.get(rule_id), match.article,
                                           update.story_id, update.linked_story_ids, now, self.lookback_days)  # fmt: skip
-            self.query_seen[rule_id] = seen
+            self.query_seen[rule_id] = self.within_budget(rule_id, seen)
             alerts += raised
         return Stepped(result.outcome.item.story_id or "", alerts, tuple(update.linked_story_ids))
 
@@ -79,6 +92,12 @@ class Simulation:
             rules = [by_id[rid] for rid in mention.watch_ids if rid in by_id and rid not in mention.out_of_scope]
             if rules:
                 state, raised = evaluate_mention(mention, self.seen.get(mention.entity_id), rules, item.article.fetched, self.lookback_days)
-                self.seen[mention.entity_id] = state
+                self.seen[mention.entity_id] = self.within_budget(mention.entity_id, state)
                 alerts += raised
         return alerts
+
+    def within_budget(self, key: str, memory: M) -> M:
+        """``memory`` cut to half a message, as the workers write it to their tables; what it forgot counted."""
+        kept, dropped, _ = memory.within(memory_budget(self.message_bytes, key))
+        self.forgotten += dropped
+        return kept

@@ -14,6 +14,12 @@ from streams.kafka.tablevalue import TableValue
 TRIM_TO = 0.75
 
 
+def memory_budget(message_bytes: int, key: str) -> int:
+    """The JSON bytes a story memory stored under ``key`` may take: half a message, so its changelog write fits one with
+    room to grow (the workers' table writes and ``simulate`` cut it alike)."""
+    return message_bytes // 2 - len(key.encode())
+
+
 class StoryMemory(TableValue):
     """A table value with ``stories`` (story id → a mark with its ``last`` time) and ``links`` between them.
 

@@ -173,6 +173,31 @@ def test_a_name_in_very_many_stories_forgets_the_least_recent_to_fit_half_a_mess
     assert [(a.update, a.id) for a in again] == [(False, ids.story_alert_id(rule.id, "s0"))]
 
 
+def test_simulate_forgets_as_the_workers_do_when_a_name_outgrows_half_a_message() -> None:
+    # the same 80 stories as the agent test at the smallest message limit (tests/functional/test_agents.py)
+    rule = factories.watch_rule(kind="mention")
+    simulation = Simulation([rule], message_bytes=64 * 1024)
+    raised = []
+    for n in range(80):
+        when = T0 + timedelta(minutes=n)
+        item = factories.enriched(factories.article(f"c{n}", published=when, fetched=when))
+        raised += simulation.step_in_story(item, [mention(f"c{n}", when, watch_ids=[rule.id])], f"s{n}")[1]
+    assert [a.update for a in raised] == [False] * 80  # one alert per story, none lost
+    kept = simulation.seen["e1"]
+    assert len(kept.dumps()) <= 32 * 1024 and 0 < len(kept.stories) < 80 and simulation.forgotten == 80 - len(kept.stories)
+    # a later article of a forgotten story alerts again, as on a worker; one of a remembered story is an update
+    when = T0 + timedelta(hours=2)
+    again = [simulation.step_in_story(factories.enriched(factories.article(f"d{s}", published=when, fetched=when)),
+                                      [mention(f"d{s}", when, watch_ids=[rule.id])], f"s{s}")[1][0].update for s in (0, 79)]  # fmt: skip
+    assert again == [False, True]
+    # with the default limit (1 MiB, as WIREWATCH_MAX_MESSAGE_BYTES) the same 80 stories are all remembered
+    roomy = Simulation([rule])
+    for n in range(80):
+        item = factories.enriched(factories.article(f"c{n}"))
+        roomy.step_in_story(item, [mention(f"c{n}", T0, watch_ids=[rule.id])], f"s{n}")
+    assert len(roomy.seen["e1"].stories) == 80 and roomy.forgotten == 0
+
+
 def test_a_query_rule_memory_drops_links_to_the_stories_it_forgot() -> None:
     rule = make_rule("", [], kind="query", query="icahn")
     hit = QueryHit(rule_id=rule.id, sentence="Carl Icahn bought eBay.")
